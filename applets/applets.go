@@ -1,0 +1,14 @@
+// Package applets is the one table of gotools' applets and their s6
+// aliases: main.go dispatches through it, "gotools --list" prints it, and
+// install.sh makes its symlinks from that output.
+package applets
+
+import (
+	"github.com/gotools-dev/gotools/applets/backgroundwatch"
+	"github.com/gotools-dev/gotools/lib/cli"
+)
+
+// All lists every applet, in the order "gotools --list" prints them.
+var All = []cli.Applet{
+	backgroundwatch.Applet,
+}

@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/gotools-dev/gotools/lib/exitcode"
+)
+
+// Command is an applet's grammar: a kong struct with a Run method.
+type Command interface {
+	Run(env *Env) error
+}
+
+// Applet is one entry of the registry (applets.All).
+type Applet struct {
+	Name    string         // name of the applet, e.g. "background-watch"
+	Aliases []string       // upstream names, e.g. "s6-background-watch"
+	Summary string         // one line for "gotools --help"
+	Usage   string         // synopsis after the name: "[ -t timeout ] pidfile prog..."
+	New     func() Command // a fresh grammar struct for each run
+}
+
+// Env is what an applet sees of its process: the name it was called by and
+// the streams messages go to. Tests substitute the writers.
+type Env struct {
+	Name   string // the name the applet was invoked as (an alias included)
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// StdEnv returns an Env on the process's own stdout and stderr.
+func StdEnv() *Env { return &Env{Stdout: os.Stdout, Stderr: os.Stderr} }
+
+// Warnf prints "NAME: warning: MESSAGE" on one line.
+func (e *Env) Warnf(format string, args ...any) {
+	e.line("warning", fmt.Errorf(format, args...))
+}
+
+// Warn prints "NAME: warning: ERR", with the errno text capitalised.
+func (e *Env) Warn(err error) { e.line("warning", err) }
+
+// Fatal prints "NAME: fatal: ERR", with the errno text capitalised. Applets
+// normally return the error instead and let [Run] print it.
+func (e *Env) Fatal(err error) { e.line("fatal", err) }
+
+func (e *Env) line(kind string, err error) {
+	fmt.Fprintf(e.Stderr, "%s: %s: %s\n", e.Name, kind, Message(err))
+}
+
+// Message renders err as s6 would: an errno at the end of the message is
+// spelled as strerror(3) spells it, with a capital first letter
+// ("No such file or directory"), and the message stays on one line.
+func Message(err error) string {
+	msg := err.Error()
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		if s := errno.Error(); s != "" && strings.HasSuffix(msg, s) {
+			msg = msg[:len(msg)-len(s)] + strings.ToUpper(s[:1]) + s[1:]
+		}
+	}
+	return strings.ReplaceAll(msg, "\n", " ")
+}
+
+// exitRequest is what kong's Exit hook panics with; [Run] recovers it, so
+// that kong's exit never returns into the parser (STYLE.md gotcha 2).
+type exitRequest int
+
+// Run parses args with a's grammar and runs it. It returns the exit code and
+// prints at most one line on env.Stderr for a failure.
+func Run(a Applet, args []string, env *Env) (code int) {
+	if env.Name == "" {
+		env.Name = a.Name
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			c, ok := r.(exitRequest)
+			if !ok {
+				panic(r)
+			}
+			code = int(c)
+		}
+	}()
+	cmd := a.New()
+	k, err := NewParser(a, env, cmd)
+	if err != nil {
+		env.Fatal(fmt.Errorf("internal error: bad grammar: %w", err))
+		return exitcode.Internal
+	}
+	kctx, err := k.Parse(args)
+	if err != nil {
+		return env.usage(a)
+	}
+	return env.report(a, kctx.Run(env))
+}
+
+// NewParser builds the kong parser of a for cmd, as [Run] does; tests use it
+// to check that every grammar builds.
+func NewParser(a Applet, env *Env, cmd Command) (*kong.Kong, error) {
+	return kong.New(cmd,
+		kong.Name(env.Name),
+		kong.Description(a.Summary),
+		kong.Writers(env.Stdout, env.Stderr),
+		kong.Exit(func(c int) { panic(exitRequest(c)) }),
+		kong.Bind(env),
+	)
+}
+
+func (e *Env) usage(a Applet) int {
+	fmt.Fprintf(e.Stderr, "%s: usage: %s %s\n", e.Name, e.Name, a.Usage)
+	return exitcode.Usage
+}
+
+func (e *Env) report(a Applet, err error) int {
+	code := exitcode.Of(err)
+	switch {
+	case err == nil:
+	case code == exitcode.Usage && errors.Is(err, exitcode.ErrUsage):
+		e.usage(a)
+	default:
+		var xe *exitcode.Error
+		if errors.As(err, &xe) && xe.Err == nil {
+			break // a silent exit
+		}
+		e.Fatal(err)
+	}
+	return code
+}
