@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/sys"
 )
 
 // installCmd is "gotools --install [--s6-names] [-f] DIR": the same symlinks
@@ -89,24 +90,10 @@ func link(target, path, exeName string, force bool) error {
 		return exitcode.Errorf(exitcode.Refused, "refusing to replace %s: not a symlink to %s (use -f)", path, exeName)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("unable to remove %s: %w", path, errorsErrno(err))
+		return fmt.Errorf("unable to remove %s: %w", path, sys.Errno(err))
 	}
 	if err := os.Symlink(target, path); err != nil {
-		return fmt.Errorf("unable to symlink %s: %w", path, errorsErrno(err))
+		return fmt.Errorf("unable to symlink %s: %w", path, sys.Errno(err))
 	}
 	return nil
-}
-
-// errorsErrno unwraps an *os.PathError or *os.LinkError to its errno, so the
-// message names the path once (STYLE.md "Comments and messages").
-func errorsErrno(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	var le *os.LinkError
-	if errors.As(err, &le) {
-		return le.Err
-	}
-	return err
 }

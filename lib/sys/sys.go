@@ -97,3 +97,15 @@ func Fcntl(fd int, cmd int, arg int) (v int, err error) {
 	err = retry(func() (e error) { v, e = unix.FcntlInt(uintptr(fd), cmd, arg); return })
 	return v, wrap("fcntl", err)
 }
+
+// Errno returns the bare errno in err's chain (under an *os.SyscallError
+// or *os.PathError), or err itself when there is none. Messages are built
+// as "unable to VERB OBJECT: %w" around it, so they name the object once and
+// end in strerror's text, as s6's do.
+func Errno(err error) error {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return err
+}

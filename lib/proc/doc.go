@@ -1,0 +1,12 @@
+//go:build linux
+
+// Package proc starts and watches processes the way supervisors must:
+// spawning with an exact fd table and a clean signal state ([Spawn]),
+// becoming a child subreaper ([SetSubreaper]), reaping every dead child in
+// one loop ([Reap]) and following a process that is not a child through a
+// pidfd ([Pidfd]).
+//
+// It deliberately never calls wait on a single child behind the caller's
+// back: a process that uses [Reap] owns wait(2) alone (STYLE.md rule 9), so
+// [Spawn] releases the pidfd that os.StartProcess keeps and never waits.
+package proc
