@@ -57,6 +57,13 @@ func Install(all []Applet, exe, dir string, s6Names, force bool) error {
 	if err != nil {
 		return fmt.Errorf("unable to resolve %s: %w", dir, err)
 	}
+	// filepath.Rel fails on a relative exe against an absolute dir, and
+	// the link would then hold exe's path relative to the wrong directory.
+	absExe, err := filepath.Abs(exe)
+	if err != nil {
+		return fmt.Errorf("unable to resolve %s: %w", exe, err)
+	}
+	exe = absExe
 	if realDir, err := filepath.EvalSymlinks(absDir); err == nil {
 		absDir = realDir
 	}

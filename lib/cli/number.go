@@ -44,8 +44,10 @@ func decodeDecimal(ctx *kong.DecodeContext, what string) (uint32, error) {
 
 // ParseDecimal reads s as a plain unsigned decimal that fits in 32 bits:
 // ASCII digits only, no sign, no base prefix, no underscores, no spaces.
+// Leading zeros are allowed in any number, as skalibs' uint32_scan allows
+// them: only the value must fit.
 func ParseDecimal(s string) (uint32, error) {
-	if s == "" || len(s) > 10 {
+	if s == "" {
 		return 0, strconv.ErrSyntax
 	}
 	for i := 0; i < len(s); i++ {

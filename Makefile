@@ -1,0 +1,85 @@
+# gotools: build, check, test, bench and install (common.md "install.sh and
+# the Makefile"). "make" builds the static binary bin/gotools.
+
+GO      ?= go
+DESTDIR ?=
+PREFIX  ?= /usr/local
+# Extra install.sh options, e.g. make install INSTALLFLAGS=--s6-names
+INSTALLFLAGS ?=
+
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/gotools-dev/gotools/lib/cli.Version=$(VERSION)
+BIN     := bin/gotools
+
+.PHONY: build check-static test bench size install clean
+
+# Static always (STYLE.md rule 16): CGO_ENABLED=0, no PT_INTERP, no DT_NEEDED.
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+# Fails if $(BIN) has a program interpreter or a dynamic section. Uses
+# readelf if present, else file(1), else reads the ELF64 program headers
+# with od (the host's byte order, as for any binary built here).
+check-static: build
+	@f=$(BIN); \
+	if command -v readelf >/dev/null 2>&1; then \
+		h=$$(readelf -lW $$f) || exit 1; \
+		if printf '%s\n' "$$h" | grep -Eq '^[[:space:]]*(INTERP|DYNAMIC)[[:space:]]'; then \
+			echo "$$f: not static: readelf -l shows INTERP or DYNAMIC" >&2; exit 1; \
+		fi; \
+		echo "$$f: static (readelf: no INTERP, no DYNAMIC)"; \
+	elif command -v file >/dev/null 2>&1; then \
+		case $$(file -L $$f) in \
+		*"statically linked"* | *"static-pie linked"*) echo "$$f: static (file)" ;; \
+		*) echo "$$f: not static: $$(file -L $$f)" >&2; exit 1 ;; \
+		esac; \
+	else \
+		[ "$$(od -An -c -N4 $$f | tr -d ' ')" = '177ELF' ] || { echo "$$f: not an ELF file" >&2; exit 1; }; \
+		phoff=$$(od -An -tu8 -j32 -N8 $$f | tr -d ' '); \
+		phent=$$(od -An -tu2 -j54 -N2 $$f | tr -d ' '); \
+		phnum=$$(od -An -tu2 -j56 -N2 $$f | tr -d ' '); \
+		i=0; while [ $$i -lt $$phnum ]; do \
+			t=$$(od -An -tu4 -j$$((phoff + i * phent)) -N4 $$f | tr -d ' '); \
+			case $$t in 2|3) echo "$$f: not static: program header $$i is PT_DYNAMIC or PT_INTERP" >&2; exit 1 ;; esac; \
+			i=$$((i + 1)); \
+		done; \
+		echo "$$f: static (ELF program headers: no INTERP, no DYNAMIC)"; \
+	fi
+
+# gofmt, vet, staticcheck (when installed), unit tests with -race (needs cgo
+# and a C compiler; without one they run without -race), then the end-to-end
+# tests, which build their own static binary (or use $$GOTOOLS_BIN).
+test:
+	@u=$$(gofmt -l .); \
+	if [ -n "$$u" ]; then echo "gofmt: these files need gofmt -w:" >&2; echo "$$u" >&2; exit 1; fi
+	$(GO) vet ./...
+	@sc=$$(command -v staticcheck || echo "$$($(GO) env GOPATH)/bin/staticcheck"); \
+	if [ -x "$$sc" ]; then echo "$$sc ./..."; "$$sc" ./...; \
+	else echo "note: staticcheck not installed, skipped (go install honnef.co/go/tools/cmd/staticcheck@v0.8.2)"; fi
+	@if command -v "$$($(GO) env CC)" >/dev/null 2>&1; then \
+		echo "CGO_ENABLED=1 $(GO) test -race ./lib/... ./applets/..."; \
+		CGO_ENABLED=1 $(GO) test -race ./lib/... ./applets/...; \
+	else \
+		echo "note: no C compiler ($$($(GO) env CC)), unit tests run without -race"; \
+		echo "$(GO) test ./lib/... ./applets/..."; \
+		$(GO) test ./lib/... ./applets/...; \
+	fi
+	@if [ -n "$$(find tests -name '*.go' 2>/dev/null)" ]; then \
+		echo "$(GO) test -count=1 ./tests/..."; \
+		$(GO) test -count=1 ./tests/...; \
+	else \
+		echo "note: no end-to-end tests in tests/ yet, skipped"; \
+	fi
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+size: build
+	@n=$$(wc -c < $(BIN)); \
+	awk -v n="$$n" -v f=$(BIN) 'BEGIN { printf "%s: %d bytes (%.2f MiB)\n", f, n, n / 1048576 }'
+
+install: build
+	sh install.sh -d '$(DESTDIR)' -p '$(PREFIX)' $(INSTALLFLAGS) $(BIN)
+
+clean:
+	rm -rf bin
