@@ -52,17 +52,25 @@ type command struct {
 }
 
 func (c *command) Run(env *cli.Env) error {
+	w, err := c.watch(env)
+	if err != nil {
+		return err
+	}
+	return w.run()
+}
+
+// watch checks the parsed command line and turns it into a watch.
+func (c *command) watch(env *cli.Env) (*watch, error) {
 	args := cli.Operands(c.Args)
 	if len(args) < 2 {
-		return exitcode.ErrUsage
+		return nil, exitcode.ErrUsage
 	}
 	notif := -1
 	if c.NotificationFD != nil {
 		if *c.NotificationFD < 3 {
-			return exitcode.ErrUsage
+			return nil, exitcode.ErrUsage
 		}
 		notif = int(*c.NotificationFD)
 	}
-	w := watch{env: env, pidfile: args[0], prog: args[1:], timeout: c.Timeout, notif: notif}
-	return w.run()
+	return &watch{env: env, pidfile: args[0], prog: args[1:], timeout: c.Timeout, notif: notif}, nil
 }
