@@ -94,12 +94,12 @@ func Read(path string) (int, error) {
 func readRegular(path string, max int) ([]byte, error) {
 	fd, err := sys.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
-		return nil, errno(err)
+		return nil, sys.Errno(err)
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, errno(err)
+		return nil, sys.Errno(err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, ErrInvalid
@@ -115,7 +115,7 @@ func readAtMost(fd, max int) ([]byte, error) {
 	for n < max {
 		m, err := sys.Read(fd, b[n:])
 		if err != nil {
-			return nil, errno(err)
+			return nil, sys.Errno(err)
 		}
 		if m == 0 {
 			break
@@ -123,16 +123,6 @@ func readAtMost(fd, max int) ([]byte, error) {
 		n += m
 	}
 	return b[:n], nil
-}
-
-// errno strips an *os.SyscallError or *os.PathError down to its
-// [unix.Errno], the form common.md's messages want.
-func errno(err error) error {
-	var e unix.Errno
-	if errors.As(err, &e) {
-		return e
-	}
-	return err
 }
 
 // Write atomically replaces the pid file at path with "PID\n". It creates a
@@ -160,18 +150,18 @@ func Write(path string, pid int) (err error) {
 		}
 	}()
 	if _, err := sys.Write(fd, []byte(strconv.Itoa(pid)+"\n")); err != nil {
-		return errno(err)
+		return sys.Errno(err)
 	}
 	if err := unix.Fsync(fd); err != nil {
-		return errno(err)
+		return sys.Errno(err)
 	}
 	err = unix.Close(fd)
 	fd = -1
 	if err != nil {
-		return errno(err)
+		return sys.Errno(err)
 	}
 	if err := unix.Rename(tmp, path); err != nil {
-		return errno(err)
+		return sys.Errno(err)
 	}
 	return nil
 }
@@ -187,7 +177,7 @@ func createTemp(path string) (string, int, error) {
 			return tmp, fd, nil
 		}
 		if !errors.Is(err, unix.EEXIST) {
-			return "", -1, errno(err)
+			return "", -1, sys.Errno(err)
 		}
 	}
 	return "", -1, unix.EEXIST
