@@ -42,7 +42,23 @@ var Applet = cli.Applet{
 	Aliases: []string{"s6-background-watch"},
 	Summary: "supervise a self-backgrounding daemon through its pid file",
 	Usage:   "[ -t timeout ] [ -d notif ] pidfile prog...",
-	New:     func() cli.Command { return new(command) },
+	Help: `Spawns prog (the launcher), waits for it to exit 0, reads the daemon's pid
+from pidfile, forwards every signal it gets to the daemon, and exits with
+the daemon's exit code (128+n if signal n killed it; 128 for codes >= 128).
+
+Exit codes: 100 usage; 104 launcher exited 0 but pidfile holds no valid pid;
+111 system failure, pid not a live descendant, or daemon status unknown;
+112 no subreaper support; 126/127 prog not runnable/not found; 137 -t
+expired; otherwise the launcher's or the daemon's code, approximated.
+
+Differences from s6-background-watch: -t warns once and waits for the
+killed launcher instead of looping; exit 104 is documented; signals go
+through a pidfd and the pid must name a live descendant.
+
+Limits: SIGKILL to background-watch orphans the daemon. SIGURG and SIGPROF
+are never forwarded (the Go runtime owns them), and signals 32-34
+(SIGRTMIN on glibc) kill background-watch without being forwarded.`,
+	New: func() cli.Command { return new(command) },
 }
 
 type command struct {

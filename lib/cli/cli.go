@@ -24,6 +24,7 @@ type Applet struct {
 	Aliases []string       // upstream names, e.g. "s6-background-watch"
 	Summary string         // one line for "gotools --help"
 	Usage   string         // synopsis after the name: "[ -t timeout ] pidfile prog..."
+	Help    string         // more for --help: exit codes, differences from s6, limits
 	New     func() Command // a fresh grammar struct for each run
 }
 
@@ -105,7 +106,7 @@ func Run(a Applet, args []string, env *Env) (code int) {
 func NewParser(a Applet, env *Env, cmd Command) (*kong.Kong, error) {
 	return kong.New(cmd,
 		kong.Name(env.Name),
-		kong.Description(a.Summary),
+		kong.Description(strings.TrimSpace(a.Summary+"\n\n"+a.Help)),
 		kong.Writers(env.Stdout, env.Stderr),
 		kong.Exit(func(c int) { panic(exitRequest(c)) }),
 		kong.Bind(env),
