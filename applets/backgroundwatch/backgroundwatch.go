@@ -56,8 +56,8 @@ killed launcher instead of looping; exit 104 is documented; signals go
 through a pidfd and the pid must name a live descendant.
 
 Limits: SIGKILL to background-watch orphans the daemon. SIGURG and SIGPROF
-are never forwarded (the Go runtime owns them), and signals 32-34
-(SIGRTMIN on glibc) kill background-watch without being forwarded.`,
+are never forwarded (the Go runtime owns them); neither are signals
+32-34, and 32 or 34 (SIGRTMIN on glibc) kills background-watch.`,
 	New: func() cli.Command { return new(command) },
 }
 
