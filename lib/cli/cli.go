@@ -26,6 +26,9 @@ type Applet struct {
 	Usage   string         // synopsis after the name: "[ -t timeout ] pidfile prog..."
 	Help    string         // more for --help: exit codes, differences from s6, limits
 	New     func() Command // a fresh grammar struct for each run
+	// Options are extra kong options, e.g. kong.NoDefaultHelp() for an
+	// applet whose -h means something else (svc: SIGHUP).
+	Options []kong.Option
 }
 
 // Env is what an applet sees of its process: the name it was called by and
@@ -104,13 +107,14 @@ func Run(a Applet, args []string, env *Env) (code int) {
 // NewParser builds the kong parser of a for cmd, as [Run] does; tests use it
 // to check that every grammar builds.
 func NewParser(a Applet, env *Env, cmd Command) (*kong.Kong, error) {
-	return kong.New(cmd,
+	opts := append([]kong.Option{
 		kong.Name(env.Name),
-		kong.Description(strings.TrimSpace(a.Summary+"\n\n"+a.Help)),
+		kong.Description(strings.TrimSpace(a.Summary + "\n\n" + a.Help)),
 		kong.Writers(env.Stdout, env.Stderr),
 		kong.Exit(func(c int) { panic(exitRequest(c)) }),
 		kong.Bind(env),
-	)
+	}, a.Options...)
+	return kong.New(cmd, opts...)
 }
 
 func (e *Env) usage(a Applet) int {
