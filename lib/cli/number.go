@@ -2,9 +2,12 @@ package cli
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/gotools-dev/gotools/lib/decimal"
 )
 
 // Uint is a decimal unsigned 32-bit option value. kong's own integers go
@@ -47,14 +50,9 @@ func decodeDecimal(ctx *kong.DecodeContext, what string) (uint32, error) {
 // Leading zeros are allowed in any number, as skalibs' uint32_scan allows
 // them: only the value must fit.
 func ParseDecimal(s string) (uint32, error) {
-	if s == "" {
+	v, ok := decimal.Parse(s, 0, math.MaxUint32)
+	if !ok {
 		return 0, strconv.ErrSyntax
 	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, strconv.ErrSyntax
-		}
-	}
-	v, err := strconv.ParseUint(s, 10, 32)
-	return uint32(v), err
+	return uint32(v), nil
 }

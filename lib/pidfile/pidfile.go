@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/gotools-dev/gotools/lib/decimal"
 	"github.com/gotools-dev/gotools/lib/sys"
 	"golang.org/x/sys/unix"
 )
@@ -48,30 +49,11 @@ func Parse(b []byte) (int, error) {
 	if n := len(b); n > 0 && b[n-1] == '\n' {
 		b = b[:n-1]
 	}
-	pid, ok := decimal(b)
+	pid, ok := decimal.Parse(b, maxDigits, MaxPID)
 	if !ok || pid < 1 {
 		return 0, ErrInvalid
 	}
-	return pid, nil
-}
-
-// decimal reads 1 to 10 ASCII digits worth at most [MaxPID]. It counts in
-// 64 bits: ten digits overflow a 32-bit int (GOARCH=arm, 386).
-func decimal(b []byte) (int, bool) {
-	if len(b) == 0 || len(b) > maxDigits {
-		return 0, false
-	}
-	var v uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + uint64(c-'0')
-	}
-	if v > MaxPID {
-		return 0, false
-	}
-	return int(v), true
+	return int(pid), nil
 }
 
 // Read reads and parses the pid file at path. It follows symlinks (pid

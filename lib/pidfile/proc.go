@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gotools-dev/gotools/lib/decimal"
 )
 
 // maxWalk bounds the walk up the parent chain. A chain is rarely more than
@@ -88,9 +90,9 @@ func parseStatPPID(b []byte) (int, error) {
 	} else if j := bytes.IndexByte(rest, '\n'); j >= 0 {
 		rest = rest[:j]
 	}
-	ppid, ok := decimal(rest)
+	ppid, ok := decimal.Parse(rest, maxDigits, MaxPID)
 	if !ok {
 		return 0, errors.New("malformed /proc stat: bad ppid")
 	}
-	return ppid, nil
+	return int(ppid), nil
 }

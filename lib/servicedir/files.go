@@ -3,11 +3,12 @@ package servicedir
 import (
 	"bytes"
 	"errors"
-	"strconv"
+	"math"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gotools-dev/gotools/lib/decimal"
 	"github.com/gotools-dev/gotools/lib/sig"
 )
 
@@ -36,16 +37,11 @@ func firstLine(b []byte) ([]byte, error) {
 // ASCII digits worth at most 2^32-1, with no sign, space or "\r".
 func ParseNumber(b []byte) (uint32, error) {
 	line, err := firstLine(b)
-	if err != nil || len(line) == 0 || len(line) > 10 {
+	if err != nil {
 		return 0, ErrInvalid
 	}
-	for _, c := range line {
-		if c < '0' || c > '9' {
-			return 0, ErrInvalid
-		}
-	}
-	v, err := strconv.ParseUint(string(line), 10, 32)
-	if err != nil {
+	v, ok := decimal.Parse(line, 10, math.MaxUint32)
+	if !ok {
 		return 0, ErrInvalid
 	}
 	return uint32(v), nil

@@ -5,11 +5,14 @@ package sig
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gotools-dev/gotools/lib/decimal"
 )
 
 // ErrUnknown is wrapped by every [Parse] failure.
@@ -64,7 +67,7 @@ func parse(s string) (unix.Signal, bool) {
 	if len(u) > 3 && u[:3] == "SIG" {
 		u = u[3:]
 	}
-	if n, ok := decimal(u, 10); ok {
+	if n, ok := number(u, 10); ok {
 		return unix.Signal(n), n >= 1 && n <= int(rtMax)
 	}
 	for n, name := range names {
@@ -100,7 +103,7 @@ func parseRT(u string) (unix.Signal, bool) {
 	if (sign > 0 && rest[0] != '+') || (sign < 0 && rest[0] != '-') {
 		return 0, false
 	}
-	n, ok := decimal(rest[1:], 2)
+	n, ok := number(rest[1:], 2)
 	if !ok {
 		return 0, false
 	}
@@ -108,18 +111,10 @@ func parseRT(u string) (unix.Signal, bool) {
 	return unix.Signal(v), v >= int(rtMin) && v <= int(rtMax)
 }
 
-// decimal reads 1..maxLen ASCII digits.
-func decimal(s string, maxLen int) (int, bool) {
-	if s == "" || len(s) > maxLen {
-		return 0, false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-	}
-	n, err := strconv.Atoi(s)
-	return n, err == nil
+// number reads 1..maxLen ASCII digits.
+func number(s string, maxLen int) (int, bool) {
+	n, ok := decimal.Parse(s, maxLen, math.MaxInt32)
+	return int(n), ok
 }
 
 // upper upper-cases ASCII letters and refuses any other byte above 0x7e:
