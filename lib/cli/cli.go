@@ -65,8 +65,19 @@ func Message(err error) string {
 	msg := err.Error()
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
-		if s := errno.Error(); s != "" && strings.HasSuffix(msg, s) {
-			msg = msg[:len(msg)-len(s)] + strings.ToUpper(s[:1]) + s[1:]
+		// The errno's text ends the message, or ends a "REASON" that
+		// something such as "(retrying in 60 seconds)" follows.
+		if s := errno.Error(); s != "" {
+			at := -1
+			if strings.HasPrefix(msg, s) {
+				at = 0
+			}
+			if j := strings.LastIndex(msg, ": "+s); j >= 0 {
+				at = j + 2
+			}
+			if at >= 0 {
+				msg = msg[:at] + strings.ToUpper(s[:1]) + msg[at+1:]
+			}
 		}
 	}
 	return strings.ReplaceAll(msg, "\n", " ")

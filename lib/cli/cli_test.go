@@ -322,7 +322,9 @@ func TestMessage(t *testing.T) {
 		{name: "plain", err: errors.New("plain words"), want: "plain words"},
 		{name: "errno alone", err: unix.EACCES, want: "Permission denied"},
 		{name: "errno at the end", err: exitcode.Errorf(111, "unable to read %s: %w", "f", unix.EINTR), want: "unable to read f: Interrupted system call"},
-		{name: "errno not at the end", err: exitcode.Errorf(111, "%w (while reading)", unix.EIO), want: "input/output error (while reading)"},
+		{name: "errno then a note", err: exitcode.Errorf(111, "%w (while reading)", unix.EIO), want: "Input/output error (while reading)"},
+		{name: "reason then a note", err: exitcode.Errorf(111, "unable to spawn ./run: %w (retrying in 60 seconds)", unix.EACCES), want: "unable to spawn ./run: Permission denied (retrying in 60 seconds)"},
+		{name: "errno text inside a word is left alone", err: exitcode.Errorf(111, "xno such file or directory: %w", unix.EIO), want: "xno such file or directory: Input/output error"},
 		{name: "newlines", err: errors.New("a\nb\nc"), want: "a b c"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

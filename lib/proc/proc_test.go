@@ -283,3 +283,21 @@ func TestPidfdFollowsAProcess(t *testing.T) {
 		t.Errorf("OpenPidfd(reaped pid) = %v; want ESRCH", err)
 	}
 }
+
+func TestSpawnPathAndSetsid(t *testing.T) {
+	sleep := sleepPath(t)
+	// argv[0] is only a name: Path is what runs.
+	pid, err := Spawn([]string{"not-a-program", "60"}, Attr{Path: sleep, Setsid: true})
+	if err != nil {
+		t.Fatalf("Spawn with Path = %v", err)
+	}
+	defer func() { unix.Kill(pid, unix.SIGKILL); waitDead(t, pid) }()
+	sid, err := unix.Getsid(pid)
+	if err != nil || sid != pid {
+		t.Errorf("getsid(child) = %d, %v; want %d (a session leader)", sid, err, pid)
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil || !strings.HasPrefix(string(b), "not-a-program\x00") {
+		t.Errorf("child argv = %q, %v; want argv[0] not-a-program", b, err)
+	}
+}

@@ -24,6 +24,12 @@ type Attr struct {
 	Dir   string
 	// Setpgid puts the child in a new process group of its own.
 	Setpgid bool
+	// Path, when set, is the file to execute instead of argv[0] looked up
+	// in PATH (s6-supervise runs ./finish with argv[0] "finish").
+	Path string
+	// Setsid makes the child the leader of a new session (and process
+	// group): pid = pgid = sid, as s6-supervise starts run and finish.
+	Setsid bool
 }
 
 // Spawn starts argv[0] (searched in PATH when it has no slash, as execvp
@@ -40,9 +46,12 @@ func Spawn(argv []string, attr Attr) (int, error) {
 	if len(argv) == 0 || argv[0] == "" {
 		return 0, fmt.Errorf("unable to spawn: empty command: %w", unix.ENOENT)
 	}
-	path, err := exec.LookPath(argv[0])
-	if err != nil {
-		return 0, fmt.Errorf("unable to spawn %s: %w", argv[0], lookErrno(err))
+	path := attr.Path
+	if path == "" {
+		var err error
+		if path, err = exec.LookPath(argv[0]); err != nil {
+			return 0, fmt.Errorf("unable to spawn %s: %w", argv[0], lookErrno(err))
+		}
 	}
 	files := attr.Files
 	if files == nil {
@@ -63,7 +72,7 @@ func Spawn(argv []string, attr Attr) (int, error) {
 		Dir:   attr.Dir,
 		Env:   env,
 		Files: files,
-		Sys:   &unix.SysProcAttr{Setpgid: attr.Setpgid},
+		Sys:   &unix.SysProcAttr{Setpgid: attr.Setpgid, Setsid: attr.Setsid},
 	})
 	// Restoring the mask cannot fail with a valid how and set.
 	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
