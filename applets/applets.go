@@ -5,10 +5,14 @@ package applets
 
 import (
 	"github.com/gotools-dev/gotools/applets/backgroundwatch"
+	"github.com/gotools-dev/gotools/applets/svok"
+	"github.com/gotools-dev/gotools/applets/svstat"
 	"github.com/gotools-dev/gotools/lib/cli"
 )
 
 // All lists every applet, in the order "gotools --list" prints them.
 var All = []cli.Applet{
 	backgroundwatch.Applet,
+	svstat.Applet,
+	svok.Applet,
 }

@@ -1,0 +1,262 @@
+// Package svstat is the svstat applet: it prints the state of a supervised
+// service.
+//
+// Synopsis
+//
+//	svstat [ -uwNrpgest | -o FIELD,... ] [ -n ] DIR
+//
+// Without a field option it prints upstream's human-readable line, e.g.
+// "up (pid 812 pgid 812) 3 seconds, ready 2 seconds". With letters or -o it
+// prints the values of the fields asked for, in command-line order, on one
+// line (spec/supervise.md §5). It checks first that a supervisor holds
+// DIR/supervise/lock (fcntl(2) F_OFD_GETLK), then reads DIR/supervise/status
+// (35 bytes, or s6 2.13's 43) and whether DIR/down exists.
+//
+// Exit codes
+//
+//	0    the status was printed
+//	1    no supervisor runs on DIR (DIR missing included)
+//	100  usage error, more than 16 fields, or an unknown field
+//	111  a system call failed, or the status file is malformed
+//
+// # Differences from s6
+//
+// --help prints help; --fields= and --numeric are long forms of -o and -n,
+// and each field letter also has its field's name as a long option
+// (--up, --pid, ...). The legacy line includes the process group ("up (pid
+// P pgid G)", upstream HEAD; s6 2.11 prints "up (pid P)"). The ready field
+// is the ready flag: a down-and-ready service prints true, as upstream
+// documents (its code prints false). pgid is getpgid(2) of the pid while up
+// (upstream prints the pid), -1 when down. The 43-byte status layout of s6
+// 2.13 is read too.
+package svstat
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"golang.org/x/sys/unix"
+
+	"github.com/gotools-dev/gotools/lib/cli"
+	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/lock"
+	"github.com/gotools-dev/gotools/lib/servicedir"
+	"github.com/gotools-dev/gotools/lib/sys"
+)
+
+// Applet is svstat's registry entry.
+var Applet = cli.Applet{
+	Name:    "svstat",
+	Aliases: []string{"s6-svstat"},
+	Summary: "print the state of a supervised service",
+	Usage:   "[ -uwNrpgest | -o FIELD,... ] [ -n ] DIR",
+	Help: `Without field options, prints one line such as
+"up (pid 812 pgid 812) 3 seconds, ready 2 seconds" or
+"down (signal SIGTERM) 5 seconds, normally up, ready 5 seconds".
+With letters or -o, prints the values of the fields, in command-line order,
+separated by spaces. Fields: up wantedup normallyup ready paused pid pgid
+exitcode signal signum updownsince readysince updownfor readyfor (at most
+16). Letters: u=up w=wantedup N=normallyup r=ready p=pid g=pgid e=exitcode
+s=signal t=updownfor.
+
+Exit codes: 0 printed; 1 no supervisor runs on DIR; 100 usage, too many or
+unknown fields; 111 system failure or malformed status file.
+
+Differences from s6-svstat: long options; the line shows the pgid (as
+upstream HEAD; s6 2.11 does not); ready is the ready flag (true when down
+and ready, as upstream documents); pgid is the real process group while
+up and -1 when down; s6 2.13's 43-byte status file is read too.`,
+	New: func() cli.Command { return new(command) },
+}
+
+// maxFields is how many fields one command line may ask for, as
+// s6-svstat's fixed array.
+const maxFields = 16
+
+// letters maps each field letter to its field.
+var letters = map[byte]string{
+	'u': "up", 'w': "wantedup", 'N': "normallyup", 'r': "ready", 'p': "pid",
+	'g': "pgid", 'e': "exitcode", 's': "signal", 't': "updownfor",
+}
+
+// The grammar: kong validates the command line and prints help, but the
+// order of the fields, which kong does not keep across different flags,
+// comes from scanning the arguments again (see [scan]).
+type command struct {
+	Up         bool     `short:"u" name:"up" help:"Field up."`
+	WantedUp   bool     `short:"w" name:"wantedup" help:"Field wantedup."`
+	NormallyUp bool     `short:"N" name:"normallyup" help:"Field normallyup."`
+	Ready      bool     `short:"r" name:"ready" help:"Field ready."`
+	PID        bool     `short:"p" name:"pid" help:"Field pid."`
+	PGID       bool     `short:"g" name:"pgid" help:"Field pgid."`
+	ExitCode   bool     `short:"e" name:"exitcode" help:"Field exitcode."`
+	Signal     bool     `short:"s" name:"signal" help:"Field signal."`
+	UpDownFor  bool     `short:"t" name:"updownfor" help:"Field updownfor."`
+	Fields     []string `short:"o" name:"fields" sep:"none" placeholder:"FIELD,..." help:"Print these fields (comma-separated)."`
+	Numeric    bool     `short:"n" name:"numeric" help:"Legacy line: print signal numbers, not names."`
+	Args       []string `arg:"" passthrough:"partial" name:"dir" help:"The service directory."`
+
+	args []string // the raw command line, for scan
+}
+
+// AfterApply keeps the raw arguments: kong binds its context to hooks.
+func (c *command) AfterApply(kctx *kong.Context) error {
+	c.args = kctx.Args
+	return nil
+}
+
+func (c *command) Run(env *cli.Env) error {
+	args := cli.Operands(c.Args)
+	if len(args) != 1 {
+		return exitcode.ErrUsage
+	}
+	dir := args[0]
+	fields, numeric, err := scan(c.args)
+	if err != nil {
+		return err
+	}
+	st, err := read(dir)
+	if err != nil {
+		return err
+	}
+	if fields == nil {
+		fmt.Fprintln(env.Stdout, legacy(st, numeric))
+	} else {
+		fmt.Fprintln(env.Stdout, values(st, fields))
+	}
+	return nil
+}
+
+// scan reads the options of args again, as getopt would (up to the first
+// operand or "--"; kong has already validated them), and returns the
+// fields asked for in order (nil for the legacy line) and -n. An unknown
+// field or more than [maxFields] is a fatal usage error.
+func scan(args []string) (fields []string, numeric bool, err error) {
+	add := func(names ...string) {
+		for _, n := range names {
+			if err != nil {
+				return
+			}
+			switch {
+			case n == "":
+				err = exitcode.Errorf(exitcode.Usage, "invalid null option field")
+			case !known(n):
+				err = exitcode.Errorf(exitcode.Usage, "invalid option field: %s", n)
+			case len(fields) == maxFields:
+				err = exitcode.Errorf(exitcode.Usage, "too many option fields")
+			default:
+				fields = append(fields, n)
+			}
+		}
+	}
+	// value returns the value of an option that takes one: the rest of
+	// the argument, or the next one.
+	value := func(i *int, rest string, has bool) string {
+		if has {
+			return rest
+		}
+		*i++
+		if *i < len(args) {
+			return args[*i]
+		}
+		return ""
+	}
+	for i := 0; i < len(args) && err == nil; i++ {
+		a := args[i]
+		if a == "--" || a == "-" || !strings.HasPrefix(a, "-") {
+			break
+		}
+		if long, ok := strings.CutPrefix(a, "--"); ok {
+			name, val, has := strings.Cut(long, "=")
+			switch name {
+			case "fields":
+				add(split(value(&i, val, has))...)
+			case "numeric":
+				numeric = true
+			default:
+				if known(name) {
+					add(name)
+				}
+			}
+			continue
+		}
+		for j := 1; j < len(a); j++ {
+			switch a[j] {
+			case 'o':
+				add(split(value(&i, a[j+1:], j+1 < len(a)))...)
+				j = len(a)
+			case 'n':
+				numeric = true
+			default:
+				if f, ok := letters[a[j]]; ok {
+					add(f)
+				}
+			}
+		}
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return fields, numeric, nil
+}
+
+// split splits a -o list at its commas as s6-svstat does: one trailing
+// comma is allowed, an empty list gives no field, and an empty name
+// anywhere else is kept (for "invalid null option field").
+func split(list string) []string {
+	if list == "" {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(list, ","), ",")
+}
+
+// state is what svstat knows of a service when it prints.
+type state struct {
+	servicedir.Status
+	now        time.Time
+	normallyUp bool // DIR/down does not exist
+	pgid       int  // the process group of PID, while up
+}
+
+// read checks that a supervisor runs on dir and reads its state.
+func read(dir string) (state, error) {
+	fail := func(err error) error {
+		return exitcode.New(exitcode.Sys, fmt.Errorf("unable to read status for %s: %w", dir, err))
+	}
+	held, err := lock.Held(filepath.Join(dir, "supervise", "lock"))
+	if err != nil {
+		return state{}, fail(err)
+	}
+	if !held {
+		return state{}, exitcode.Errorf(exitcode.Refused, "unable to read status for %s: supervise not running", dir)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "supervise", "status"))
+	if err != nil {
+		return state{}, fail(sys.Errno(err))
+	}
+	st, err := servicedir.UnmarshalStatus(b)
+	if err != nil {
+		return state{}, fail(err)
+	}
+	s := state{Status: st, now: time.Now()}
+	down := filepath.Join(dir, "down")
+	switch err := unix.Access(down, unix.F_OK); {
+	case err == nil:
+	case errors.Is(err, unix.ENOENT):
+		s.normallyUp = true
+	default:
+		return state{}, exitcode.New(exitcode.Sys, fmt.Errorf("unable to access %s: %w", down, err))
+	}
+	if s.Up() {
+		s.pgid = int(s.PID)
+		if g, err := unix.Getpgid(int(s.PID)); err == nil {
+			s.pgid = g
+		}
+	}
+	return s, nil
+}
