@@ -296,7 +296,13 @@ func TestSpawnPathAndSetsid(t *testing.T) {
 	if err != nil || sid != pid {
 		t.Errorf("getsid(child) = %d, %v; want %d (a session leader)", sid, err, pid)
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	// The exec is done when Spawn returns, but the kernel closes the
+	// CLOEXEC fds (which is how Go learns of it) before it lays out the
+	// new argv: poll until cmdline is there.
+	var b []byte
+	for end := time.Now().Add(10 * time.Second); len(b) == 0 && time.Now().Before(end); time.Sleep(time.Millisecond) {
+		b, err = os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	}
 	if err != nil || !strings.HasPrefix(string(b), "not-a-program\x00") {
 		t.Errorf("child argv = %q, %v; want argv[0] not-a-program", b, err)
 	}
