@@ -5,6 +5,7 @@ package applets
 
 import (
 	"github.com/gotools-dev/gotools/applets/backgroundwatch"
+	"github.com/gotools-dev/gotools/applets/svc"
 	"github.com/gotools-dev/gotools/applets/svok"
 	"github.com/gotools-dev/gotools/applets/svstat"
 	"github.com/gotools-dev/gotools/lib/cli"
@@ -15,4 +16,5 @@ var All = []cli.Applet{
 	backgroundwatch.Applet,
 	svstat.Applet,
 	svok.Applet,
+	svc.Applet,
 }

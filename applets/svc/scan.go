@@ -1,0 +1,119 @@
+package svc
+
+import (
+	"errors"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/sig"
+)
+
+// MaxCommands is the most letters one svc sends: they go in one write of
+// at most 62 bytes (spec/supervise.md §2.5, s6-svc's "too many commands").
+const MaxCommands = 62
+
+// letters maps every command letter to its long option (the names of
+// [command]'s fields' name tags).
+var letters = map[byte]string{
+	'a': "alrm", 'b': "abrt", 'q': "quit", 'h': "hup", 'k': "kill", 't': "term",
+	'i': "int", '1': "usr1", '2': "usr2", 'p': "stop", 'c': "cont", 'y': "winch",
+	'r': "restart", 'l': "reload", 'P': "pgstop", 'C': "pgcont", 'K': "pgkill",
+	'o': "once", 'd': "down", 'u': "up", 'D': "down-file", 'U': "up-file",
+	'x': "exit", 'O': "once-at-most", 'Q': "down-quiet",
+}
+
+// signalLetters are the signals -s accepts and the letters they send.
+var signalLetters = map[unix.Signal]byte{
+	unix.SIGALRM: 'a', unix.SIGABRT: 'b', unix.SIGQUIT: 'q', unix.SIGHUP: 'h',
+	unix.SIGKILL: 'k', unix.SIGTERM: 't', unix.SIGINT: 'i', unix.SIGUSR1: '1',
+	unix.SIGUSR2: '2', unix.SIGSTOP: 'p', unix.SIGCONT: 'c', unix.SIGWINCH: 'y',
+}
+
+// scan reads the command letters off args, in order, as getopt would:
+// options end at "--", at "-" or at the first operand. kong has checked
+// the syntax already (scan skips what it does not know); scan checks -s
+// values and the count, in command-line order, as s6-svc does.
+func scan(args []string) ([]byte, error) {
+	var out []byte
+	add := func(c byte) error {
+		if len(out) == MaxCommands {
+			return exitcode.Errorf(exitcode.Usage, "too many commands")
+		}
+		out = append(out, c)
+		return nil
+	}
+	addSignal := func(s string) error {
+		n, err := sig.Parse(s)
+		if err != nil {
+			return exitcode.Errorf(exitcode.Usage, "invalid signal: %s", s)
+		}
+		c, ok := signalLetters[n]
+		if !ok {
+			return exitcode.Errorf(exitcode.Usage, "%s is not in the list of user-available signals", s)
+		}
+		return add(c)
+	}
+	next := func(i *int) string {
+		if *i < len(args) {
+			*i++
+			return args[*i-1]
+		}
+		return ""
+	}
+	for i := 0; i < len(args); {
+		a := args[i]
+		i++
+		if a == "--" || a == "-" || !strings.HasPrefix(a, "-") {
+			break
+		}
+		if long, ok := strings.CutPrefix(a, "--"); ok {
+			name, val, hasVal := strings.Cut(long, "=")
+			switch name {
+			case "wait", "timeout", "signal":
+				if !hasVal {
+					val = next(&i)
+				}
+				if name == "signal" {
+					if err := addSignal(val); err != nil {
+						return nil, err
+					}
+				}
+			default:
+				for c, n := range letters {
+					if n == name {
+						if err := add(c); err != nil {
+							return nil, err
+						}
+					}
+				}
+			}
+			continue
+		}
+		for j := 1; j < len(a); j++ {
+			c := a[j]
+			switch c {
+			case 'w', 'T', 's':
+				val := a[j+1:]
+				if val == "" {
+					val = next(&i)
+				}
+				if c == 's' {
+					if err := addSignal(val); err != nil {
+						return nil, err
+					}
+				}
+				j = len(a)
+			default:
+				if _, ok := letters[c]; !ok {
+					return nil, errors.New("internal error: unknown option letter left by the parser")
+				}
+				if err := add(c); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,166 @@
+// Package svc is the svc applet: it sends commands to the supervise (or
+// s6-supervise) processes of service directories, through their control
+// FIFOs (spec/supervise.md §2.5, §4).
+//
+// Synopsis
+//
+//	svc [ -wu | -wU | -wd | -wD | -wr | -wR ] [ -T ms ] [ -s sig | -abqhkti12pcyrlPCK ] [ -oduDUxOQ ] DIR...
+//
+// The command letters are sent in command-line order (-du sends "du", -ud
+// sends "ud"), at most 62 of them, in one write to each DIR's
+// supervise/control. -s SIG adds the letter of SIG, one of ALRM ABRT QUIT
+// HUP KILL TERM INT USR1 USR2 STOP CONT WINCH. With no letter, svc only
+// checks that each supervisor listens.
+//
+// Exit codes
+//
+//	0    every DIR was controlled
+//	1    the last failing DIR has a broken supervise/ (no usable FIFO)
+//	100  usage error, invalid or unlisted signal, too many commands,
+//	     empty DIR; and, for now, any -w option (not implemented yet)
+//	102  the last failing DIR has no supervisor listening
+//	111  the last failing DIR is missing, or a system call failed
+//
+// # Differences from s6
+//
+// --help prints help (-h is SIGHUP); long options --wait, --timeout,
+// --signal and one per letter. Several DIRs are accepted and each is
+// tried, the exit code being the last failure's. "Not listening" is 102
+// and a broken supervise/ is 1 (s6-svc 2.11 exits 100 for both). The -w
+// options are parsed but not implemented yet: svc exits 100 with
+// "svc: fatal: -w is not implemented yet".
+package svc
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/gotools-dev/gotools/lib/cli"
+	"github.com/gotools-dev/gotools/lib/exitcode"
+)
+
+// Applet is svc's registry entry.
+var Applet = cli.Applet{
+	Name:    "svc",
+	Aliases: []string{"s6-svc"},
+	Summary: "send commands to the supervisors of service directories",
+	Usage:   "[ -wu | -wU | -wd | -wD | -wr | -wR ] [ -T ms ] [ -s sig | -abqhkti12pcyrlPCK ] [ -oduDUxOQ ] DIR...",
+	Help: `Writes the command letters, in command-line order (-du sends "du", -ud
+sends "ud"; at most 62), in one write to DIR/supervise/control, for each
+DIR in turn. Without letters svc only checks that the supervisor listens.
+-s SIG sends the letter of SIG: ALRM ABRT QUIT HUP KILL TERM INT USR1 USR2
+STOP CONT WINCH (a b q h k t i 1 2 p c y). -T without -w is ignored.
+
+NOT IMPLEMENTED YET: -w (--wait). svc accepts the -wSTATE grammar but exits
+100 with "svc: fatal: -w is not implemented yet"; use svwait for now.
+
+Exit codes: 0 every DIR controlled; otherwise the code of the last failing
+DIR: 102 supervisor not listening (or no supervise/), 1 something is wrong
+with DIR/supervise (no usable control FIFO), 111 DIR missing or a system
+call failed. 100 usage: no DIR, empty DIR, invalid signal, signal not in
+the list, too many commands, -w.
+
+Differences from s6-svc: --help (-h is SIGHUP) and long options; several
+DIRs; exits 102, not 100, when not listening and 1, not 100, for a broken
+supervise/.`,
+	New:     func() cli.Command { return new(command) },
+	Options: []kong.Option{kong.NoDefaultHelp()},
+}
+
+// command is svc's grammar. kong checks the command line and gives help;
+// the order of the letters, which kong's fields cannot keep, is read from
+// the same arguments by [scan].
+type command struct {
+	Help    helpFlag   `name:"help" help:"Show this help and exit."`
+	Wait    string     `short:"w" name:"wait" placeholder:"STATE" help:"Wait for STATE (u U d D r R) after sending (not implemented yet)."`
+	Timeout cli.Millis `short:"T" name:"timeout" placeholder:"MS" help:"Give up waiting after MS milliseconds (only with -w)."`
+	Signal  string     `short:"s" name:"signal" placeholder:"SIG" help:"Send SIG: ALRM ABRT QUIT HUP KILL TERM INT USR1 USR2 STOP CONT WINCH."`
+
+	Alrm   bool `short:"a" name:"alrm" help:"Send SIGALRM."`
+	Abrt   bool `short:"b" name:"abrt" help:"Send SIGABRT."`
+	Quit   bool `short:"q" name:"quit" help:"Send SIGQUIT."`
+	Hup    bool `short:"h" name:"hup" help:"Send SIGHUP."`
+	Kill   bool `short:"k" name:"kill" help:"Send SIGKILL."`
+	Term   bool `short:"t" name:"term" help:"Send SIGTERM."`
+	Int    bool `short:"i" name:"int" help:"Send SIGINT."`
+	Usr1   bool `short:"1" name:"usr1" help:"Send SIGUSR1."`
+	Usr2   bool `short:"2" name:"usr2" help:"Send SIGUSR2."`
+	Stop   bool `short:"p" name:"stop" help:"Send SIGSTOP (pause)."`
+	Cont   bool `short:"c" name:"cont" help:"Send SIGCONT (continue)."`
+	Winch  bool `short:"y" name:"winch" help:"Send SIGWINCH."`
+	Restar bool `short:"r" name:"restart" help:"Send the down-signal (restart if wanted up)."`
+	Reload bool `short:"l" name:"reload" help:"Send the reload-signal."`
+	PgStop bool `short:"P" name:"pgstop" help:"Send SIGSTOP to the process group."`
+	PgCont bool `short:"C" name:"pgcont" help:"Send SIGCONT to the process group."`
+	PgKill bool `short:"K" name:"pgkill" help:"Send SIGKILL to the process group."`
+	Once   bool `short:"o" name:"once" help:"Run once: start if down, do not restart."`
+	Down   bool `short:"d" name:"down" help:"Bring down (down-signal, then SIGCONT)."`
+	Up     bool `short:"u" name:"up" help:"Bring up and keep up."`
+	DownD  bool `short:"D" name:"down-file" help:"Create DIR/down, then as -d."`
+	UpU    bool `short:"U" name:"up-file" help:"Remove DIR/down, then as -u."`
+	Exit   bool `short:"x" name:"exit" help:"Make the supervisor exit once the service is down."`
+	OnceO  bool `short:"O" name:"once-at-most" help:"Do not restart after the next death."`
+	QuitQ  bool `short:"Q" name:"down-quiet" help:"Create DIR/down and do not restart, killing nothing."`
+
+	Dirs []string `arg:"" passthrough:"partial" name:"dir" help:"Service directories."`
+
+	args []string // the raw command line, kept by AfterApply for scan
+}
+
+// helpFlag is --help alone: -h means SIGHUP (kong.NoDefaultHelp).
+type helpFlag bool
+
+// BeforeReset prints the help as kong's own help flag does, and exits 0.
+func (helpFlag) BeforeReset(ctx *kong.Context) error {
+	if err := ctx.PrintUsage(false); err != nil {
+		return err
+	}
+	ctx.Kong.Exit(0)
+	return nil
+}
+
+// AfterApply keeps the command line as given, for the letters' order.
+func (c *command) AfterApply(ctx *kong.Context) error {
+	c.args = ctx.Args
+	return nil
+}
+
+// Validate rejects a -w without a known state.
+func (c *command) Validate() error {
+	if c.Wait != "" && (len(c.Wait) != 1 || !strings.Contains("uUdDrR", c.Wait)) {
+		return errors.New("-w takes one of u U d D r R")
+	}
+	return nil
+}
+
+func (c *command) Run(env *cli.Env) error {
+	letters, err := scan(c.args)
+	if err != nil {
+		return err
+	}
+	dirs := cli.Operands(c.Dirs)
+	if len(dirs) == 0 {
+		return exitcode.ErrUsage
+	}
+	for _, d := range dirs {
+		if d == "" {
+			return exitcode.Errorf(exitcode.Usage, "invalid service path")
+		}
+	}
+	if c.Wait != "" {
+		return exitcode.Errorf(exitcode.Usage, "-w is not implemented yet")
+	}
+	code := exitcode.OK
+	for _, d := range dirs {
+		if err := Control(d, letters); err != nil {
+			env.Warn(err)
+			code = exitcode.Of(err)
+		}
+	}
+	if code != exitcode.OK {
+		return exitcode.Exit(code)
+	}
+	return nil
+}
