@@ -5,6 +5,7 @@ package applets
 
 import (
 	"github.com/gotools-dev/gotools/applets/backgroundwatch"
+	"github.com/gotools-dev/gotools/applets/supervise"
 	"github.com/gotools-dev/gotools/applets/svc"
 	"github.com/gotools-dev/gotools/applets/svok"
 	"github.com/gotools-dev/gotools/applets/svstat"
@@ -14,6 +15,7 @@ import (
 // All lists every applet, in the order "gotools --list" prints them.
 var All = []cli.Applet{
 	backgroundwatch.Applet,
+	supervise.Applet,
 	svstat.Applet,
 	svok.Applet,
 	svc.Applet,

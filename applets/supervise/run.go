@@ -1,0 +1,195 @@
+package supervise
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gotools-dev/gotools/lib/proc"
+	"github.com/gotools-dev/gotools/lib/servicedir"
+	"github.com/gotools-dev/gotools/lib/sys"
+	"github.com/gotools-dev/gotools/lib/tai"
+)
+
+// start spawns ./run DIR (§3.2). A failure warns and retries in 60 s;
+// nothing is written or emitted.
+func (s *service) start() {
+	s.nextStart = time.Time{}
+	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	var notifW *os.File
+	if n := s.fdNumber("notification-fd"); n >= 0 {
+		var p [2]int
+		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+			s.retry("unable to create the notification pipe: %w (retrying in 60 seconds)", err)
+			return
+		}
+		for len(files) <= n {
+			files = append(files, nil)
+		}
+		notifW = os.NewFile(uintptr(p[1]), "notification pipe")
+		files[n] = notifW
+		s.notif = p[0]
+	}
+	pid, err := proc.Spawn([]string{"./run", s.dir}, proc.Attr{Files: files, Setsid: true})
+	if notifW != nil {
+		notifW.Close()
+	}
+	if err != nil {
+		s.closeNotif()
+		s.retry("unable to spawn ./run: %w (retrying in 60 seconds)", sys.Errno(err))
+		return
+	}
+	s.pid = pid
+	s.st = stUp
+	s.readyAt = time.Time{}
+	s.status.PID = uint64(pid)
+	s.status.Stamp = tai.Now()
+	s.setFlag(servicedir.FlagReady, false)
+	s.setFlag(servicedir.FlagPaused, false)
+	s.setFlag(servicedir.FlagFinishing, false)
+	s.writeStatus()
+	s.emit("u")
+}
+
+// retry warns and schedules the next start attempt in 60 s (§3.5).
+func (s *service) retry(format string, args ...any) {
+	s.env.Warnf(format, args...)
+	s.nextStart = time.Now().Add(retryDelay)
+}
+
+func (s *service) closeNotif() {
+	if s.notif >= 0 {
+		unix.Close(s.notif)
+	}
+	s.notif = -1
+}
+
+// readNotification reads the notification pipe (§3.3): the first chunk
+// holding a newline makes the service ready; EOF or an error closes the
+// pipe silently.
+func (s *service) readNotification(buf []byte) {
+	n, err := sys.Read(s.notif, buf)
+	if n <= 0 || err != nil {
+		s.closeNotif()
+		return
+	}
+	if bytes.IndexByte(buf[:n], '\n') < 0 {
+		return
+	}
+	s.closeNotif()
+	s.readyAt = time.Now()
+	s.status.ReadyStamp = tai.Now()
+	s.setFlag(servicedir.FlagReady, true)
+	s.writeStatus()
+	s.emit("U")
+}
+
+// reap waits for every dead child; run's and finish's deaths drive the
+// machine, others are discarded (§3.5).
+func (s *service) reap() error {
+	return proc.Reap(func(pid int, ws unix.WaitStatus) {
+		if pid != s.pid {
+			return
+		}
+		switch s.st {
+		case stUp, stLastUp:
+			s.runDied(ws)
+		case stFinish, stLastFinish:
+			s.finishDied(ws)
+		}
+	})
+}
+
+// runDied records run's death, then spawns ./finish (§3.4).
+func (s *service) runDied(ws unix.WaitStatus) {
+	pgid := s.pid
+	s.killAt = time.Time{}
+	s.closeNotif()
+	now := tai.Now()
+	s.status.WStat = uint16(ws)
+	s.status.Stamp = now
+	s.setFlag(servicedir.FlagPaused, false)
+	s.setFlag(servicedir.FlagReady, false)
+	if max := s.maxDeathTally(); max > 0 {
+		s.tally = append(s.tally, servicedir.DeathOf(now, ws))
+		if len(s.tally) > max {
+			s.tally = s.tally[len(s.tally)-max:]
+		}
+		if err := s.writeTally(); err != nil {
+			s.env.Warnf("unable to write supervise/death_tally: %w", sys.Errno(err))
+		}
+	}
+	code, signo := ws.ExitStatus(), 0
+	if ws.Signaled() {
+		code, signo = 256, int(ws.Signal())
+	}
+	args := []string{"finish", strconv.Itoa(code), strconv.Itoa(signo), s.dir, strconv.Itoa(pgid)}
+	pid, err := proc.Spawn(args, proc.Attr{Path: "./finish", Setsid: true})
+	if err != nil {
+		if !isNotExist(err) {
+			s.env.Warnf("unable to spawn ./finish: %w", sys.Errno(err))
+		}
+		s.downAndReady("dD")
+		return
+	}
+	s.pid = pid
+	if s.st == stLastUp {
+		s.st = stLastFinish
+	} else {
+		s.st = stFinish
+	}
+	s.status.PID = uint64(pid)
+	s.setFlag(servicedir.FlagFinishing, true)
+	if t := s.finishTimeout(); t > 0 {
+		s.finishAt = time.Now().Add(t)
+	}
+	s.writeStatus()
+	s.emit("d")
+}
+
+// finishDied ends a cycle: finish exiting 125 is a permanent failure.
+func (s *service) finishDied(ws unix.WaitStatus) {
+	s.finishAt = time.Time{}
+	if ws.Exited() && ws.ExitStatus() == 125 {
+		s.setFlag(servicedir.FlagWantUp, false)
+		s.downAndReady("OD")
+		return
+	}
+	s.downAndReady("D")
+}
+
+// downAndReady makes the service down and ready, announces it with ev,
+// then exits (a LAST state) or schedules the next start (§3.4, §3.5).
+func (s *service) downAndReady(ev string) {
+	last := s.st == stLastUp || s.st == stLastFinish
+	s.pid = 0
+	s.st = stDown
+	s.status.PID = 0
+	s.setFlag(servicedir.FlagFinishing, false)
+	s.setFlag(servicedir.FlagReady, true)
+	s.status.ReadyStamp = tai.Now()
+	s.writeStatus()
+	s.emit(ev)
+	if last {
+		s.exit()
+		s.quit = true
+		return
+	}
+	if s.wantUp() {
+		// A service ready for at least a second restarts at once;
+		// otherwise it waits a second (§3.5 throttle).
+		next := time.Now().Add(throttle)
+		if !s.readyAt.IsZero() {
+			if t := s.readyAt.Add(throttle); t.Before(next) {
+				next = t
+			}
+		}
+		s.nextStart = next
+	}
+}
+
+func isNotExist(err error) bool { return errors.Is(err, unix.ENOENT) }

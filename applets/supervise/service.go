@@ -1,0 +1,309 @@
+package supervise
+
+import (
+	"errors"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gotools-dev/gotools/lib/cli"
+	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/ftrig"
+	"github.com/gotools-dev/gotools/lib/servicedir"
+	"github.com/gotools-dev/gotools/lib/sig"
+	"github.com/gotools-dev/gotools/lib/sys"
+	"github.com/gotools-dev/gotools/lib/tai"
+)
+
+// state is where the service is in spec/supervise.md §3.5's machine.
+type state int
+
+const (
+	stDown state = iota
+	stUp
+	stFinish
+	stLastUp     // exit once down and ready
+	stLastFinish // exit once down and ready
+)
+
+// Timings of §3.5.
+const (
+	throttle      = time.Second
+	retryDelay    = 60 * time.Second
+	killRepeat    = 5 * time.Second
+	defaultFinish = 5000 * time.Millisecond
+)
+
+type service struct {
+	env *cli.Env
+	dir string
+
+	lock       *os.File
+	ctlR, ctlW int
+	sigR       int // read end of the signal self-pipe
+	notif      int // read end of the notification pipe, or -1
+
+	st     state
+	status servicedir.Status
+	pid    int // run's or finish's
+	tally  []servicedir.Death
+
+	// Deadlines on the monotonic clock; zero = none.
+	nextStart time.Time
+	killAt    time.Time // timeout-kill, while dying
+	finishAt  time.Time // timeout-finish
+	readyAt   time.Time // this cycle's readiness, zero if none
+	quit      bool      // the service is down in a LAST state: exit
+}
+
+func (s *service) run() error {
+	// An idle supervise must not wake up: no time-forced GC (the runtime
+	// forces one every 2 minutes otherwise), and a soft limit instead of
+	// a percentage to bound the heap (§3.9).
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(8 << 20)
+	if err := stdio(); err != nil {
+		return err
+	}
+	if err := unix.Chdir(s.dir); err != nil {
+		return exitcode.Errorf(exitcode.Sys, "unable to chdir to %s: %w", s.dir, err)
+	}
+	s.notif = -1
+	if err := s.setupDirs(); err != nil {
+		return err
+	}
+	if err := s.catchSignals(); err != nil {
+		return err
+	}
+	if err := ftrig.Clean("event"); err != nil {
+		s.env.Warnf("unable to clean event: %w", sys.Errno(err))
+	}
+	if err := s.writeTally(); err != nil {
+		return exitcode.Errorf(exitcode.Sys, "unable to truncate supervise/death_tally: %w", sys.Errno(err))
+	}
+	wantUp := true
+	if _, err := os.Lstat("down"); err == nil {
+		wantUp = false
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return exitcode.Errorf(exitcode.Sys, "unable to stat down: %w", sys.Errno(err))
+	}
+
+	// "Not started yet": paused and ready, pid 0 (§2.2).
+	now := tai.Now()
+	s.status = servicedir.Status{Stamp: now, ReadyStamp: now, Flags: servicedir.FlagPaused | servicedir.FlagReady}
+	s.setFlag(servicedir.FlagWantUp, wantUp)
+	s.writeStatus()
+	s.emit("s")
+	if wantUp {
+		s.start()
+	}
+	return s.loop()
+}
+
+// loop is supervise's one event loop: it sleeps in poll(2) on the control
+// fifo, the signal pipe and the notification pipe, with a timeout only
+// while a deadline is pending (§3.5: no wake-ups while idle).
+func (s *service) loop() error {
+	buf := make([]byte, 64)
+	for {
+		fds := []unix.PollFd{{Fd: int32(s.sigR), Events: unix.POLLIN}, {Fd: int32(s.ctlR), Events: unix.POLLIN}}
+		if s.notif >= 0 {
+			fds = append(fds, unix.PollFd{Fd: int32(s.notif), Events: unix.POLLIN})
+		}
+		if _, err := sys.Poll(fds, s.timeout()); err != nil {
+			return exitcode.Errorf(exitcode.Sys, "unable to poll: %w", sys.Errno(err))
+		}
+		if fds[0].Revents != 0 {
+			if done, err := s.readSignals(buf); done || err != nil {
+				return err
+			}
+		}
+		if fds[1].Revents != 0 {
+			if done, err := s.readControl(buf); done || err != nil {
+				return err
+			}
+		}
+		if len(fds) > 2 && fds[2].Revents != 0 && s.notif >= 0 {
+			s.readNotification(buf)
+		}
+		if done := s.deadlines(); done {
+			return nil
+		}
+		if s.quit {
+			return nil
+		}
+	}
+}
+
+// timeout is poll's timeout in ms: until the nearest deadline, or -1.
+func (s *service) timeout() int {
+	var next time.Time
+	for _, t := range []time.Time{s.nextStart, s.killAt, s.finishAt} {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	if next.IsZero() {
+		return -1
+	}
+	d := time.Until(next)
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// deadlines acts on every deadline that has passed.
+func (s *service) deadlines() bool {
+	now := time.Now()
+	if !s.nextStart.IsZero() && !now.Before(s.nextStart) {
+		s.nextStart = time.Time{}
+		if s.st == stDown && s.wantUp() {
+			s.start()
+		}
+	}
+	if !s.killAt.IsZero() && !now.Before(s.killAt) {
+		s.killAt = time.Time{}
+		if s.st == stUp || s.st == stLastUp {
+			s.killGroupOrPid(unix.SIGKILL)
+			s.killGroupOrPid(unix.SIGCONT)
+			s.killAt = now.Add(killRepeat)
+		}
+	}
+	if !s.finishAt.IsZero() && !now.Before(s.finishAt) {
+		s.finishAt = time.Time{}
+		if s.st == stFinish || s.st == stLastFinish {
+			s.env.Warnf("./finish ran longer than timeout-finish (%d ms); killing it", s.finishTimeout().Milliseconds())
+			_ = sys.Kill(s.pid, unix.SIGCONT)
+			_ = sys.Kill(s.pid, unix.SIGKILL)
+			s.finishAt = now.Add(killRepeat)
+		}
+	}
+	return false
+}
+
+func (s *service) wantUp() bool { return s.status.Flags&servicedir.FlagWantUp != 0 }
+
+func (s *service) setFlag(f byte, on bool) {
+	if on {
+		s.status.Flags |= f
+	} else {
+		s.status.Flags &^= f
+	}
+}
+
+// writeStatus writes supervise/status atomically (§2.6): status.new, then
+// rename. A failure warns and keeps the in-memory state.
+func (s *service) writeStatus() {
+	if err := writeAtomic("supervise/status", s.status.Marshal()); err != nil {
+		s.env.Warnf("unable to write supervise/status: %w", sys.Errno(err))
+	}
+}
+
+func (s *service) writeTally() error {
+	return writeAtomic("supervise/death_tally", servicedir.MarshalDeathTally(s.tally, s.maxDeathTally()))
+}
+
+// writeAtomic writes NAME.new and renames it over NAME; NAME.new is removed
+// on failure. No fsync: the state is rebuilt at every start (§2.6).
+func writeAtomic(name string, b []byte) error {
+	tmp := name + ".new"
+	fd, err := sys.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, 0o666)
+	if err != nil {
+		return err
+	}
+	_, werr := sys.Write(fd, b)
+	cerr := unix.Close(fd)
+	if werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = unix.Rename(tmp, name)
+	}
+	if werr != nil {
+		unix.Unlink(tmp)
+	}
+	return werr
+}
+
+// emit announces events to the event fifodir's listeners, after the status
+// that they describe was written.
+func (s *service) emit(ev string) {
+	if _, err := ftrig.Notify("event", []byte(ev)); err != nil {
+		s.env.Warnf("unable to notify event: %w", sys.Errno(err))
+	}
+}
+
+// catchSignals catches every signal into a self-pipe that poll watches
+// (§3.1 step 3): SIGCHLD, TERM, HUP, QUIT, INT and PIPE are acted on, the
+// others caught and discarded, so none kills supervise and none is left
+// ignored for run to inherit.
+func (s *service) catchSignals() error {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return exitcode.Errorf(exitcode.Sys, "unable to create the signal pipe: %w", err)
+	}
+	s.sigR = p[0]
+	c := make(chan os.Signal, 64)
+	sig.NotifyAll(c)
+	go func() {
+		for v := range c {
+			n := v.(unix.Signal)
+			// A full pipe drops a byte; SIGCHLD is then still pending
+			// in a byte already there, and the reaper loops anyway.
+			_, _ = unix.Write(p[1], []byte{byte(n)})
+		}
+	}()
+	return nil
+}
+
+// readSignals acts on the signals the pipe holds (§3.7). It reports
+// whether supervise must exit now.
+func (s *service) readSignals(buf []byte) (bool, error) {
+	for {
+		n, err := unix.Read(s.sigR, buf)
+		if n <= 0 || err != nil {
+			return false, nil
+		}
+		for _, b := range buf[:n] {
+			switch unix.Signal(b) {
+			case unix.SIGCHLD:
+				if err := s.reap(); err != nil {
+					return true, err
+				}
+				if s.quit {
+					return true, nil
+				}
+			case unix.SIGTERM:
+				if s.onTerm() {
+					return true, nil
+				}
+			case unix.SIGHUP:
+				if s.onHup() {
+					return true, nil
+				}
+			case unix.SIGQUIT:
+				s.exit()
+				return true, nil
+			case unix.SIGINT:
+				if s.st != stDown && s.pid > 0 {
+					_ = unix.Kill(-s.pid, unix.SIGINT)
+				}
+				s.exit()
+				return true, nil
+			}
+		}
+	}
+}
+
+// exit writes the final status and emits x, supervise's last act.
+func (s *service) exit() {
+	s.writeStatus()
+	s.emit("x")
+}
+
+func errorf(format string, args ...any) error {
+	return exitcode.Errorf(exitcode.Sys, format, args...)
+}

@@ -1,0 +1,66 @@
+// Package supervise is the supervise applet: it keeps the daemon of one s6
+// service directory running, with s6-supervise's files, status, control
+// fifo and events, so real s6 tools can drive it (spec/supervise.md).
+//
+// Synopsis
+//
+//	supervise DIR
+//
+// Exit codes
+//
+//	0    supervise was told to exit (svc -x, SIGTERM...), or the service
+//	     went down after that
+//	100  usage; supervise/, event/ or control of the wrong type; another
+//	     supervisor holds DIR/supervise/lock
+//	101  internal error
+//	111  a system call failed
+//
+// # Differences from s6
+//
+// --help prints help. Q creates down and clears wantup (s6-supervise 2.15
+// ignores it). An invalid notification-fd starts the service without a
+// notification pipe. run and finish always start with default signal
+// dispositions.
+//
+// Not implemented yet (spec/supervise.md, issue "supervise, svc, svstat,
+// svok, svwait"): lock-fd, flag-newpidns, the pidfile extension (§3.10),
+// the fd store (§3.11), max-death-tally above the default handling of
+// records being kept in memory only for this run.
+package supervise
+
+import (
+	"github.com/gotools-dev/gotools/lib/cli"
+	"github.com/gotools-dev/gotools/lib/exitcode"
+)
+
+// Applet is supervise's registry entry.
+var Applet = cli.Applet{
+	Name:    "supervise",
+	Aliases: []string{"s6-supervise"},
+	Summary: "keep the daemon of one s6 service directory running",
+	Usage:   "DIR",
+	Help: `Runs DIR/run, restarts it when it dies (at most once a second), runs
+DIR/finish after each death, and obeys svc commands through
+DIR/supervise/control. State is in DIR/supervise/status (s6's 35-byte
+format); events go to the DIR/event fifodir.
+
+Exit codes: 0 told to exit; 100 usage, a file of the wrong type, or another
+supervisor already running; 111 system failure.
+
+Not implemented yet: lock-fd, flag-newpidns, the pidfile extension.`,
+	New: func() cli.Command { return new(command) },
+}
+
+type command struct {
+	Dir []string `arg:"" optional:"" name:"dir" help:"The service directory."`
+}
+
+func (c *command) Run(env *cli.Env) error {
+	if len(c.Dir) != 1 || c.Dir[0] == "" {
+		return exitcode.ErrUsage
+	}
+	name := env.Name
+	env.Name = name + " " + c.Dir[0] // messages say "supervise DIR: ..."
+	s := &service{env: env, dir: c.Dir[0]}
+	return s.run()
+}

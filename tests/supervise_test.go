@@ -1,0 +1,459 @@
+package tests
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gotools-dev/gotools/lib/ftrig"
+	"github.com/gotools-dev/gotools/lib/servicedir"
+)
+
+// svcDir makes a service directory with the given files; names ending in
+// "run" or "finish" are made executable.
+func svcDir(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "svc")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range files {
+		mode := os.FileMode(0o644)
+		if name == "run" || name == "finish" {
+			mode = 0o755
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// supervised is a gotools supervise running on a service directory, with
+// a listener subscribed to its event fifodir before it started.
+type supervised struct {
+	t    *testing.T
+	dir  string
+	p    *Proc
+	ev   *ftrig.Listener
+	got  string // events read so far
+	buf  []byte // events read but not expected yet
+	sids map[int]bool
+}
+
+// startSupervise subscribes to DIR/event, then starts supervise DIR. Its
+// cleanup makes supervise exit and kills what is left of the service:
+// supervise runs ./run in a new session, out of the harness's group.
+func startSupervise(t *testing.T, dir string) *supervised {
+	t.Helper()
+	if _, err := ftrig.MkFifodir(filepath.Join(dir, "event")); err != nil {
+		t.Fatal(err)
+	}
+	l, err := ftrig.Subscribe(filepath.Join(dir, "event"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &supervised{t: t, dir: dir, ev: l, sids: map[int]bool{}}
+	t.Cleanup(func() {
+		l.Close()
+		s.sweep()
+	})
+	s.p = start(t, "supervise", dir)
+	return s
+}
+
+// sweep kills supervise if it is still there, then every process of the
+// sessions its run and finish led.
+func (s *supervised) sweep() {
+	if s.p.Running() {
+		s.p.Signal(unix.SIGKILL)
+	}
+	for _, st := range procStats() {
+		if st.PPid == s.p.Pid {
+			s.sids[st.Session] = true
+		}
+	}
+	for sid := range s.sids {
+		_ = unix.Kill(-sid, unix.SIGKILL)
+	}
+	waitFor(s.t, "the service's sessions to be gone", func() bool {
+		for _, st := range procStats() {
+			if s.sids[st.Session] && st.State != 'Z' {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// expect reads events until the ones read since the last expect are want.
+func (s *supervised) expect(want string) {
+	s.t.Helper()
+	buf := make([]byte, 64)
+	end := deadline(s.t)
+	for len(s.buf) < len(want) {
+		n, err := s.ev.Read(buf, end)
+		if err != nil {
+			s.t.Fatalf("events: read %q, then %v; want %q", s.buf, err, want)
+		}
+		s.buf = append(s.buf, buf[:n]...)
+	}
+	got := string(s.buf[:len(want)])
+	s.buf = s.buf[len(want):]
+	if got != want {
+		s.t.Fatalf("events = %q; want %q (after %q)", got, want, s.got)
+	}
+	s.got += got
+	if strings.ContainsAny(want, "u") {
+		if st, err := servicedir.UnmarshalStatus(mustRead(s.t, filepath.Join(s.dir, "supervise", "status"))); err == nil && st.PID != 0 {
+			s.sids[int(st.PID)] = true
+		}
+	}
+}
+
+func mustRead(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// control writes bytes to DIR/supervise/control, as svc does.
+func (s *supervised) control(b string) {
+	s.t.Helper()
+	if err := writeControl(s.dir, b); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func writeControl(dir, b string) error {
+	f, err := os.OpenFile(filepath.Join(dir, "supervise", "control"), os.O_WRONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.Write([]byte(b))
+	return err
+}
+
+func (s *supervised) status() servicedir.Status {
+	s.t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.dir, "supervise", "status"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if len(b) != servicedir.StatusSize {
+		s.t.Fatalf("status is %d bytes; want 35", len(b))
+	}
+	st, err := servicedir.UnmarshalStatus(b)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return st
+}
+
+const readyRun = "#!/bin/sh\nprintf '\\n' >&3\nexec 3>&-\nexec sleep 1000\n"
+
+func TestSuperviseStatusAndEvents(t *testing.T) {
+	t.Parallel()
+	dir := svcDir(t, map[string]string{"run": readyRun, "notification-fd": "3\n"})
+	s := startSupervise(t, dir)
+	s.expect("s")
+	s.expect("u")
+	s.expect("U")
+	st := s.status()
+	if st.Flags != servicedir.FlagWantUp|servicedir.FlagReady || st.PID == 0 {
+		t.Errorf("status when up and ready = %+v; want pid != 0, flags 0x0c", st)
+	}
+	// The run process is a session leader: pid = pgid = sid.
+	if ps, err := readStat(int(st.PID)); err != nil || ps.Session != int(st.PID) || ps.PPid != s.p.Pid {
+		t.Errorf("run %d: %+v, %v; want a session leader, child of supervise %d", st.PID, ps, err, s.p.Pid)
+	}
+	// TAI64N: seconds - 2^62 - unix time = 37 (± 1 for the clock tick).
+	if off := int64(st.Stamp.Sec-(1<<62)) - time.Now().Unix(); off < 36 || off > 38 {
+		t.Errorf("stamp offset = %d; want 37 ± 1", off)
+	}
+	// run's fd table, once it is sleep: 0-2 only (run closed the
+	// notification fd, and supervise's own fds are close-on-exec).
+	waitFor(t, "run to exec sleep", func() bool { return sleeping(int(st.PID)) })
+	fds := openFDs(t, int(st.PID))
+	if extra := beyondStdio(fds); len(extra) != 0 {
+		t.Errorf("run holds fds %v beyond stdio", extra)
+	}
+
+	s.control("d")
+	s.expect("dD") // no finish
+	st = s.status()
+	if st.PID != 0 || st.WStat != uint16(unix.SIGTERM) || st.Flags != servicedir.FlagReady {
+		t.Errorf("status after -d = %+v; want pid 0, wstat 0x000f, flags 0x08", st)
+	}
+	tally, _ := os.ReadFile(filepath.Join(dir, "supervise", "death_tally"))
+	if len(tally) != servicedir.DeathSize || !bytes.HasSuffix(tally, []byte{0x8f, 0x0f}) {
+		t.Errorf("death_tally = % x; want one record ending 8f 0f", tally)
+	}
+	s.control("x")
+	s.expect("x")
+	if r := s.p.Wait(t); r.Code != 0 || r.Stderr != "" {
+		t.Errorf("supervise after x = %s, stderr %q; want exit 0, nothing", r.Status(), r.Stderr)
+	}
+	assertNoNew(t, dir)
+}
+
+// assertNoNew fails if a status.new or death_tally.new was left behind.
+func assertNoNew(t *testing.T, dir string) {
+	t.Helper()
+	ents, _ := os.ReadDir(filepath.Join(dir, "supervise"))
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".new") {
+			t.Errorf("supervise/%s left behind", e.Name())
+		}
+	}
+}
+
+func TestSuperviseDownFileNotStartedYet(t *testing.T) {
+	t.Parallel()
+	dir := svcDir(t, map[string]string{"run": readyRun, "down": ""})
+	s := startSupervise(t, dir)
+	s.expect("s")
+	st := s.status()
+	if st.Flags != servicedir.FlagPaused|servicedir.FlagReady || st.PID != 0 || st.Stamp != st.ReadyStamp {
+		t.Errorf("startup status with down = %+v; want flags 0x09, pid 0, stamp = readystamp", st)
+	}
+	s.control("u")
+	s.expect("u")
+	if st := s.status(); st.Flags != servicedir.FlagWantUp || st.PID == 0 {
+		t.Errorf("status after u without notification-fd = %+v; want flags 0x04", st)
+	}
+	s.control("Q") // creates down, clears wantup, kills nothing
+	waitFor(t, "down file after Q", func() bool { _, err := os.Stat(filepath.Join(dir, "down")); return err == nil })
+	waitFor(t, "wantup cleared after Q", func() bool { return s.status().Flags&servicedir.FlagWantUp == 0 })
+	if st := s.status(); st.PID == 0 {
+		t.Errorf("Q killed the service: %+v", st)
+	}
+	s.control("dx")
+	s.expect("dDx")
+	if r := s.p.Wait(t); r.Code != 0 {
+		t.Errorf("supervise = %s; want exit 0", r.Status())
+	}
+}
+
+func TestSuperviseFinishThrottleAndTally(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "finish.out")
+	dir := svcDir(t, map[string]string{
+		"run":             "#!/bin/sh\nexit 3\n",
+		"finish":          "#!/bin/sh\necho \"$*\" >> " + out + "\n",
+		"max-death-tally": "2\n",
+	})
+	s := startSupervise(t, dir)
+	s.expect("s")
+	s.expect("u")
+	first := s.status().PID
+	s.expect("d")
+	s.expect("D")
+	atD := time.Now()
+	s.expect("u") // throttled: no readiness, so 1 s after D
+	if gap := time.Since(atD); gap < 950*time.Millisecond {
+		t.Errorf("restart %v after D; want >= 1 s (throttle)", gap)
+	}
+	s.expect("d")
+	s.expect("D")
+	s.expect("u")
+	s.expect("d")
+	s.expect("D")
+	s.control("dx")
+	s.expect("x")
+	s.p.Wait(t)
+
+	b, _ := os.ReadFile(out)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	want := "3 0 " + dir + " " + strconv.FormatUint(first, 10)
+	if len(lines) < 3 || lines[0] != want {
+		t.Errorf("finish calls = %q; want first %q and 3 in all", lines, want)
+	}
+	tally, _ := os.ReadFile(filepath.Join(dir, "supervise", "death_tally"))
+	ds := servicedir.ParseDeathTally(tally)
+	if len(tally) != 2*servicedir.DeathSize || len(ds) != 2 || ds[0].Code != 3 || ds[1].Code != 3 || ds[0].Stamp.Sec > ds[1].Stamp.Sec {
+		t.Errorf("death_tally = % x; want the last 2 deaths, code 3", tally)
+	}
+}
+
+func TestSuperviseFinishExit125IsPermanent(t *testing.T) {
+	t.Parallel()
+	dir := svcDir(t, map[string]string{"run": "#!/bin/sh\nexit 1\n", "finish": "#!/bin/sh\nexit 125\n"})
+	s := startSupervise(t, dir)
+	s.expect("s")
+	s.expect("u")
+	s.expect("d")
+	s.expect("OD")
+	if st := s.status(); st.Flags&servicedir.FlagWantUp != 0 {
+		t.Errorf("status after finish 125 = %+v; want wantup cleared", st)
+	}
+	s.control("x")
+	s.expect("x")
+	s.p.Wait(t)
+}
+
+func TestSuperviseSignals(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		sig    unix.Signal
+		events string // after u
+		runs   bool   // the service is still running after supervise exits
+	}{
+		{"TERM takes the service down", unix.SIGTERM, "dDx", false},
+		{"QUIT leaves the service running", unix.SIGQUIT, "x", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := svcDir(t, map[string]string{"run": "#!/bin/sh\nexec sleep 1000\n"})
+			s := startSupervise(t, dir)
+			s.expect("s")
+			s.expect("u")
+			run := int(s.status().PID)
+			s.p.Signal(tt.sig)
+			s.expect(tt.events)
+			if r := s.p.Wait(t); r.Code != 0 {
+				t.Errorf("supervise after %v = %s; want exit 0", tt.sig, r.Status())
+			}
+			alive := unix.Kill(run, 0) == nil
+			if st, err := readStat(run); err == nil && st.State == 'Z' {
+				alive = false
+			}
+			if alive != tt.runs {
+				t.Errorf("run alive after supervise exit = %v; want %v", alive, tt.runs)
+			}
+		})
+	}
+}
+
+func TestSuperviseBadInput(t *testing.T) {
+	t.Parallel()
+	missing := filepath.Join(t.TempDir(), "nosuch")
+	for _, tt := range []struct {
+		name  string
+		setup func(dir string)
+		code  int
+		line  string // regexp for the one stderr line; DIR is the dir
+	}{
+		{"supervise is a file", func(d string) { os.WriteFile(filepath.Join(d, "supervise"), nil, 0o644) }, 100,
+			`^supervise DIR: fatal: supervise exists and is not a directory$`},
+		{"control is a file", func(d string) {
+			os.Mkdir(filepath.Join(d, "supervise"), 0o700)
+			os.WriteFile(filepath.Join(d, "supervise", "control"), nil, 0o600)
+		}, 100, `^supervise DIR: fatal: supervise/control exists and is not a FIFO$`},
+		{"event is a file", func(d string) { os.WriteFile(filepath.Join(d, "event"), nil, 0o644) }, 100,
+			`^supervise DIR: fatal: event exists and is not a directory$`},
+	} {
+		dir := svcDir(t, map[string]string{"run": "#!/bin/sh\nexec sleep 1000\n"})
+		tt.setup(dir)
+		r := run(t, "supervise", dir)
+		re := regexp.MustCompile(strings.ReplaceAll(tt.line, "DIR", regexp.QuoteMeta(dir)))
+		if r.Code != tt.code || !re.MatchString(strings.TrimSuffix(r.Stderr, "\n")) || strings.Count(r.Stderr, "\n") != 1 {
+			t.Errorf("%s: supervise = %s, stderr %q; want %d, %s", tt.name, r.Status(), r.Stderr, tt.code, re)
+		}
+	}
+	if r := run(t, "supervise", missing); r.Code != 111 || r.Stderr != "supervise "+missing+": fatal: unable to chdir to "+missing+": No such file or directory\n" {
+		t.Errorf("supervise missing = %s, %q; want 111 and the chdir line", r.Status(), r.Stderr)
+	}
+	for _, args := range [][]string{{}, {"a", "b"}} {
+		if r := run(t, append([]string{"supervise"}, args...)...); r.Code != 100 || r.Stderr != "supervise: usage: supervise DIR\n" {
+			t.Errorf("supervise %q = %s, %q; want 100 and the usage line", args, r.Status(), r.Stderr)
+		}
+	}
+}
+
+func TestSuperviseSecondInstance(t *testing.T) {
+	t.Parallel()
+	dir := svcDir(t, map[string]string{"run": "#!/bin/sh\nexec sleep 1000\n"})
+	s := startSupervise(t, dir)
+	s.expect("s")
+	s.expect("u")
+	before, _ := os.Stat(filepath.Join(dir, "supervise", "control"))
+	r := run(t, "supervise", dir)
+	if r.Code != 100 || r.Stderr != "supervise "+dir+": fatal: another instance of supervise is already running\n" {
+		t.Errorf("second supervise = %s, %q; want 100 and one line", r.Status(), r.Stderr)
+	}
+	after, err := os.Stat(filepath.Join(dir, "supervise", "control"))
+	if err != nil || !os.SameFile(before, after) {
+		t.Errorf("second instance touched supervise/control")
+	}
+	s.control("dx")
+	s.expect("dDx")
+	s.p.Wait(t)
+}
+
+func TestSuperviseRunNotExecutable(t *testing.T) {
+	t.Parallel()
+	dir := svcDir(t, map[string]string{"down": ""})
+	os.WriteFile(filepath.Join(dir, "run"), []byte("#!/bin/sh\n"), 0o644)
+	s := startSupervise(t, dir)
+	s.expect("s")
+	s.control("u")
+	line := s.p.WaitStderrLine(t, "unable to spawn")
+	if want := "supervise " + dir + ": warning: unable to spawn ./run: Permission denied (retrying in 60 seconds)"; line != want {
+		t.Errorf("warning = %q; want %q", line, want)
+	}
+	// Fixed, then u: it starts at once, without waiting the 60 s.
+	os.Chmod(filepath.Join(dir, "run"), 0o755)
+	os.WriteFile(filepath.Join(dir, "run"), []byte("#!/bin/sh\nexec sleep 1000\n"), 0o755)
+	s.control("u")
+	s.expect("u")
+	s.control("dx")
+	s.expect("dDx")
+	s.p.Wait(t)
+}
+
+// TestSuperviseInteropS6 drives gotools supervise with real s6 tools, and
+// checks that the two supervisors exclude each other on one directory.
+func TestSuperviseInteropS6(t *testing.T) {
+	t.Parallel()
+	tools := requireS6(t, "s6-svc", "s6-svstat", "s6-svok", "s6-supervise")
+	svc, svstat, svok, s6sup := tools[0], tools[1], tools[2], tools[3]
+	dir := svcDir(t, map[string]string{"run": readyRun, "notification-fd": "3\n"})
+	s := startSupervise(t, dir)
+	s.expect("s")
+	s.expect("u")
+	s.expect("U")
+	if r := run(t, svok, dir); r.Code != 0 {
+		t.Errorf("s6-svok on gotools supervise = %s; want 0", r.Status())
+	}
+	pid := s.status().PID
+	r := run(t, svstat, dir)
+	if want := regexp.MustCompile(`^up \(pid ` + strconv.FormatUint(pid, 10) + `\) \d+ seconds, ready \d+ seconds\n$`); !want.MatchString(r.Stdout) {
+		t.Errorf("s6-svstat = %q; want %s", r.Stdout, want)
+	}
+	if r := run(t, s6sup, dir); r.Code != 100 {
+		t.Errorf("s6-supervise on a dir held by gotools = %s, %q; want 100", r.Status(), r.Stderr)
+	}
+	if r := run(t, svc, "-d", dir); r.Code != 0 {
+		t.Fatalf("s6-svc -d = %s %q", r.Status(), r.Stderr)
+	}
+	s.expect("dD")
+	if r := run(t, svstat, "-o", "up,wantedup,normallyup,exitcode,signal", dir); r.Stdout != "false false true -1 SIGTERM\n" {
+		t.Errorf("s6-svstat -o after -d = %q; want %q", r.Stdout, "false false true -1 SIGTERM\n")
+	}
+	run(t, svc, "-u", dir)
+	s.expect("uU")
+	run(t, svc, "-k", dir)
+	s.expect("dD")
+	s.expect("uU") // ready under 1 s: restarted 1 s after readiness
+	run(t, svc, "-dx", dir)
+	s.expect("dDx")
+	if r := s.p.Wait(t); r.Code != 0 {
+		t.Errorf("supervise after s6-svc -dx = %s", r.Status())
+	}
+	if r := run(t, svok, dir); r.Code != 1 {
+		t.Errorf("s6-svok after exit = %s; want 1", r.Status())
+	}
+}
