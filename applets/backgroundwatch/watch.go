@@ -194,40 +194,22 @@ func (w *watch) watchPhase(unix.WaitStatus) error {
 	}
 }
 
-// adopt opens a pidfd for pid and makes sure it names a live descendant:
-// the pidfd is opened first, the parent chain checked next, and the pidfd
-// polled last, so that the check is known to have seen the process the
-// pidfd names (spec/supervise.md §3.10).
+// adopt takes hold of the daemon pid (proc.Adopt). A daemon that died
+// since its launcher exited is still our child: its status is the answer.
 func (w *watch) adopt(pid int) (*proc.Pidfd, error) {
-	notLive := func(why error) error {
-		if why != nil {
-			return exitcode.Errorf(exitcode.Sys, "pid %d read from %s is not a live descendant: %w", pid, w.pidfile, sys.Errno(why))
-		}
-		return exitcode.Errorf(exitcode.Sys, "pid %d read from %s is not a live descendant", pid, w.pidfile)
-	}
-	p, err := proc.OpenPidfd(pid)
-	if err != nil {
-		return nil, notLive(err)
-	}
-	ok, err := pidfile.IsDescendant(pid, os.Getpid())
-	if err != nil || !ok {
-		p.Close()
-		return nil, notLive(err)
-	}
-	exited, err := p.Exited()
-	if err != nil {
-		p.Close()
-		return nil, notLive(err)
-	}
-	if exited {
-		// It died between the launcher's exit and now; it is our child
-		// (zombie or not), so its status is still ours to take.
-		ws, found, rerr := reapFor(pid)
-		p.Close()
-		if rerr == nil && found {
+	p, err := proc.Adopt(pid)
+	switch {
+	case errors.Is(err, proc.ErrExited):
+		if ws, found, rerr := reapFor(pid); rerr == nil && found {
 			return nil, exitcode.Exit(exitcode.Approx(ws))
 		}
-		return nil, notLive(nil)
+		return nil, exitcode.Errorf(exitcode.Sys, "pid %d read from %s is not a live descendant", pid, w.pidfile)
+	case err != nil:
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			return nil, exitcode.Errorf(exitcode.Sys, "pid %d read from %s is not a live descendant: %w", pid, w.pidfile, errno)
+		}
+		return nil, exitcode.Errorf(exitcode.Sys, "pid %d read from %s is not a live descendant", pid, w.pidfile)
 	}
 	return p, nil
 }
