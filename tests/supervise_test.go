@@ -457,3 +457,113 @@ func TestSuperviseInteropS6(t *testing.T) {
 		t.Errorf("s6-svok after exit = %s; want 1", r.Status())
 	}
 }
+
+// TestSupervisePidfile covers the pidfile extension (spec/supervise.md
+// §3.10): the launcher's daemon is adopted, made ready, signalled through
+// its pidfd, and its own exit status is the service's.
+func TestSupervisePidfile(t *testing.T) {
+	t.Parallel()
+	rec := filepath.Join(t.TempDir(), "rec")
+	out := filepath.Join(t.TempDir(), "finish.out")
+	dir := svcDir(t, map[string]string{
+		"run":             "#!/bin/sh\nexec daemonize \"$PWD/daemon.pid\" 0 -record " + rec + " -on USR1 -code 42\n",
+		"finish":          "#!/bin/sh\necho \"$*\" >> " + out + "\n",
+		"pidfile":         "daemon.pid\n",
+		"notification-fd": "3\n",
+		"down":            "",
+	})
+	s := startSupervise(t, dir)
+	s.expect("s")
+	s.control("o") // once: no restart after the daemon's death
+	s.expect("u")
+	launcher := s.status().PID
+	s.expect("U") // ready once the pid file was read
+	daemon := readPidfile(t, filepath.Join(dir, "daemon.pid"))
+	s.sids[daemon] = true
+	st := s.status()
+	if int(st.PID) != daemon || int(st.PID) == int(launcher) || st.Flags&servicedir.FlagReady == 0 {
+		t.Errorf("status after adoption = %+v; want the daemon %d, ready (launcher was %d)", st, daemon, launcher)
+	}
+	if ps, err := readStat(daemon); err != nil || ps.PPid != s.p.Pid {
+		t.Errorf("daemon %d: %+v, %v; want its parent to be supervise %d", daemon, ps, err, s.p.Pid)
+	}
+	s.control("h")
+	waitFor(t, "the daemon to record HUP", func() bool { b, _ := os.ReadFile(rec); return string(b) == "HUP\n" })
+	s.control("1") // USR1: the daemon exits 42
+	s.expect("d")
+	s.expect("D")
+	b, _ := os.ReadFile(out)
+	if want := "42 0 " + dir + " " + strconv.Itoa(int(launcher)) + "\n"; string(b) != want {
+		// The daemon stayed in the launcher's process group.
+		t.Errorf("finish got %q; want %q", b, want)
+	}
+	tally := servicedir.ParseDeathTally(mustRead(t, filepath.Join(dir, "supervise", "death_tally")))
+	if len(tally) != 1 || tally[0].Code != 42 {
+		t.Errorf("death tally = %+v; want one death, code 42", tally)
+	}
+	if st := s.status(); st.WStat != 42<<8 || st.PID != 0 {
+		t.Errorf("status after the daemon's death = %+v; want wstat 0x2a00, pid 0", st)
+	}
+	s.control("x")
+	s.expect("x")
+	s.p.Wait(t)
+}
+
+func TestSupervisePidfileBadLaunches(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name  string
+		run   string
+		wstat uint16
+		warn  string // regexp for the warning, DIR for the service dir
+	}{
+		{"launcher exits 3", "echo 1 > daemon.pid; exit 3", 3 << 8, `^supervise DIR: warning: \./run \(launcher\) exited 3$`},
+		{"garbage pid file", "echo abc > daemon.pid; exit 0", 104 << 8, `^supervise DIR: warning: pidfile daemon\.pid does not contain a valid pid$`},
+		{"missing pid file", "exit 0", 104 << 8, `^supervise DIR: warning: pidfile daemon\.pid does not contain a valid pid$`},
+		{"unrelated pid", "echo 1 > daemon.pid; exit 0", 111 << 8, `^supervise DIR: warning: pid 1 read from daemon\.pid is not a live descendant$`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := svcDir(t, map[string]string{"run": "#!/bin/sh\n" + tt.run + "\n", "pidfile": "daemon.pid\n", "down": ""})
+			s := startSupervise(t, dir)
+			s.expect("s")
+			s.control("o")
+			s.expect("u")
+			s.expect("dD")
+			if st := s.status(); st.WStat != tt.wstat {
+				t.Errorf("wstat = %#04x; want %#04x", st.WStat, tt.wstat)
+			}
+			line := s.p.WaitStderrLine(t, "warning")
+			if re := regexp.MustCompile(strings.ReplaceAll(tt.warn, "DIR", regexp.QuoteMeta(dir))); !re.MatchString(line) {
+				t.Errorf("warning = %q; want %s", line, re)
+			}
+			if tt.wstat == 3<<8 {
+				if _, err := os.Stat(filepath.Join(dir, "daemon.pid")); err == nil {
+					t.Errorf("the stale pid file was not removed")
+				}
+			}
+			s.control("x")
+			s.expect("x")
+			s.p.Wait(t)
+		})
+	}
+}
+
+// TestSupervisePidfileInvalid: an invalid pidfile file refuses the start
+// (retried after 60 s) rather than relaunch a forking daemon in a loop.
+func TestSupervisePidfileInvalid(t *testing.T) {
+	t.Parallel()
+	dir := svcDir(t, map[string]string{"run": "#!/bin/sh\nexec sleep 1000\n", "pidfile": "\n"})
+	s := startSupervise(t, dir)
+	s.expect("s")
+	line := s.p.WaitStderrLine(t, "invalid pidfile")
+	if want := `supervise ` + dir + `: warning: invalid pidfile: "\x0a" (retrying in 60 seconds)`; line != want {
+		t.Errorf("warning = %q; want %q", line, want)
+	}
+	if st := s.status(); st.PID != 0 {
+		t.Errorf("an invalid pidfile started the service: %+v", st)
+	}
+	s.control("x")
+	s.expect("x")
+	s.p.Wait(t)
+}

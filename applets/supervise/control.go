@@ -48,7 +48,7 @@ func (s *service) up() bool { return s.st == stUp || s.st == stLastUp }
 func (s *service) command(c byte) bool {
 	if sg, ok := letterSignals[c]; ok {
 		if s.up() {
-			_ = sys.Kill(s.pid, sg)
+			s.sig(sg)
 		}
 		return false
 	}
@@ -59,14 +59,14 @@ func (s *service) command(c byte) bool {
 			if c == 'c' {
 				sg = unix.SIGCONT
 			}
-			_ = sys.Kill(s.pid, sg)
+			s.sig(sg)
 			s.setFlag(servicedir.FlagPaused, c == 'p')
 			s.writeStatus()
 		}
 	case 'P', 'C', 'K':
 		if s.up() {
 			sg := map[byte]unix.Signal{'P': unix.SIGSTOP, 'C': unix.SIGCONT, 'K': unix.SIGKILL}[c]
-			_ = unix.Kill(-s.pid, sg)
+			_ = unix.Kill(-s.pgid, sg)
 			if c != 'K' {
 				s.setFlag(servicedir.FlagPaused, c == 'P')
 				s.writeStatus()
@@ -74,11 +74,11 @@ func (s *service) command(c byte) bool {
 		}
 	case 'r':
 		if s.up() {
-			_ = sys.Kill(s.pid, s.signal("down-signal", unix.SIGTERM))
+			s.sig(s.signal("down-signal", unix.SIGTERM))
 		}
 	case 'l':
 		if s.up() {
-			_ = sys.Kill(s.pid, s.signal("reload-signal", unix.SIGHUP))
+			s.sig(s.signal("reload-signal", unix.SIGHUP))
 		}
 	case 'o':
 		s.setWantUp(false)
@@ -131,8 +131,9 @@ func (s *service) down() {
 	if !s.up() {
 		return
 	}
-	_ = sys.Kill(s.pid, s.signal("down-signal", unix.SIGTERM))
-	_ = sys.Kill(s.pid, unix.SIGCONT)
+	s.dying = true
+	s.sig(s.signal("down-signal", unix.SIGTERM))
+	s.sig(unix.SIGCONT)
 	if t := s.killTimeout(); t > 0 {
 		s.killAt = time.Now().Add(t)
 	}
@@ -142,7 +143,17 @@ func (s *service) down() {
 // flag-timeout-killpg.
 func (s *service) killGroupOrPid(sg unix.Signal) {
 	if s.present("flag-timeout-killpg") {
-		_ = unix.Kill(-s.pid, sg)
+		_ = unix.Kill(-s.pgid, sg)
+		return
+	}
+	s.sig(sg)
+}
+
+// sig sends sg to run, or through its pidfd to an adopted daemon, so that
+// a recycled pid is never signalled (§3.10).
+func (s *service) sig(sg unix.Signal) {
+	if s.daemon != nil {
+		_ = s.daemon.Signal(sg)
 		return
 	}
 	_ = sys.Kill(s.pid, sg)

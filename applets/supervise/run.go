@@ -19,9 +19,13 @@ import (
 // nothing is written or emitted.
 func (s *service) start() {
 	s.nextStart = time.Time{}
+	pf, ok := s.pidfileConf()
+	if !ok {
+		return
+	}
 	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
 	var notifW *os.File
-	if n := s.fdNumber("notification-fd"); n >= 0 {
+	if n := s.fdNumber("notification-fd"); n >= 0 && pf == "" {
 		var p [2]int
 		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
 			s.retry("unable to create the notification pipe: %w (retrying in 60 seconds)", err)
@@ -34,6 +38,8 @@ func (s *service) start() {
 		files[n] = notifW
 		s.notif = p[0]
 	}
+	// The launcher's daemon must come back to us when the launcher exits.
+	s.setSubreaper(pf != "")
 	pid, err := proc.Spawn([]string{"./run", s.dir}, proc.Attr{Files: files, Setsid: true})
 	if notifW != nil {
 		notifW.Close()
@@ -44,7 +50,11 @@ func (s *service) start() {
 		return
 	}
 	s.pid = pid
+	s.pgid = pid
 	s.st = stUp
+	s.launching = pf != ""
+	s.pidfilePath = pf
+	s.dying = false
 	s.readyAt = time.Time{}
 	s.status.PID = uint64(pid)
 	s.status.Stamp = tai.Now()
@@ -95,10 +105,12 @@ func (s *service) reap() error {
 		if pid != s.pid {
 			return
 		}
-		switch s.st {
-		case stUp, stLastUp:
+		switch {
+		case (s.st == stUp || s.st == stLastUp) && s.launching:
+			s.launcherDied(ws)
+		case s.st == stUp || s.st == stLastUp:
 			s.runDied(ws)
-		case stFinish, stLastFinish:
+		case s.st == stFinish || s.st == stLastFinish:
 			s.finishDied(ws)
 		}
 	})
@@ -106,7 +118,12 @@ func (s *service) reap() error {
 
 // runDied records run's death, then spawns ./finish (§3.4).
 func (s *service) runDied(ws unix.WaitStatus) {
-	pgid := s.pid
+	pgid := s.pgid
+	s.launching = false
+	if s.daemon != nil {
+		s.daemon.Close()
+		s.daemon = nil
+	}
 	s.killAt = time.Time{}
 	s.closeNotif()
 	now := tai.Now()
@@ -137,6 +154,7 @@ func (s *service) runDied(ws unix.WaitStatus) {
 		return
 	}
 	s.pid = pid
+	s.pgid = pid
 	if s.st == stLastUp {
 		s.st = stLastFinish
 	} else {

@@ -11,6 +11,7 @@ import (
 	"github.com/gotools-dev/gotools/lib/cli"
 	"github.com/gotools-dev/gotools/lib/exitcode"
 	"github.com/gotools-dev/gotools/lib/ftrig"
+	"github.com/gotools-dev/gotools/lib/proc"
 	"github.com/gotools-dev/gotools/lib/servicedir"
 	"github.com/gotools-dev/gotools/lib/sig"
 	"github.com/gotools-dev/gotools/lib/sys"
@@ -47,8 +48,15 @@ type service struct {
 
 	st     state
 	status servicedir.Status
-	pid    int // run's or finish's
-	tally  []servicedir.Death
+	pid    int // run's or finish's (the daemon's, once adopted)
+	pgid   int // the process group pg commands go to
+	// pidfile mode (§3.10)
+	launching   bool        // the launcher is running
+	pidfilePath string      // where the launcher writes the daemon's pid
+	daemon      *proc.Pidfd // the adopted daemon
+	subreaper   bool
+	dying       bool // a d was sent while up
+	tally       []servicedir.Death
 
 	// Deadlines on the monotonic clock; zero = none.
 	nextStart time.Time
@@ -112,6 +120,11 @@ func (s *service) loop() error {
 		if s.notif >= 0 {
 			fds = append(fds, unix.PollFd{Fd: int32(s.notif), Events: unix.POLLIN})
 		}
+		daemonAt := -1
+		if s.daemon != nil {
+			daemonAt = len(fds)
+			fds = append(fds, unix.PollFd{Fd: int32(s.daemon.Fd()), Events: unix.POLLIN})
+		}
 		if _, err := sys.Poll(fds, s.timeout()); err != nil {
 			return exitcode.Errorf(exitcode.Sys, "unable to poll: %w", sys.Errno(err))
 		}
@@ -125,8 +138,11 @@ func (s *service) loop() error {
 				return err
 			}
 		}
-		if len(fds) > 2 && fds[2].Revents != 0 && s.notif >= 0 {
+		if s.notif >= 0 && len(fds) > 2 && fds[2].Fd == int32(s.notif) && fds[2].Revents != 0 {
 			s.readNotification(buf)
+		}
+		if daemonAt >= 0 && fds[daemonAt].Revents != 0 && s.daemon != nil {
+			s.daemonGone()
 		}
 		if done := s.deadlines(); done {
 			return nil
@@ -288,8 +304,8 @@ func (s *service) readSignals(buf []byte) (bool, error) {
 				s.exit()
 				return true, nil
 			case unix.SIGINT:
-				if s.st != stDown && s.pid > 0 {
-					_ = unix.Kill(-s.pid, unix.SIGINT)
+				if s.st != stDown && s.pgid > 0 {
+					_ = unix.Kill(-s.pgid, unix.SIGINT)
 				}
 				s.exit()
 				return true, nil
@@ -307,3 +323,6 @@ func (s *service) exit() {
 func errorf(format string, args ...any) error {
 	return exitcode.Errorf(exitcode.Sys, format, args...)
 }
+
+// timeNow is the monotonic clock's now, for deadlines.
+func timeNow() time.Time { return time.Now() }

@@ -92,3 +92,13 @@ func (p *Pidfd) Wait() error {
 
 // Close closes the pidfd.
 func (p *Pidfd) Close() error { return p.f.Close() }
+
+// Fd returns the pidfd's descriptor, for a poll(2) set. It stays valid
+// until [Pidfd.Close].
+func (p *Pidfd) Fd() int {
+	fd := -1
+	if rc, err := p.f.SyscallConn(); err == nil {
+		_ = rc.Control(func(u uintptr) { fd = int(u) })
+	}
+	return fd
+}
