@@ -22,10 +22,11 @@
 // notification pipe. run and finish always start with default signal
 // dispositions.
 //
-// Not implemented yet (spec/supervise.md, issue "supervise, svc, svstat,
-// svok, svwait"): lock-fd, flag-newpidns, the pidfile extension (§3.10),
-// the fd store (§3.11), max-death-tally above the default handling of
-// records being kept in memory only for this run.
+// The servicedir pidfile file (§3.10, a gotools extension) runs ./run as
+// a launcher and adopts the daemon it forks, as background-watch does.
+//
+// Not implemented yet (spec/supervise.md): lock-fd, flag-newpidns, the fd
+// store (§3.11).
 package supervise
 
 import (
@@ -47,7 +48,10 @@ format); events go to the DIR/event fifodir.
 Exit codes: 0 told to exit; 100 usage, a file of the wrong type, or another
 supervisor already running; 111 system failure.
 
-Not implemented yet: lock-fd, flag-newpidns, the pidfile extension.`,
+A pidfile file (gotools extension) makes ./run a launcher whose forked
+daemon, named in the pid file, is adopted and supervised.
+
+Not implemented yet: lock-fd, flag-newpidns.`,
 	New: func() cli.Command { return new(command) },
 }
 
