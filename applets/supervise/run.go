@@ -200,9 +200,9 @@ func (s *service) downAndReady(ev string) {
 	if s.wantUp() {
 		// A service ready for at least a second restarts at once;
 		// otherwise it waits a second (§3.5 throttle).
-		next := time.Now().Add(throttle)
+		next := time.Now().Add(s.throttle)
 		if !s.readyAt.IsZero() {
-			if t := s.readyAt.Add(throttle); t.Before(next) {
+			if t := s.readyAt.Add(s.throttle); t.Before(next) {
 				next = t
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gotools-dev/gotools/lib/cli"
+	"github.com/gotools-dev/gotools/lib/decimal"
 	"github.com/gotools-dev/gotools/lib/exitcode"
 	"github.com/gotools-dev/gotools/lib/ftrig"
 	"github.com/gotools-dev/gotools/lib/proc"
@@ -31,10 +32,10 @@ const (
 
 // Timings of §3.5.
 const (
-	throttle      = time.Second
-	retryDelay    = 60 * time.Second
-	killRepeat    = 5 * time.Second
-	defaultFinish = 5000 * time.Millisecond
+	defaultThrottle = time.Second
+	retryDelay      = 60 * time.Second
+	killRepeat      = 5 * time.Second
+	defaultFinish   = 5000 * time.Millisecond
 )
 
 type service struct {
@@ -46,10 +47,11 @@ type service struct {
 	sigR       int // read end of the signal self-pipe
 	notif      int // read end of the notification pipe, or -1
 
-	st     state
-	status servicedir.Status
-	pid    int // run's or finish's (the daemon's, once adopted)
-	pgid   int // the process group pg commands go to
+	st       state
+	throttle time.Duration // the restart throttle: 1 s but for a test hook
+	status   servicedir.Status
+	pid      int // run's or finish's (the daemon's, once adopted)
+	pgid     int // the process group pg commands go to
 	// pidfile mode (§3.10)
 	launching   bool        // the launcher is running
 	pidfilePath string      // where the launcher writes the daemon's pid
@@ -72,6 +74,7 @@ func (s *service) run() error {
 	// a percentage to bound the heap (§3.9).
 	debug.SetGCPercent(-1)
 	debug.SetMemoryLimit(8 << 20)
+	s.throttle = throttleHook()
 	if err := stdio(); err != nil {
 		return err
 	}
@@ -326,3 +329,15 @@ func errorf(format string, args ...any) error {
 
 // timeNow is the monotonic clock's now, for deadlines.
 func timeNow() time.Time { return time.Now() }
+
+// throttleHook is the restart throttle: 1 s, or the milliseconds in
+// $GOTOOLS_SUPERVISE_THROTTLE_MS, a test hook (named in --help and the
+// README) that lets the soak test restart a crashing service 1000 times.
+func throttleHook() time.Duration {
+	if v, ok := os.LookupEnv("GOTOOLS_SUPERVISE_THROTTLE_MS"); ok {
+		if ms, ok := decimal.Parse(v, 9, 1<<30); ok {
+			return time.Duration(ms) * time.Millisecond
+		}
+	}
+	return defaultThrottle
+}

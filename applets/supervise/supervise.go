@@ -51,7 +51,10 @@ supervisor already running; 111 system failure.
 A pidfile file (gotools extension) makes ./run a launcher whose forked
 daemon, named in the pid file, is adopted and supervised.
 
-Not implemented yet: lock-fd, flag-newpidns.`,
+Not implemented yet: lock-fd, flag-newpidns.
+
+Test hooks: GOTOOLS_SUPERVISE_THROTTLE_MS=N replaces the 1 s restart
+throttle with N ms (the test suite's soak test uses it).`,
 	New: func() cli.Command { return new(command) },
 }
 
