@@ -136,7 +136,7 @@ func (s *service) runDied(ws unix.WaitStatus) {
 		if len(s.tally) > max {
 			s.tally = s.tally[len(s.tally)-max:]
 		}
-		if err := s.writeTally(); err != nil {
+		if err := s.writeTally(max); err != nil {
 			s.env.Warnf("unable to write supervise/death_tally: %w", sys.Errno(err))
 		}
 	}
@@ -163,6 +163,7 @@ func (s *service) runDied(ws unix.WaitStatus) {
 	s.status.PID = uint64(pid)
 	s.setFlag(servicedir.FlagFinishing, true)
 	if t := s.finishTimeout(); t > 0 {
+		s.finishLimit = t // the warning names it: the file is read once
 		s.finishAt = time.Now().Add(t)
 	}
 	s.writeStatus()

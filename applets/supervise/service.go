@@ -61,11 +61,12 @@ type service struct {
 	tally       []servicedir.Death
 
 	// Deadlines on the monotonic clock; zero = none.
-	nextStart time.Time
-	killAt    time.Time // timeout-kill, while dying
-	finishAt  time.Time // timeout-finish
-	readyAt   time.Time // this cycle's readiness, zero if none
-	quit      bool      // the service is down in a LAST state: exit
+	nextStart   time.Time
+	killAt      time.Time     // timeout-kill, while dying
+	finishAt    time.Time     // timeout-finish
+	finishLimit time.Duration // the armed timeout-finish, for its warning
+	readyAt     time.Time     // this cycle's readiness, zero if none
+	quit        bool          // the service is down in a LAST state: exit
 }
 
 func (s *service) run() error {
@@ -91,7 +92,7 @@ func (s *service) run() error {
 	if err := ftrig.Clean("event"); err != nil {
 		s.env.Warnf("unable to clean event: %w", sys.Errno(err))
 	}
-	if err := s.writeTally(); err != nil {
+	if err := s.writeTally(0); err != nil {
 		return exitcode.Errorf(exitcode.Sys, "unable to truncate supervise/death_tally: %w", sys.Errno(err))
 	}
 	wantUp := true
@@ -194,7 +195,7 @@ func (s *service) deadlines() bool {
 	if !s.finishAt.IsZero() && !now.Before(s.finishAt) {
 		s.finishAt = time.Time{}
 		if s.st == stFinish || s.st == stLastFinish {
-			s.env.Warnf("./finish ran longer than timeout-finish (%d ms); killing it", s.finishTimeout().Milliseconds())
+			s.env.Warnf("./finish ran longer than timeout-finish (%d ms); killing it", s.finishLimit.Milliseconds())
 			_ = sys.Kill(s.pid, unix.SIGCONT)
 			_ = sys.Kill(s.pid, unix.SIGKILL)
 			s.finishAt = now.Add(killRepeat)
@@ -221,8 +222,9 @@ func (s *service) writeStatus() {
 	}
 }
 
-func (s *service) writeTally() error {
-	return writeAtomic("supervise/death_tally", servicedir.MarshalDeathTally(s.tally, s.maxDeathTally()))
+// writeTally writes the last max records of the death tally.
+func (s *service) writeTally(max int) error {
+	return writeAtomic("supervise/death_tally", servicedir.MarshalDeathTally(s.tally, max))
 }
 
 // writeAtomic writes NAME.new and renames it over NAME; NAME.new is removed
