@@ -9,6 +9,7 @@ import (
 	"github.com/gotools-dev/gotools/applets/svc"
 	"github.com/gotools-dev/gotools/applets/svok"
 	"github.com/gotools-dev/gotools/applets/svstat"
+	"github.com/gotools-dev/gotools/applets/svwait"
 	"github.com/gotools-dev/gotools/lib/cli"
 )
 
@@ -19,4 +20,5 @@ var All = []cli.Applet{
 	svstat.Applet,
 	svok.Applet,
 	svc.Applet,
+	svwait.Applet,
 }

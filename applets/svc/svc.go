@@ -14,31 +14,47 @@
 //
 // Exit codes
 //
-//	0    every DIR was controlled
+//	0    every DIR was controlled (with -w: and reached the state)
 //	1    the last failing DIR has a broken supervise/ (no usable FIFO)
+//	1-98 with -w: that many services failed permanently (capped at 98)
+//	99   with -w: -T expired ("timed out")
 //	100  usage error, invalid or unlisted signal, too many commands,
-//	     empty DIR; and, for now, any -w option (not implemented yet)
-//	102  the last failing DIR has no supervisor listening
+//	     empty DIR
+//	102  the last failing DIR has no supervisor listening; with -w, a
+//	     supervisor died ("some supervisors died")
 //	111  the last failing DIR is missing, or a system call failed
+//	128+n with -w: signal n (SIGINT, SIGTERM, SIGHUP) ended the wait
+//
+// With -wSTATE (u U d D r R) svc first subscribes to every DIR's event/
+// (made 03730 if missing) and reads its status, then sends the letters
+// (a failure exits at once with its code, without waiting), then waits
+// until every DIR reaches STATE as "svwait -STATE -t T DIR..." does, -T
+// 0 (the default) meaning forever. With -wU or -wR, a DIR with neither
+// notification-fd nor notify-socket cannot report readiness: svc warns
+// and waits for up (u, r) for that DIR.
 //
 // # Differences from s6
 //
 // --help prints help (-h is SIGHUP); long options --wait, --timeout,
 // --signal and one per letter. Several DIRs are accepted and each is
 // tried, the exit code being the last failure's. "Not listening" is 102
-// and a broken supervise/ is 1 (s6-svc 2.11 exits 100 for both). The -w
-// options are parsed but not implemented yet: svc exits 100 with
-// "svc: fatal: -w is not implemented yet".
+// and a broken supervise/ is 1 (s6-svc 2.11 exits 100 for both). -w runs
+// in-process (s6-svc execs s6-svlisten1 or s6-svwait); its readiness
+// fallback is per DIR (s6-svc checks the first DIR only); a -T timeout is
+// 99 (s6-svc's code; its docs say 1); the FIFOs are unlinked on SIGINT,
+// SIGTERM and SIGHUP, and the exit code is then 128+n.
 package svc
 
 import (
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/alecthomas/kong"
 
 	"github.com/gotools-dev/gotools/lib/cli"
 	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/servicedir"
 )
 
 // Applet is svc's registry entry.
@@ -53,18 +69,25 @@ DIR in turn. Without letters svc only checks that the supervisor listens.
 -s SIG sends the letter of SIG: ALRM ABRT QUIT HUP KILL TERM INT USR1 USR2
 STOP CONT WINCH (a b q h k t i 1 2 p c y). -T without -w is ignored.
 
-NOT IMPLEMENTED YET: -w (--wait). svc accepts the -wSTATE grammar but exits
-100 with "svc: fatal: -w is not implemented yet"; use svwait for now.
+-wSTATE (u U d D r R) subscribes to each DIR/event and reads its status,
+sends the letters (a send error exits at once), then waits until every DIR
+is up, up and ready, down, down and ready, down then up, or down then up
+and ready, as "svwait -STATE -t T DIR..." (-T 0, the default: forever).
+With -wU/-wR, a DIR with neither notification-fd nor notify-socket gets a
+warning and is waited for up only.
 
 Exit codes: 0 every DIR controlled; otherwise the code of the last failing
 DIR: 102 supervisor not listening (or no supervise/), 1 something is wrong
 with DIR/supervise (no usable control FIFO), 111 DIR missing or a system
 call failed. 100 usage: no DIR, empty DIR, invalid signal, signal not in
-the list, too many commands, -w.
+the list, too many commands. With -w, once the letters are sent: 0 state
+reached, n (1-98) services failed permanently, 99 timed out, 102 some
+supervisors died, 111 system failure, 128+n ended by signal n.
 
 Differences from s6-svc: --help (-h is SIGHUP) and long options; several
 DIRs; exits 102, not 100, when not listening and 1, not 100, for a broken
-supervise/.`,
+supervise/; -w runs in-process, its readiness fallback is per DIR, and
+SIGINT, SIGTERM, SIGHUP unlink its FIFOs (exit 128+n).`,
 	New:     func() cli.Command { return new(command) },
 	Options: []kong.Option{kong.NoDefaultHelp()},
 }
@@ -74,7 +97,7 @@ supervise/.`,
 // the same arguments by [scan].
 type command struct {
 	Help    helpFlag   `name:"help" help:"Show this help and exit."`
-	Wait    string     `short:"w" name:"wait" placeholder:"STATE" help:"Wait for STATE (u U d D r R) after sending (not implemented yet)."`
+	Wait    string     `short:"w" name:"wait" placeholder:"STATE" help:"Wait for STATE (u U d D r R) after sending."`
 	Timeout cli.Millis `short:"T" name:"timeout" placeholder:"MS" help:"Give up waiting after MS milliseconds (only with -w)."`
 	Signal  string     `short:"s" name:"signal" placeholder:"SIG" help:"Send SIG: ALRM ABRT QUIT HUP KILL TERM INT USR1 USR2 STOP CONT WINCH."`
 
@@ -150,7 +173,7 @@ func (c *command) Run(env *cli.Env) error {
 		}
 	}
 	if c.Wait != "" {
-		return exitcode.Errorf(exitcode.Usage, "-w is not implemented yet")
+		return c.wait(env, dirs, letters)
 	}
 	code := exitcode.OK
 	for _, d := range dirs {
@@ -163,4 +186,35 @@ func (c *command) Run(env *cli.Env) error {
 		return exitcode.Exit(code)
 	}
 	return nil
+}
+
+// wait is svc -wSTATE, in-process (spec/supervise.md §4): subscribe to
+// every DIR's events and read its status, send the letters, then wait as
+// svwait -STATE -t T DIR... does. Subscribing first is what makes it
+// race-free: the change the letters cause cannot happen unseen.
+func (c *command) wait(env *cli.Env, dirs []string, letters []byte) error {
+	goal, _ := servicedir.ParseGoal(c.Wait[0])
+	ctx, cancel := servicedir.WaitContext(time.Duration(c.Timeout) * time.Millisecond)
+	defer cancel()
+	w, err := servicedir.Watch(dirs)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if goal.Ready && goal.Up {
+		for i, d := range dirs {
+			if !servicedir.HasReadiness(d) {
+				env.Warnf("%s/notification-fd not present - waiting for up instead of up and ready", d)
+				w.AnyReady(i)
+			}
+		}
+	}
+	if len(letters) > 0 {
+		for _, d := range dirs {
+			if err := Control(d, letters); err != nil {
+				return err
+			}
+		}
+	}
+	return w.Wait(ctx, goal, false)
 }

@@ -6,6 +6,8 @@
 // (spec/supervise.md §0-§2), so real s6 tools and gotools read each
 // other's files.
 //
-// It deliberately holds no state machine and opens no fifo: supervise owns
-// the service, svc/svstat/svok/svwait only read or write these formats.
+// It also holds the waiting engine that svwait and svc -w share ([Watch]):
+// subscribe to each event fifodir, read each status, then follow events
+// until the wanted state. It deliberately holds no supervisor state
+// machine: supervise owns the service.
 package servicedir
