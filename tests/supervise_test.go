@@ -630,3 +630,39 @@ func (s *supervised) idleFDs() map[int]string {
 	})
 	return fds
 }
+
+// TestSuperviseNewPIDNS: with flag-newpidns, run is PID 1 of a new PID
+// namespace; with a pidfile too, the start is refused.
+func TestSuperviseNewPIDNS(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("CLONE_NEWPID needs root")
+	}
+	out := filepath.Join(t.TempDir(), "pid")
+	dir := svcDir(t, map[string]string{"run": "#!/bin/sh\necho $$ > " + out + "\nexec sleep 1000\n", "flag-newpidns": ""})
+	s := startSupervise(t, dir)
+	s.expect("s")
+	s.expect("u")
+	waitFor(t, "run to write its pid", func() bool { b, _ := os.ReadFile(out); return len(b) > 0 })
+	if b, _ := os.ReadFile(out); string(b) != "1\n" {
+		t.Errorf("run's pid in its namespace = %q; want 1", b)
+	}
+	// A namespace's init ignores signals it has no handler for (pid_namespaces(7)):
+	// only SIGKILL from outside ends a plain sleep there.
+	s.control("xk")
+	s.expect("dDx")
+	s.p.Wait(t)
+
+	dir = svcDir(t, map[string]string{"run": "#!/bin/sh\nexec sleep 1000\n", "flag-newpidns": "", "pidfile": "p\n"})
+	s = startSupervise(t, dir)
+	s.expect("s")
+	if line, want := s.p.WaitStderrLine(t, "flag-newpidns"), "supervise "+dir+": warning: pidfile and flag-newpidns cannot be used together (retrying in 60 seconds)"; line != want {
+		t.Errorf("warning = %q; want %q", line, want)
+	}
+	if st := s.status(); st.PID != 0 {
+		t.Errorf("the service started: %+v", st)
+	}
+	s.control("x")
+	s.expect("x")
+	s.p.Wait(t)
+}

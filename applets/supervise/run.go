@@ -23,6 +23,13 @@ func (s *service) start() {
 	if !ok {
 		return
 	}
+	newns := s.present("flag-newpidns")
+	if newns && pf != "" {
+		// The launcher would be the namespace's init: its exit would
+		// kill the daemon it forked.
+		s.retry("pidfile and flag-newpidns cannot be used together (retrying in 60 seconds)")
+		return
+	}
 	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
 	var notifW *os.File
 	if n := s.fdNumber("notification-fd"); n >= 0 && pf == "" {
@@ -40,7 +47,7 @@ func (s *service) start() {
 	}
 	// The launcher's daemon must come back to us when the launcher exits.
 	s.setSubreaper(pf != "")
-	pid, err := proc.Spawn([]string{"./run", s.dir}, proc.Attr{Files: files, Setsid: true})
+	pid, err := proc.Spawn([]string{"./run", s.dir}, proc.Attr{Files: files, Setsid: true, NewPIDNS: newns})
 	if notifW != nil {
 		notifW.Close()
 	}

@@ -25,8 +25,8 @@
 // The servicedir pidfile file (§3.10, a gotools extension) runs ./run as
 // a launcher and adopts the daemon it forks, as background-watch does.
 //
-// Not implemented yet (spec/supervise.md): lock-fd, flag-newpidns, the fd
-// store (§3.11).
+// Not implemented yet (spec/supervise.md): lock-fd (it needs setlock, from
+// the locks work), the fd store (§3.11).
 package supervise
 
 import (
@@ -51,7 +51,7 @@ supervisor already running; 111 system failure.
 A pidfile file (gotools extension) makes ./run a launcher whose forked
 daemon, named in the pid file, is adopted and supervised.
 
-Not implemented yet: lock-fd, flag-newpidns.
+Not implemented yet: lock-fd.
 
 Test hooks: GOTOOLS_SUPERVISE_THROTTLE_MS=N replaces the 1 s restart
 throttle with N ms (the test suite's soak test uses it).`,

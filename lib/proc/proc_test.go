@@ -307,3 +307,24 @@ func TestSpawnPathAndSetsid(t *testing.T) {
 		t.Errorf("child argv = %q, %v; want argv[0] not-a-program", b, err)
 	}
 }
+
+func TestSpawnNewPIDNS(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("CLONE_NEWPID needs root")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	pid, err := Spawn([]string{"/bin/sh", "-c", "echo $$"}, Attr{Files: []*os.File{nil, w, os.Stderr}, NewPIDNS: true})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := bufio.NewReader(r).ReadString('\n')
+	waitDead(t, pid)
+	if strings.TrimSpace(out) != "1" {
+		t.Errorf("$$ in a new PID namespace = %q; want 1", out)
+	}
+}

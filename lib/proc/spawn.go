@@ -30,6 +30,9 @@ type Attr struct {
 	// Setsid makes the child the leader of a new session (and process
 	// group): pid = pgid = sid, as s6-supervise starts run and finish.
 	Setsid bool
+	// NewPIDNS starts the child as PID 1 of a new PID namespace
+	// (clone(2) CLONE_NEWPID; needs CAP_SYS_ADMIN, else EPERM).
+	NewPIDNS bool
 }
 
 // Spawn starts argv[0] (searched in PATH when it has no slash, as execvp
@@ -72,7 +75,7 @@ func Spawn(argv []string, attr Attr) (int, error) {
 		Dir:   attr.Dir,
 		Env:   env,
 		Files: files,
-		Sys:   &unix.SysProcAttr{Setpgid: attr.Setpgid, Setsid: attr.Setsid},
+		Sys:   sysAttr(attr),
 	})
 	// Restoring the mask cannot fail with a valid how and set.
 	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
@@ -107,4 +110,12 @@ func SpawnCode(err error) int {
 		return exitcode.NotFound
 	}
 	return exitcode.NoExec
+}
+
+func sysAttr(attr Attr) *unix.SysProcAttr {
+	sa := &unix.SysProcAttr{Setpgid: attr.Setpgid, Setsid: attr.Setsid}
+	if attr.NewPIDNS {
+		sa.Cloneflags = unix.CLONE_NEWPID
+	}
+	return sa
 }
