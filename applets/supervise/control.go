@@ -209,20 +209,8 @@ func (s *service) onTerm() bool {
 	return false
 }
 
-// onHup: exit once down, leaving the service alone (§3.7).
-func (s *service) onHup() bool {
-	switch s.st {
-	case stDown:
-		s.exit()
-		return true
-	case stUp:
-		s.st = stLastUp
-	case stFinish:
-		s.st = stLastFinish
-	}
-	nullStdio()
-	return false
-}
+// onHup: exit once down, leaving the service alone (§3.7): the same as x.
+func (s *service) onHup() bool { return s.lastOrExit() }
 
 // nullStdio points stdin and stdout at /dev/null, so that a supervise on
 // its way out does not keep a logger's pipe open.
