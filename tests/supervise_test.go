@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -60,6 +61,13 @@ func startSupervise(t *testing.T, dir string) *supervised {
 // supervise's environment (test hooks).
 func startSuperviseEnv(t *testing.T, dir string, env ...string) *supervised {
 	t.Helper()
+	return startSupervisor(t, "supervise", dir, env...)
+}
+
+// startSupervisor is startSuperviseEnv with the supervisor program named:
+// gotools' supervise, or the absolute path of real s6-supervise.
+func startSupervisor(t *testing.T, prog, dir string, env ...string) *supervised {
+	t.Helper()
 	if _, err := ftrig.MkFifodir(filepath.Join(dir, "event")); err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +80,7 @@ func startSuperviseEnv(t *testing.T, dir string, env ...string) *supervised {
 		l.Close()
 		s.sweep()
 	})
-	s.p = startIn(t, Opts{Env: env}, "supervise", dir)
+	s.p = startIn(t, Opts{Env: env}, prog, dir)
 	return s
 }
 
@@ -665,4 +673,52 @@ func TestSuperviseNewPIDNS(t *testing.T) {
 	s.control("x")
 	s.expect("x")
 	s.p.Wait(t)
+}
+
+// TestSuperviseStatusBytesMatchS6 runs one service under real
+// s6-supervise, then under gotools supervise, through the same events, and
+// compares the status files byte for byte but for the stamps and pids.
+func TestSuperviseStatusBytesMatchS6(t *testing.T) {
+	t.Parallel()
+	tools := requireS6(t, "s6-supervise")
+	type snap struct {
+		name  string
+		bytes []byte
+	}
+	walk := func(prog string) []snap {
+		dir := svcDir(t, map[string]string{"run": readyRun, "notification-fd": "3\n"})
+		s := startSupervisor(t, prog, dir)
+		var out []snap
+		take := func(name string) {
+			b := mustRead(t, filepath.Join(dir, "supervise", "status"))
+			if len(b) != servicedir.StatusSize {
+				t.Fatalf("%s: %s status is %d bytes; want 35", prog, name, len(b))
+			}
+			out = append(out, snap{name, b})
+		}
+		s.expect("s")
+		s.expect("u")
+		s.expect("U")
+		take("up and ready")
+		s.control("d")
+		s.expect("dD")
+		take("down after d")
+		s.control("u")
+		s.expect("uU")
+		s.control("k")
+		s.expect("dD")
+		take("killed, restart pending")
+		s.control("dx")
+		s.expect("x")
+		s.p.Wait(t)
+		return out
+	}
+	real, ours := walk(tools[0]), walk("supervise")
+	for i := range real {
+		r, o := real[i].bytes, ours[i].bytes
+		// Stamps (0-23) differ in time; the pid (24-31) is zero or not in both.
+		if (binary.BigEndian.Uint64(r[24:]) == 0) != (binary.BigEndian.Uint64(o[24:]) == 0) || !bytes.Equal(r[32:], o[32:]) {
+			t.Errorf("%s: s6-supervise wrote % x, gotools % x (pid@24, wstat@32, flags@34)", real[i].name, r[24:], o[24:])
+		}
+	}
 }
