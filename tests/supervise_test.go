@@ -722,3 +722,48 @@ func TestSuperviseStatusBytesMatchS6(t *testing.T) {
 		}
 	}
 }
+
+// TestSuperviseTallyReadByS6 checks that real s6-svdt prints gotools'
+// death tally and that real s6-permafailon, run as ./finish, reads it to
+// make the third death in 60 s a permanent failure (OD).
+func TestSuperviseTallyReadByS6(t *testing.T) {
+	t.Parallel()
+	tools := requireS6(t, "s6-svdt", "s6-permafailon")
+	svdt, permafailon := tools[0], tools[1]
+
+	dir := svcDir(t, map[string]string{"run": "#!/bin/sh\nexit 3\n", "down": ""})
+	s := startSuperviseEnv(t, dir, "GOTOOLS_SUPERVISE_THROTTLE_MS=1")
+	s.expect("s")
+	s.control("o")
+	s.expect("udD")
+	os.WriteFile(filepath.Join(dir, "run"), []byte("#!/bin/sh\nkill -9 $$\n"), 0o755)
+	s.control("o")
+	s.expect("udD")
+	ds := servicedir.ParseDeathTally(mustRead(t, filepath.Join(dir, "supervise", "death_tally")))
+	if len(ds) != 2 {
+		t.Fatalf("death tally has %d records; want 2", len(ds))
+	}
+	want := ds[0].Stamp.String() + " exitcode 3\n" + ds[1].Stamp.String() + " signal SIGKILL\n"
+	if r := run(t, svdt, dir); r.Code != 0 || r.Stdout != want {
+		t.Errorf("s6-svdt = %s, %q; want 0, %q", r.Status(), r.Stdout, want)
+	}
+	s.control("x")
+	s.expect("x")
+	s.p.Wait(t)
+
+	dir = svcDir(t, map[string]string{
+		"run":    "#!/bin/sh\nexit 1\n",
+		"finish": "#!/bin/sh\nexec " + permafailon + " 60 3 1 true\n",
+	})
+	s = startSuperviseEnv(t, dir, "GOTOOLS_SUPERVISE_THROTTLE_MS=1")
+	s.expect("s")
+	s.expect("udD")
+	s.expect("udD")
+	s.expect("udOD")
+	if st := s.status(); st.Flags&servicedir.FlagWantUp != 0 || st.PID != 0 {
+		t.Errorf("status after the permanent failure = %+v; want down, wantup cleared", st)
+	}
+	s.control("x")
+	s.expect("x")
+	s.p.Wait(t)
+}
