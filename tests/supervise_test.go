@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -765,5 +766,71 @@ func TestSuperviseTallyReadByS6(t *testing.T) {
 	}
 	s.control("x")
 	s.expect("x")
+	s.p.Wait(t)
+}
+
+// TestSuperviseFullDisk: a status write that fails (ENOSPC on a full tmpfs)
+// warns, leaves no status.new, and supervise goes on obeying commands.
+func TestSuperviseFullDisk(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	mnt := t.TempDir()
+	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=64k"); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
+	dir := filepath.Join(mnt, "svc")
+	os.Mkdir(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "run"), []byte("#!/bin/sh\nexec sleep 1000\n"), 0o755)
+	s := startSupervise(t, dir)
+	s.expect("s")
+	s.expect("u")
+	// Fill the file system.
+	f, err := os.Create(filepath.Join(mnt, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for err == nil {
+		_, err = f.Write(make([]byte, 4096))
+	}
+	f.Close()
+	if !errors.Is(err, unix.ENOSPC) {
+		t.Fatalf("filling the tmpfs: %v; want ENOSPC", err)
+	}
+	s.control("d")
+	s.expect("dD")
+	line := s.p.WaitStderrLine(t, "supervise/status")
+	if want := "supervise " + dir + ": warning: unable to write supervise/status: No space left on device"; line != want {
+		t.Errorf("warning = %q; want %q", line, want)
+	}
+	assertNoNew(t, dir)
+	s.control("x")
+	s.expect("x")
+	if r := s.p.Wait(t); r.Code != 0 {
+		t.Errorf("supervise after a full disk = %s; want 0", r.Status())
+	}
+}
+
+// TestSuperviseRefusesDirHeldByS6: gotools supervise on a directory that
+// real s6-supervise holds exits 100 and changes nothing.
+func TestSuperviseRefusesDirHeldByS6(t *testing.T) {
+	t.Parallel()
+	s6sup := requireS6(t, "s6-supervise")[0]
+	dir := svcDir(t, map[string]string{"run": "#!/bin/sh\nexec sleep 1000\n"})
+	s := startSupervisor(t, s6sup, dir)
+	s.expect("s")
+	s.expect("u")
+	before := mustRead(t, filepath.Join(dir, "supervise", "status"))
+	r := run(t, "supervise", dir)
+	if r.Code != 100 || r.Stderr != "supervise "+dir+": fatal: another instance of supervise is already running\n" {
+		t.Errorf("supervise on a dir held by s6-supervise = %s, %q; want 100 and one line", r.Status(), r.Stderr)
+	}
+	if after := mustRead(t, filepath.Join(dir, "supervise", "status")); !bytes.Equal(before, after) {
+		t.Errorf("the refused supervise changed the status file")
+	}
+	s.control("dx")
+	s.expect("dDx")
 	s.p.Wait(t)
 }
