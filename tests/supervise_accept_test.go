@@ -643,20 +643,7 @@ func TestSuperviseAcceptDirs(t *testing.T) {
 // startSuperviseIn is startSupervise with settings for supervise itself.
 func startSuperviseIn(t *testing.T, o Opts, dir string) *supervised {
 	t.Helper()
-	if _, err := ftrig.MkFifodir(filepath.Join(dir, "event")); err != nil {
-		t.Fatal(err)
-	}
-	l, err := ftrig.Subscribe(filepath.Join(dir, "event"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &supervised{t: t, dir: dir, ev: l, sids: map[int]bool{}}
-	t.Cleanup(func() {
-		l.Close()
-		s.sweep()
-	})
-	s.p = startIn(t, o, "supervise", dir)
-	return s
+	return startSupervisorIn(t, o, "supervise", dir)
 }
 
 const stdioRecord = "echo \"$(readlink /proc/$$/fd/0) $(readlink /proc/$$/fd/1)\" > "

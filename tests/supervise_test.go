@@ -62,12 +62,18 @@ func startSupervise(t *testing.T, dir string) *supervised {
 // supervise's environment (test hooks).
 func startSuperviseEnv(t *testing.T, dir string, env ...string) *supervised {
 	t.Helper()
-	return startSupervisor(t, "supervise", dir, env...)
+	return startSupervisorIn(t, Opts{Env: env}, "supervise", dir)
 }
 
-// startSupervisor is startSuperviseEnv with the supervisor program named:
-// gotools' supervise, or the absolute path of real s6-supervise.
-func startSupervisor(t *testing.T, prog, dir string, env ...string) *supervised {
+// startSupervisor starts the supervisor program named: gotools'
+// supervise, or the absolute path of real s6-supervise.
+func startSupervisor(t *testing.T, prog, dir string) *supervised {
+	t.Helper()
+	return startSupervisorIn(t, Opts{}, prog, dir)
+}
+
+// startSupervisorIn is startSupervisor with settings for the supervisor.
+func startSupervisorIn(t *testing.T, o Opts, prog, dir string) *supervised {
 	t.Helper()
 	if _, err := ftrig.MkFifodir(filepath.Join(dir, "event")); err != nil {
 		t.Fatal(err)
@@ -81,7 +87,7 @@ func startSupervisor(t *testing.T, prog, dir string, env ...string) *supervised 
 		l.Close()
 		s.sweep()
 	})
-	s.p = startIn(t, Opts{Env: env}, prog, dir)
+	s.p = startIn(t, o, prog, dir)
 	return s
 }
 

@@ -137,18 +137,7 @@ type s6SvcService struct {
 // real s6-supervise as s6-svc would.
 func TestSvcDrivesRealSupervise(t *testing.T) {
 	t.Parallel()
-	tools := requireS6(t, "s6-supervise", "s6-svstat")
-	tmp := t.TempDir()
-	s := &s6SvcService{t: t, dir: filepath.Join(tmp, "svc"), pids: filepath.Join(tmp, "pids"), svstat: tools[1]}
-	if err := os.Mkdir(s.dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	script := "#!/bin/sh\necho $$ >> " + shellQuote(s.pids) + "\nexec sleep 1000\n"
-	if err := os.WriteFile(filepath.Join(s.dir, "run"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	s.sup = start(t, tools[0], s.dir)
-	t.Cleanup(s.sweep) // before start's own cleanup
+	s := startS6SvcService(t)
 
 	first := s.waitUp(0)
 	s.svc("-d")
@@ -247,4 +236,23 @@ func (s *s6SvcService) sweep() {
 			s.t.Errorf("run process %d of %s could not be killed and reaped", pid, s.dir)
 		}
 	}
+}
+
+// startS6SvcService starts real s6-supervise on a new service whose run
+// records its pid and sleeps; its cleanup sweeps the run sessions.
+func startS6SvcService(t *testing.T) *s6SvcService {
+	t.Helper()
+	tools := requireS6(t, "s6-supervise", "s6-svstat")
+	tmp := t.TempDir()
+	s := &s6SvcService{t: t, dir: filepath.Join(tmp, "svc"), pids: filepath.Join(tmp, "pids"), svstat: tools[1]}
+	if err := os.Mkdir(s.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := "#!/bin/sh\necho $$ >> " + shellQuote(s.pids) + "\nexec sleep 1000\n"
+	if err := os.WriteFile(filepath.Join(s.dir, "run"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s.sup = start(t, tools[0], s.dir)
+	t.Cleanup(s.sweep) // before start's own cleanup
+	return s
 }

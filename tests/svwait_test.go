@@ -255,18 +255,7 @@ func TestSvwaitInteropS6(t *testing.T) {
 	})
 	t.Run("svwait on s6-supervise", func(t *testing.T) {
 		t.Parallel()
-		tools := requireS6(t, "s6-supervise", "s6-svstat")
-		tmp := t.TempDir()
-		s := &s6SvcService{t: t, dir: filepath.Join(tmp, "svc"), pids: filepath.Join(tmp, "pids"), svstat: tools[1]}
-		if err := os.Mkdir(s.dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		script := "#!/bin/sh\necho $$ >> " + shellQuote(s.pids) + "\nexec sleep 1000\n"
-		if err := os.WriteFile(filepath.Join(s.dir, "run"), []byte(script), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		s.sup = start(t, tools[0], s.dir)
-		t.Cleanup(s.sweep)
+		s := startS6SvcService(t)
 		wantExit(t, run(t, "svwait", "-u", "-t", "5000", s.dir), 0, "")
 		p := start(t, "svwait", "-d", "-t", "5000", s.dir)
 		waitListeners(t, s.dir, 1)
