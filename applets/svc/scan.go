@@ -2,10 +2,10 @@ package svc
 
 import (
 	"errors"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gotools-dev/gotools/lib/cli"
 	"github.com/gotools-dev/gotools/lib/exitcode"
 	"github.com/gotools-dev/gotools/lib/sig"
 )
@@ -55,65 +55,35 @@ func scan(args []string) ([]byte, error) {
 		}
 		return add(c)
 	}
-	next := func(i *int) string {
-		if *i < len(args) {
-			*i++
-			return args[*i-1]
+	valued := func(name string) bool {
+		switch name {
+		case "w", "T", "s", "wait", "timeout", "signal":
+			return true
 		}
-		return ""
+		return false
 	}
-	for i := 0; i < len(args); {
-		a := args[i]
-		i++
-		if a == "--" || a == "-" || !strings.HasPrefix(a, "-") {
-			break
+	err := cli.Options(args, valued, func(name, val string) error {
+		switch name {
+		case "s", "signal":
+			return addSignal(val)
+		case "w", "T", "wait", "timeout":
+			return nil
 		}
-		if long, ok := strings.CutPrefix(a, "--"); ok {
-			name, val, hasVal := strings.Cut(long, "=")
-			switch name {
-			case "wait", "timeout", "signal":
-				if !hasVal {
-					val = next(&i)
-				}
-				if name == "signal" {
-					if err := addSignal(val); err != nil {
-						return nil, err
-					}
-				}
-			default:
-				for c, n := range letters {
-					if n == name {
-						if err := add(c); err != nil {
-							return nil, err
-						}
-					}
-				}
+		if len(name) == 1 {
+			if _, ok := letters[name[0]]; !ok {
+				return errors.New("internal error: unknown option letter left by the parser")
 			}
-			continue
+			return add(name[0])
 		}
-		for j := 1; j < len(a); j++ {
-			c := a[j]
-			switch c {
-			case 'w', 'T', 's':
-				val := a[j+1:]
-				if val == "" {
-					val = next(&i)
-				}
-				if c == 's' {
-					if err := addSignal(val); err != nil {
-						return nil, err
-					}
-				}
-				j = len(a)
-			default:
-				if _, ok := letters[c]; !ok {
-					return nil, errors.New("internal error: unknown option letter left by the parser")
-				}
-				if err := add(c); err != nil {
-					return nil, err
-				}
+		for c, n := range letters {
+			if n == name {
+				return add(c)
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -128,8 +128,6 @@ type command struct {
 	QuitQ  bool `short:"Q" name:"down-quiet" help:"Create DIR/down and do not restart, killing nothing."`
 
 	Dirs []string `arg:"" passthrough:"partial" name:"dir" help:"Service directories."`
-
-	args []string // the raw command line, kept by AfterApply for scan
 }
 
 // helpFlag is --help alone: -h means SIGHUP (kong.NoDefaultHelp).
@@ -144,12 +142,6 @@ func (helpFlag) BeforeReset(ctx *kong.Context) error {
 	return nil
 }
 
-// AfterApply keeps the command line as given, for the letters' order.
-func (c *command) AfterApply(ctx *kong.Context) error {
-	c.args = ctx.Args
-	return nil
-}
-
 // Validate rejects a -w without a known state.
 func (c *command) Validate() error {
 	if c.Wait != "" && (len(c.Wait) != 1 || !strings.Contains("uUdDrR", c.Wait)) {
@@ -159,7 +151,7 @@ func (c *command) Validate() error {
 }
 
 func (c *command) Run(env *cli.Env) error {
-	letters, err := scan(c.args)
+	letters, err := scan(env.Args)
 	if err != nil {
 		return err
 	}

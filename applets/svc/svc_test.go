@@ -26,7 +26,7 @@ func parse(t *testing.T, args []string) (*command, []byte, error) {
 	if _, err := k.Parse(args); err != nil {
 		return nil, nil, err
 	}
-	letters, err := scan(cmd.args)
+	letters, err := scan(args)
 	return cmd, letters, err
 }
 

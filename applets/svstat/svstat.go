@@ -39,7 +39,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alecthomas/kong"
 	"golang.org/x/sys/unix"
 
 	"github.com/gotools-dev/gotools/lib/cli"
@@ -100,14 +99,6 @@ type command struct {
 	Fields     []string `short:"o" name:"fields" sep:"none" placeholder:"FIELD,..." help:"Print these fields (comma-separated)."`
 	Numeric    bool     `short:"n" name:"numeric" help:"Legacy line: print signal numbers, not names."`
 	Args       []string `arg:"" passthrough:"partial" name:"dir" help:"The service directory."`
-
-	args []string // the raw command line, for scan
-}
-
-// AfterApply keeps the raw arguments: kong binds its context to hooks.
-func (c *command) AfterApply(kctx *kong.Context) error {
-	c.args = kctx.Args
-	return nil
 }
 
 func (c *command) Run(env *cli.Env) error {
@@ -116,7 +107,7 @@ func (c *command) Run(env *cli.Env) error {
 		return exitcode.ErrUsage
 	}
 	dir := args[0]
-	fields, numeric, err := scan(c.args)
+	fields, numeric, err := scan(env.Args)
 	if err != nil {
 		return err
 	}
@@ -154,50 +145,24 @@ func scan(args []string) (fields []string, numeric bool, err error) {
 			}
 		}
 	}
-	// value returns the value of an option that takes one: the rest of
-	// the argument, or the next one.
-	value := func(i *int, rest string, has bool) string {
-		if has {
-			return rest
-		}
-		*i++
-		if *i < len(args) {
-			return args[*i]
-		}
-		return ""
-	}
-	for i := 0; i < len(args) && err == nil; i++ {
-		a := args[i]
-		if a == "--" || a == "-" || !strings.HasPrefix(a, "-") {
-			break
-		}
-		if long, ok := strings.CutPrefix(a, "--"); ok {
-			name, val, has := strings.Cut(long, "=")
-			switch name {
-			case "fields":
-				add(split(value(&i, val, has))...)
-			case "numeric":
-				numeric = true
-			default:
-				if known(name) {
-					add(name)
-				}
+	valued := func(name string) bool { return name == "o" || name == "fields" }
+	werr := cli.Options(args, valued, func(name, val string) error {
+		switch {
+		case name == "o" || name == "fields":
+			add(split(val)...)
+		case name == "n" || name == "numeric":
+			numeric = true
+		case len(name) == 1:
+			if f, ok := letters[name[0]]; ok {
+				add(f)
 			}
-			continue
+		case known(name):
+			add(name)
 		}
-		for j := 1; j < len(a); j++ {
-			switch a[j] {
-			case 'o':
-				add(split(value(&i, a[j+1:], j+1 < len(a)))...)
-				j = len(a)
-			case 'n':
-				numeric = true
-			default:
-				if f, ok := letters[a[j]]; ok {
-					add(f)
-				}
-			}
-		}
+		return err
+	})
+	if werr != nil {
+		err = werr
 	}
 	if err != nil {
 		return nil, false, err

@@ -40,10 +40,7 @@
 package svwait
 
 import (
-	"strings"
 	"time"
-
-	"github.com/alecthomas/kong"
 
 	"github.com/gotools-dev/gotools/lib/cli"
 	"github.com/gotools-dev/gotools/lib/exitcode"
@@ -87,18 +84,10 @@ type command struct {
 	Timeout      cli.Millis `short:"t" name:"timeout" placeholder:"MS" help:"Give up after MS milliseconds (0: never)."`
 
 	Dirs []string `arg:"" passthrough:"partial" name:"dir" help:"Service directories."`
-
-	args []string // the raw command line, for scan
-}
-
-// AfterApply keeps the command line as given, for scan.
-func (c *command) AfterApply(ctx *kong.Context) error {
-	c.args = ctx.Args
-	return nil
 }
 
 func (c *command) Run(env *cli.Env) error {
-	state, any := scan(c.args)
+	state, any := scan(env.Args)
 	goal, _ := servicedir.ParseGoal(state)
 	dirs := cli.Operands(c.Dirs)
 	if len(dirs) == 0 {
@@ -131,30 +120,18 @@ func scan(args []string) (state byte, any bool) {
 			state = c
 		}
 	}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" || a == "-" || !strings.HasPrefix(a, "-") {
-			break
-		}
-		if name, ok := strings.CutPrefix(a, "--"); ok {
-			name, _, hasVal := strings.Cut(name, "=")
-			if name == "timeout" && !hasVal {
-				i++
-			}
+	valued := func(name string) bool { return name == "t" || name == "timeout" }
+	_ = cli.Options(args, valued, func(name, _ string) error {
+		switch {
+		case valued(name):
+		case len(name) == 1:
+			set(name[0])
+		default:
 			if c, ok := long[name]; ok {
 				set(c)
 			}
-			continue
 		}
-		for j := 1; j < len(a); j++ {
-			if a[j] == 't' {
-				if j+1 == len(a) {
-					i++
-				}
-				break
-			}
-			set(a[j])
-		}
-	}
+		return nil
+	})
 	return state, any
 }

@@ -34,7 +34,8 @@ type Applet struct {
 // Env is what an applet sees of its process: the name it was called by and
 // the streams messages go to. Tests substitute the writers.
 type Env struct {
-	Name   string // the name the applet was invoked as (an alias included)
+	Name   string   // the name the applet was invoked as (an alias included)
+	Args   []string // the applet's arguments as given, for [Options]
 	Stdout io.Writer
 	Stderr io.Writer
 }
@@ -102,6 +103,7 @@ func Run(a Applet, args []string, env *Env) (code int) {
 			code = int(c)
 		}
 	}()
+	env.Args = args
 	cmd := a.New()
 	k, err := NewParser(a, env, cmd)
 	if err != nil {
