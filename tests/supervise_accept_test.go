@@ -128,11 +128,7 @@ func TestSuperviseAcceptLetters(t *testing.T) {
 	if st := s.status(); st.WStat != uint16(unix.SIGKILL) {
 		t.Errorf("wstat after k = %#04x; want %#04x (SIGKILL)", st.WStat, unix.SIGKILL)
 	}
-	s.control("dx")
-	s.expect("x")
-	if r := s.p.Wait(t); r.Code != 0 {
-		t.Errorf("supervise = %s; want exit 0", r.Status())
-	}
+	s.quit("dx", "x")
 }
 
 // TestSuperviseAcceptSignalFiles checks that r sends down-signal (no
@@ -214,9 +210,7 @@ func TestSuperviseAcceptGroupLetters(t *testing.T) {
 	if st := s.status(); st.WStat != uint16(unix.SIGKILL) {
 		t.Errorf("wstat after K = %#04x; want SIGKILL", st.WStat)
 	}
-	s.control("dx")
-	s.expect("x")
-	s.p.Wait(t)
+	s.quit("dx", "x")
 }
 
 // TestSuperviseAcceptOnceAndDownFile checks o, O, D and U.
@@ -665,11 +659,7 @@ func TestSuperviseAcceptExitWhileUp(t *testing.T) {
 	if f := strings.Fields(l[0]); len(f) != 2 || f[0] == os.DevNull || f[1] == os.DevNull {
 		t.Fatalf("run's stdin, stdout = %q; want supervise's, not /dev/null", l[0])
 	}
-	s.control("xk")
-	s.expect("dDx")
-	if r := s.p.Wait(t); r.Code != 0 {
-		t.Errorf("supervise = %s; want exit 0", r.Status())
-	}
+	s.quit("xk", "dDx")
 	if l := accLines(finOut); len(l) != 1 || l[0] != "/dev/null /dev/null" {
 		t.Errorf("finish's stdin, stdout = %q; want /dev/null /dev/null", l)
 	}
@@ -697,11 +687,7 @@ func TestSuperviseAcceptHupInt(t *testing.T) {
 		if !alive(pid) || s.runPID() != pid {
 			t.Fatalf("HUP took the service %d down: status %+v", pid, s.status())
 		}
-		s.control("k")
-		s.expect("dDx")
-		if r := s.p.Wait(t); r.Code != 0 {
-			t.Errorf("supervise = %s; want exit 0", r.Status())
-		}
+		s.quit("k", "dDx")
 	})
 	t.Run("INT", func(t *testing.T) {
 		t.Parallel()

@@ -149,6 +149,16 @@ func mustRead(t *testing.T, name string) []byte {
 	return b
 }
 
+// quit sends cmd, expects events, then checks that the supervisor exits 0.
+func (s *supervised) quit(cmd, events string) {
+	s.t.Helper()
+	s.control(cmd)
+	s.expect(events)
+	if r := s.p.Wait(s.t); r.Code != 0 {
+		s.t.Errorf("supervisor after %q = %s, stderr %q; want exit 0", cmd, r.Status(), r.Stderr)
+	}
+}
+
 // control writes bytes to DIR/supervise/control, as svc does.
 func (s *supervised) control(b string) {
 	s.t.Helper()
@@ -261,11 +271,7 @@ func TestSuperviseDownFileNotStartedYet(t *testing.T) {
 	if st := s.status(); st.PID == 0 {
 		t.Errorf("Q killed the service: %+v", st)
 	}
-	s.control("dx")
-	s.expect("dDx")
-	if r := s.p.Wait(t); r.Code != 0 {
-		t.Errorf("supervise = %s; want exit 0", r.Status())
-	}
+	s.quit("dx", "dDx")
 }
 
 func TestSuperviseFinishThrottleAndTally(t *testing.T) {
@@ -292,9 +298,7 @@ func TestSuperviseFinishThrottleAndTally(t *testing.T) {
 	s.expect("u")
 	s.expect("d")
 	s.expect("D")
-	s.control("dx")
-	s.expect("x")
-	s.p.Wait(t)
+	s.quit("dx", "x")
 
 	b, _ := os.ReadFile(out)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
@@ -320,9 +324,7 @@ func TestSuperviseFinishExit125IsPermanent(t *testing.T) {
 	if st := s.status(); st.Flags&servicedir.FlagWantUp != 0 {
 		t.Errorf("status after finish 125 = %+v; want wantup cleared", st)
 	}
-	s.control("x")
-	s.expect("x")
-	s.p.Wait(t)
+	s.quit("x", "x")
 }
 
 func TestSuperviseSignals(t *testing.T) {
@@ -410,9 +412,7 @@ func TestSuperviseSecondInstance(t *testing.T) {
 	if err != nil || !os.SameFile(before, after) {
 		t.Errorf("second instance touched supervise/control")
 	}
-	s.control("dx")
-	s.expect("dDx")
-	s.p.Wait(t)
+	s.quit("dx", "dDx")
 }
 
 func TestSuperviseRunNotExecutable(t *testing.T) {
@@ -431,9 +431,7 @@ func TestSuperviseRunNotExecutable(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "run"), []byte("#!/bin/sh\nexec sleep 1000\n"), 0o755)
 	s.control("u")
 	s.expect("u")
-	s.control("dx")
-	s.expect("dDx")
-	s.p.Wait(t)
+	s.quit("dx", "dDx")
 }
 
 // TestSuperviseInteropS6 drives gotools supervise with real s6 tools, and
@@ -526,9 +524,7 @@ func TestSupervisePidfile(t *testing.T) {
 	if st := s.status(); st.WStat != 42<<8 || st.PID != 0 {
 		t.Errorf("status after the daemon's death = %+v; want wstat 0x2a00, pid 0", st)
 	}
-	s.control("x")
-	s.expect("x")
-	s.p.Wait(t)
+	s.quit("x", "x")
 }
 
 func TestSupervisePidfileBadLaunches(t *testing.T) {
@@ -564,9 +560,7 @@ func TestSupervisePidfileBadLaunches(t *testing.T) {
 					t.Errorf("the stale pid file was not removed")
 				}
 			}
-			s.control("x")
-			s.expect("x")
-			s.p.Wait(t)
+			s.quit("x", "x")
 		})
 	}
 }
@@ -585,9 +579,7 @@ func TestSupervisePidfileInvalid(t *testing.T) {
 	if st := s.status(); st.PID != 0 {
 		t.Errorf("an invalid pidfile started the service: %+v", st)
 	}
-	s.control("x")
-	s.expect("x")
-	s.p.Wait(t)
+	s.quit("x", "x")
 }
 
 // TestSuperviseSoak restarts a crashing service 1000 times, with the
@@ -664,9 +656,7 @@ func TestSuperviseNewPIDNS(t *testing.T) {
 	}
 	// A namespace's init ignores signals it has no handler for (pid_namespaces(7)):
 	// only SIGKILL from outside ends a plain sleep there.
-	s.control("xk")
-	s.expect("dDx")
-	s.p.Wait(t)
+	s.quit("xk", "dDx")
 
 	dir = svcDir(t, map[string]string{"run": "#!/bin/sh\nexec sleep 1000\n", "flag-newpidns": "", "pidfile": "p\n"})
 	s = startSupervise(t, dir)
@@ -677,9 +667,7 @@ func TestSuperviseNewPIDNS(t *testing.T) {
 	if st := s.status(); st.PID != 0 {
 		t.Errorf("the service started: %+v", st)
 	}
-	s.control("x")
-	s.expect("x")
-	s.p.Wait(t)
+	s.quit("x", "x")
 }
 
 // TestSuperviseStatusBytesMatchS6 runs one service under real
@@ -715,9 +703,7 @@ func TestSuperviseStatusBytesMatchS6(t *testing.T) {
 		s.control("k")
 		s.expect("dD")
 		take("killed, restart pending")
-		s.control("dx")
-		s.expect("x")
-		s.p.Wait(t)
+		s.quit("dx", "x")
 		return out
 	}
 	real, ours := walk(tools[0]), walk("supervise")
@@ -754,9 +740,7 @@ func TestSuperviseTallyReadByS6(t *testing.T) {
 	if r := run(t, svdt, dir); r.Code != 0 || r.Stdout != want {
 		t.Errorf("s6-svdt = %s, %q; want 0, %q", r.Status(), r.Stdout, want)
 	}
-	s.control("x")
-	s.expect("x")
-	s.p.Wait(t)
+	s.quit("x", "x")
 
 	dir = svcDir(t, map[string]string{
 		"run":    "#!/bin/sh\nexit 1\n",
@@ -770,9 +754,7 @@ func TestSuperviseTallyReadByS6(t *testing.T) {
 	if st := s.status(); st.Flags&servicedir.FlagWantUp != 0 || st.PID != 0 {
 		t.Errorf("status after the permanent failure = %+v; want down, wantup cleared", st)
 	}
-	s.control("x")
-	s.expect("x")
-	s.p.Wait(t)
+	s.quit("x", "x")
 }
 
 // TestSuperviseFullDisk: a status write that fails (ENOSPC on a full tmpfs)
@@ -812,11 +794,7 @@ func TestSuperviseFullDisk(t *testing.T) {
 		t.Errorf("warning = %q; want %q", line, want)
 	}
 	assertNoNew(t, dir)
-	s.control("x")
-	s.expect("x")
-	if r := s.p.Wait(t); r.Code != 0 {
-		t.Errorf("supervise after a full disk = %s; want 0", r.Status())
-	}
+	s.quit("x", "x")
 }
 
 // TestSuperviseRefusesDirHeldByS6: gotools supervise on a directory that
@@ -836,7 +814,5 @@ func TestSuperviseRefusesDirHeldByS6(t *testing.T) {
 	if after := mustRead(t, filepath.Join(dir, "supervise", "status")); !bytes.Equal(before, after) {
 		t.Errorf("the refused supervise changed the status file")
 	}
-	s.control("dx")
-	s.expect("dDx")
-	s.p.Wait(t)
+	s.quit("dx", "dDx")
 }
