@@ -5,6 +5,8 @@ package applets
 
 import (
 	"github.com/gotools-dev/gotools/applets/backgroundwatch"
+	"github.com/gotools-dev/gotools/applets/lockdhelper"
+	"github.com/gotools-dev/gotools/applets/setlock"
 	"github.com/gotools-dev/gotools/applets/supervise"
 	"github.com/gotools-dev/gotools/applets/svc"
 	"github.com/gotools-dev/gotools/applets/svok"
@@ -21,4 +23,6 @@ var All = []cli.Applet{
 	svok.Applet,
 	svc.Applet,
 	svwait.Applet,
+	setlock.Applet,
+	lockdhelper.Applet,
 }

@@ -26,6 +26,10 @@ type Applet struct {
 	Usage   string         // synopsis after the name: "[ -t timeout ] pidfile prog..."
 	Help    string         // more for --help: exit codes, differences from s6, limits
 	New     func() Command // a fresh grammar struct for each run
+	// Raw, when set, replaces the parser: it gets the arguments as given
+	// and returns the exit code. Only for an applet whose argv upstream
+	// fixes (lockd-helper: "--help" is a lock mode there, not an option).
+	Raw func(args []string, env *Env) int
 	// Options are extra kong options, e.g. kong.NoDefaultHelp() for an
 	// applet whose -h means something else (svc: SIGHUP).
 	Options []kong.Option
@@ -104,6 +108,9 @@ func Run(a Applet, args []string, env *Env) (code int) {
 		}
 	}()
 	env.Args = args
+	if a.Raw != nil {
+		return a.Raw(args, env)
+	}
 	cmd := a.New()
 	k, err := NewParser(a, env, cmd)
 	if err != nil {

@@ -29,6 +29,16 @@ func SetCloexec(fd int) error {
 	return err
 }
 
+// ClearCloexec makes fd inheritable across exec (clears FD_CLOEXEC).
+func ClearCloexec(fd int) error {
+	flags, err := sys.Fcntl(fd, unix.F_GETFD, 0)
+	if err != nil {
+		return err
+	}
+	_, err = sys.Fcntl(fd, unix.F_SETFD, flags&^unix.FD_CLOEXEC)
+	return err
+}
+
 // Notify writes s6's readiness notification, one newline, to fd and closes
 // it (s6 notifywhenup.html: "write a line ... then close the descriptor").
 func Notify(fd int) error {

@@ -47,7 +47,7 @@ func OpenExclusive(path string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unable to open %s for writing: %w", path, sys.Errno(err))
 	}
-	return os.NewFile(uintptr(fd), path), nil
+	return newFile(fd, path), nil
 }
 
 // OpenShared opens path read-only for a shared lock, creating it first if
@@ -66,7 +66,18 @@ func OpenShared(path string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unable to open %s for reading: %w", path, sys.Errno(err))
 	}
-	return os.NewFile(uintptr(fd), path), nil
+	return newFile(fd, path), nil
+}
+
+// newFile wraps the lock fd, blocking again: O_NONBLOCK only kept open(2)
+// from blocking on a FIFO or device. A non-blocking fd would make os.NewFile
+// start the runtime's poller (an epoll fd and an eventfd), which a
+// lockd-helper, one per held lock, has no use for.
+func newFile(fd int, path string) *os.File {
+	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil {
+		_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
+	}
+	return os.NewFile(uintptr(fd), path)
 }
 
 func fcntlLock(f *os.File, cmd int, lk *unix.Flock_t) error {

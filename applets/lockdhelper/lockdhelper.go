@@ -1,0 +1,109 @@
+// Package lockdhelper is the lockd-helper applet: one small process per
+// lock, which takes it, says so, and holds it until told to let go
+// (spec/locks.md, "lockd-helper").
+//
+// Synopsis
+//
+//	lockd-helper r|w lockfile
+//
+// A first argument starting with w asks for an exclusive lock, anything
+// else for a shared one (upstream's rule); extra operands are ignored and
+// nothing is an option. The helper opens lockfile as s6 does, blocks until
+// it holds the lock (fcntl(2) F_OFD_SETLKW), writes one byte "!" on fd 1,
+// then reads fd 0: any byte or end of file makes it close the lock and
+// exit 0. It catches no signal: killed, the kernel releases the lock.
+//
+// Exit codes
+//
+//	0    told to let go (a byte or EOF on fd 0)
+//	1    the lock could not be taken (busy, with the n mode)
+//	100  fewer than two operands
+//	111  the lock file could not be opened, or fd 0/1 failed
+//
+// # Differences from s6
+//
+// gotools extension: an "n" after the first byte of the mode ("wn",
+// "rn") tries the lock once and exits 1 if it is busy; s6lockd-helper
+// ignores it and blocks.
+package lockdhelper
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gotools-dev/gotools/lib/cli"
+	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/lock"
+	"github.com/gotools-dev/gotools/lib/sys"
+)
+
+// Applet is lockd-helper's registry entry. Its argv is fixed by s6's
+// callers, so it has no parser and no --help.
+var Applet = cli.Applet{
+	Name:    "lockd-helper",
+	Aliases: []string{"s6lockd-helper"},
+	Summary: "take one lock, say \"!\", hold it until fd 0 has a byte or ends",
+	Usage:   "r|w lockfile",
+	Raw:     run,
+}
+
+func run(args []string, env *cli.Env) int {
+	if len(args) < 2 {
+		fmt.Fprintf(env.Stderr, "%s: usage: %s r|w lockfile\n", env.Name, env.Name)
+		return exitcode.Usage
+	}
+	mode, path := args[0], args[1]
+	kind := lock.Shared
+	if strings.HasPrefix(mode, "w") {
+		kind = lock.Exclusive
+	}
+	try := len(mode) > 1 && strings.Contains(mode[1:], "n")
+
+	open := lock.OpenShared
+	if kind == lock.Exclusive {
+		open = lock.OpenExclusive
+	}
+	f, err := open(path)
+	if err != nil {
+		env.Fatal(err)
+		return exitcode.Sys
+	}
+	if try {
+		err = lock.TryLock(f, kind)
+	} else {
+		err = lock.Lock(f, kind)
+	}
+	if err != nil {
+		env.Fatal(fmt.Errorf("unable to lock %s: %w", path, err))
+		return exitcode.Refused
+	}
+	if _, err := sys.Write(1, []byte{'!'}); err != nil {
+		env.Fatal(fmt.Errorf("unable to write to stdout: %w", sys.Errno(err)))
+		return exitcode.Sys
+	}
+	if err := waitByte(0); err != nil {
+		env.Fatal(fmt.Errorf("unable to read from stdin: %w", err))
+		return exitcode.Sys
+	}
+	f.Close()
+	return exitcode.OK
+}
+
+// waitByte blocks until fd has a byte or reaches end of file. An fd left
+// non-blocking by the parent (a socket, say) is waited for with poll(2).
+func waitByte(fd int) error {
+	var b [1]byte
+	for {
+		_, err := sys.Read(fd, b[:])
+		if !errors.Is(err, unix.EAGAIN) {
+			return sys.Errno(err)
+		}
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if _, err := sys.Poll(pfd, -1); err != nil {
+			return sys.Errno(err)
+		}
+	}
+}

@@ -1,0 +1,36 @@
+//go:build linux
+
+package proc
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gotools-dev/gotools/lib/exitcode"
+)
+
+// Exec replaces the process with argv[0], searched in PATH when it has no
+// slash (as execvp does), with the process's environment and an empty
+// signal mask (see [Spawn]). Fds without close-on-exec are handed on. It
+// returns only on failure: an *exitcode.Error of 127 (not found) or 126
+// (not runnable) saying "unable to exec PROG: REASON".
+func Exec(argv []string) error {
+	if len(argv) == 0 || argv[0] == "" {
+		return exitcode.New(exitcode.NotFound, fmt.Errorf("unable to exec: empty command: %w", unix.ENOENT))
+	}
+	path, err := exec.LookPath(argv[0])
+	if err == nil {
+		runtime.LockOSThread()
+		var empty, old unix.Sigset_t
+		_ = unix.PthreadSigmask(unix.SIG_SETMASK, &empty, &old)
+		err = unix.Exec(path, argv, os.Environ())
+		_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+		runtime.UnlockOSThread()
+	}
+	err = lookErrno(err)
+	return exitcode.New(SpawnCode(err), fmt.Errorf("unable to exec %s: %w", argv[0], err))
+}
