@@ -428,7 +428,7 @@ func TestSuperviseAcceptThrottle(t *testing.T) {
 func TestSuperviseAcceptInvalidNumbers(t *testing.T) {
 	t.Parallel()
 	values := []string{"abc", "-1", " 5", "5x", "99999999999", "", strings.Repeat("7", 70)}
-	for _, file := range []string{"notification-fd", "timeout-finish", "max-death-tally", "down-signal"} {
+	for _, file := range []string{"notification-fd", "lock-fd", "timeout-finish", "max-death-tally", "down-signal"} {
 		vs := values
 		if file == "down-signal" {
 			vs = append(slices.Clip(values), "SIGFOO")
@@ -465,6 +465,13 @@ func TestSuperviseAcceptInvalidNumbers(t *testing.T) {
 					s.expect("dD")
 					s.control("dx")
 					s.expect("x")
+				case "lock-fd":
+					// Fallback: started without the service lock.
+					s.control("dx")
+					s.expect("dDx")
+					if _, err := os.Stat(filepath.Join(dir, "supervise", "service-lock")); !errors.Is(err, os.ErrNotExist) {
+						t.Errorf("supervise/service-lock: %v; want it never created", err)
+					}
 				case "max-death-tally":
 					// Fallback 100: the death is recorded (0 would not).
 					s.control("dx")

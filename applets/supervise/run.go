@@ -3,12 +3,14 @@ package supervise
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gotools-dev/gotools/lib/lock"
 	"github.com/gotools-dev/gotools/lib/proc"
 	"github.com/gotools-dev/gotools/lib/servicedir"
 	"github.com/gotools-dev/gotools/lib/sys"
@@ -30,9 +32,29 @@ func (s *service) start() {
 		s.retry("pidfile and flag-newpidns cannot be used together (retrying in 60 seconds)")
 		return
 	}
+	argv, path := []string{"./run", s.dir}, ""
+	lockFD := s.fdNumber("lock-fd")
+	notifFD := -1
+	if pf == "" {
+		notifFD = s.fdNumber("notification-fd")
+	}
+	if lockFD >= 0 && lockFD == notifFD {
+		s.retry("notification-fd and lock-fd are the same (retrying in 60 seconds)")
+		return
+	}
+	if lockFD >= 0 {
+		if err := s.serviceLock(); err != nil {
+			s.retry("%w (retrying in 60 seconds)", err)
+			return
+		}
+		// setlock blocks until it holds the lock, then becomes ./run with
+		// the lock on lockFD; its pid is run's.
+		argv = append([]string{"setlock", "-d", strconv.Itoa(lockFD), "--", serviceLockFile}, argv...)
+		path = proc.Self()
+	}
 	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
 	var notifW *os.File
-	if n := s.fdNumber("notification-fd"); n >= 0 && pf == "" {
+	if n := notifFD; n >= 0 {
 		var p [2]int
 		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
 			s.retry("unable to create the notification pipe: %w (retrying in 60 seconds)", err)
@@ -47,7 +69,7 @@ func (s *service) start() {
 	}
 	// The launcher's daemon must come back to us when the launcher exits.
 	s.setSubreaper(pf != "")
-	pid, err := proc.Spawn([]string{"./run", s.dir}, proc.Attr{Files: files, Setsid: true, NewPIDNS: newns})
+	pid, err := proc.Spawn(argv, proc.Attr{Files: files, Setsid: true, NewPIDNS: newns, Path: path})
 	if notifW != nil {
 		notifW.Close()
 	}
@@ -70,6 +92,38 @@ func (s *service) start() {
 	s.setFlag(servicedir.FlagFinishing, false)
 	s.writeStatus()
 	s.emit("u")
+}
+
+// serviceLockFile is the lock that lock-fd makes run hold (§3.2).
+const serviceLockFile = "supervise/service-lock"
+
+// serviceLock prepares supervise/service-lock for a start with lock-fd:
+// it creates the file, empties it if a previous instance wrote to it, and
+// warns when another instance still holds it (the new run will wait).
+func (s *service) serviceLock() error {
+	fd, err := sys.Open(serviceLockFile, unix.O_WRONLY|unix.O_CREAT|unix.O_NONBLOCK, 0o644)
+	if err != nil {
+		return fmt.Errorf("unable to open %s: %w", serviceLockFile, sys.Errno(err))
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("unable to stat %s: %w", serviceLockFile, err)
+	}
+	if st.Size > 0 {
+		s.env.Warnf("a previous instance of the service wrote to the lock file")
+		if err := unix.Ftruncate(fd, 0); err != nil {
+			return fmt.Errorf("unable to truncate %s: %w", serviceLockFile, err)
+		}
+	}
+	held, err := lock.Held(serviceLockFile)
+	if err != nil {
+		return fmt.Errorf("unable to check the lock on %s: %w", serviceLockFile, err)
+	}
+	if held {
+		s.env.Warnf("another instance of the service is still running; the new one will wait for its lock")
+	}
+	return nil
 }
 
 // retry warns and schedules the next start attempt in 60 s (§3.5).

@@ -25,8 +25,13 @@
 // The servicedir pidfile file (§3.10, a gotools extension) runs ./run as
 // a launcher and adopts the daemon it forks, as background-watch does.
 //
-// Not implemented yet (spec/supervise.md): lock-fd (it needs setlock, from
-// the locks work), the fd store (§3.11).
+// lock-fd N makes run hold an exclusive lock on supervise/service-lock on
+// fd N: run is started through gotools' own setlock (s6-supervise uses
+// s6-setlock), so a new run waits until every process of the previous
+// one has let go of the lock. notification-fd equal to lock-fd refuses the
+// start and retries every 60 s (s6-supervise waits for a command).
+//
+// Not implemented yet (spec/supervise.md): the fd store (§3.11).
 package supervise
 
 import (
@@ -51,7 +56,13 @@ supervisor already running; 111 system failure.
 A pidfile file (gotools extension) makes ./run a launcher whose forked
 daemon, named in the pid file, is adopted and supervised.
 
-Not implemented yet: lock-fd.
+lock-fd N: run holds an exclusive lock on supervise/service-lock on fd N,
+taken through gotools' setlock (s6-supervise uses s6-setlock), so a new
+run waits until every process of the old one has released it.
+notification-fd equal to lock-fd: warning, retried every 60 s
+(s6-supervise waits for a command).
+
+Not implemented yet: the fd store.
 
 Test hooks: GOTOOLS_SUPERVISE_THROTTLE_MS=N replaces the 1 s restart
 throttle with N ms (the test suite's soak test uses it).`,

@@ -41,20 +41,12 @@ func (e *HelperExit) Error() string {
 var ErrGarbage = errors.New("helper sent garbage")
 
 // HelperPath is the lock helper program: $GOTOOLS_LOCK_HELPER if set,
-// else this very binary (/proc/self/exe, or os.Executable when /proc is
-// not mounted), run as "lockd-helper".
+// else this very binary ([proc.Self]), run as "lockd-helper".
 func HelperPath() string {
 	if p := os.Getenv(HelperEnv); p != "" {
 		return p
 	}
-	const self = "/proc/self/exe"
-	if _, err := os.Stat(self); err == nil {
-		return self
-	}
-	if p, err := os.Executable(); err == nil {
-		return p
-	}
-	return self
+	return proc.Self()
 }
 
 // ViaHelper takes a lock of kind k on path through a lock helper (the
