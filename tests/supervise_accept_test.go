@@ -720,7 +720,7 @@ func TestSuperviseAcceptHupInt(t *testing.T) {
 
 // benchService starts supervise on a service directory for a benchmark,
 // with a listener subscribed first; it returns supervise and the listener.
-func benchService(b *testing.B, files map[string]string) (string, *Proc, *ftrig.Listener) {
+func benchService(b *testing.B, prog string, files map[string]string) (string, *Proc, *ftrig.Listener) {
 	b.Helper()
 	dir := filepath.Join(b.TempDir(), "svc")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -738,7 +738,7 @@ func benchService(b *testing.B, files map[string]string) (string, *Proc, *ftrig.
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := start(b, "supervise", dir)
+	p := start(b, prog, dir)
 	b.Cleanup(func() {
 		l.Close()
 		// d kills run (sleep, by SIGTERM); x then ends supervise.
@@ -765,19 +765,30 @@ func benchExpect(b *testing.B, l *ftrig.Listener, want string) {
 	}
 }
 
+// benchSupervisors runs bench once per supervisor: gotools' supervise,
+// and real s6-supervise next to it when it is installed.
+func benchSupervisors(b *testing.B, bench func(b *testing.B, prog string)) {
+	b.Run("supervise", func(b *testing.B) { bench(b, "supervise") })
+	if s6, ok := realLookPath("s6-supervise"); ok {
+		b.Run("s6-supervise", func(b *testing.B) { bench(b, s6) })
+	}
+}
+
 // BenchmarkSuperviseIdleMemory reports the memory and threads of a
-// supervise whose service is up and ready, after 2 s idle (§11: RssAnon
+// supervisor whose service is up and ready, after 2 s idle (§11: RssAnon
 // <= 1.5 MiB). A measurement: the metrics are what count.
 func BenchmarkSuperviseIdleMemory(b *testing.B) {
-	_, p, l := benchService(b, map[string]string{"run": readyRun, "notification-fd": "3\n"})
-	benchExpect(b, l, "suU")
-	time.Sleep(2 * time.Second) // idle time being measured, not synchronisation
-	st := procStatus(b, p.Pid)
-	for b.Loop() {
-	}
-	b.ReportMetric(float64(st["RssAnon"]), "RssAnon-KiB")
-	b.ReportMetric(float64(st["VmRSS"]), "VmRSS-KiB")
-	b.ReportMetric(float64(st["Threads"]), "threads")
+	benchSupervisors(b, func(b *testing.B, prog string) {
+		_, p, l := benchService(b, prog, map[string]string{"run": readyRun, "notification-fd": "3\n"})
+		benchExpect(b, l, "suU")
+		time.Sleep(2 * time.Second) // idle time being measured, not synchronisation
+		st := procStatus(b, p.Pid)
+		for b.Loop() {
+		}
+		b.ReportMetric(float64(st["RssAnon"]), "RssAnon-KiB")
+		b.ReportMetric(float64(st["VmRSS"]), "VmRSS-KiB")
+		b.ReportMetric(float64(st["Threads"]), "threads")
+	})
 }
 
 // schedRuns sums field 3, the number of times the task was scheduled in,
@@ -811,44 +822,49 @@ func schedRuns(b *testing.B, pid int) int64 {
 // service up and ready) is scheduled in a 2 s window after 1 s of settling
 // (§11 targets 0; the full measurement is 3 windows of 10 s).
 func BenchmarkSuperviseIdleWakeups(b *testing.B) {
-	_, p, l := benchService(b, map[string]string{"run": readyRun, "notification-fd": "3\n"})
-	benchExpect(b, l, "suU")
-	time.Sleep(time.Second) // settling, part of the measurement
-	before := schedRuns(b, p.Pid)
-	time.Sleep(2 * time.Second) // the window
-	after := schedRuns(b, p.Pid)
-	for b.Loop() {
-	}
-	b.ReportMetric(float64(after-before), "wakeups/window")
+	benchSupervisors(b, func(b *testing.B, prog string) {
+		_, p, l := benchService(b, prog, map[string]string{"run": readyRun, "notification-fd": "3\n"})
+		benchExpect(b, l, "suU")
+		time.Sleep(time.Second) // settling, part of the measurement
+		before := schedRuns(b, p.Pid)
+		time.Sleep(2 * time.Second) // the window
+		after := schedRuns(b, p.Pid)
+		for b.Loop() {
+		}
+		b.ReportMetric(float64(after-before), "wakeups/window")
+	})
 }
 
 // BenchmarkSvcUpLatency times svc -u DIR on a down service, from just
 // before the exec of svc to the read of u (§11: median <= 5 ms); each
-// iteration's d, dD is outside the timer.
+// iteration's d, dD is outside the timer. Under s6-supervise it is the
+// same gotools svc: the difference is the supervisor's.
 func BenchmarkSvcUpLatency(b *testing.B) {
-	dir, _, l := benchService(b, map[string]string{"run": sleepRun, "down": ""})
-	benchExpect(b, l, "s")
-	svc := lookPath(b, "svc")
-	var lat []time.Duration
-	for b.Loop() {
-		t0 := time.Now()
-		cmd := exec.Command(svc, "-u", dir)
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
+	benchSupervisors(b, func(b *testing.B, prog string) {
+		dir, _, l := benchService(b, prog, map[string]string{"run": sleepRun, "down": ""})
+		benchExpect(b, l, "s")
+		svc := lookPath(b, "svc")
+		var lat []time.Duration
+		for b.Loop() {
+			t0 := time.Now()
+			cmd := exec.Command(svc, "-u", dir)
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			benchExpect(b, l, "u")
+			lat = append(lat, time.Since(t0))
+			b.StopTimer()
+			if err := cmd.Wait(); err != nil {
+				b.Fatalf("svc -u: %v", err)
+			}
+			if err := writeControl(dir, "d"); err != nil {
+				b.Fatal(err)
+			}
+			benchExpect(b, l, "dD")
+			b.StartTimer()
 		}
-		benchExpect(b, l, "u")
-		lat = append(lat, time.Since(t0))
-		b.StopTimer()
-		if err := cmd.Wait(); err != nil {
-			b.Fatalf("svc -u: %v", err)
-		}
-		if err := writeControl(dir, "d"); err != nil {
-			b.Fatal(err)
-		}
-		benchExpect(b, l, "dD")
-		b.StartTimer()
-	}
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "median-ms")
-	b.ReportMetric(float64(lat[len(lat)*95/100].Microseconds())/1000, "p95-ms")
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "median-ms")
+		b.ReportMetric(float64(lat[len(lat)*95/100].Microseconds())/1000, "p95-ms")
+	})
 }
