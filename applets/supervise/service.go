@@ -11,6 +11,7 @@ import (
 	"github.com/gotools-dev/gotools/lib/cli"
 	"github.com/gotools-dev/gotools/lib/decimal"
 	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/fd"
 	"github.com/gotools-dev/gotools/lib/ftrig"
 	"github.com/gotools-dev/gotools/lib/proc"
 	"github.com/gotools-dev/gotools/lib/servicedir"
@@ -76,7 +77,7 @@ func (s *service) run() error {
 	debug.SetGCPercent(-1)
 	debug.SetMemoryLimit(8 << 20)
 	s.throttle = throttleHook()
-	if err := stdio(); err != nil {
+	if err := fd.EnsureStdio(); err != nil {
 		return err
 	}
 	if err := unix.Chdir(s.dir); err != nil {
@@ -86,7 +87,12 @@ func (s *service) run() error {
 	if err := s.setupDirs(); err != nil {
 		return err
 	}
-	if err := s.catchSignals(); err != nil {
+	// Every signal is caught into a self-pipe that poll watches (§3.1
+	// step 3): SIGCHLD, TERM, HUP, QUIT, INT and PIPE are acted on, the
+	// others discarded, so none kills supervise and none is left ignored
+	// for run to inherit.
+	var err error
+	if s.sigR, err = sig.SelfPipe(); err != nil {
 		return err
 	}
 	if err := ftrig.Clean("event"); err != nil {
@@ -255,29 +261,6 @@ func (s *service) emit(ev string) {
 	if _, err := ftrig.Notify("event", []byte(ev)); err != nil {
 		s.env.Warnf("unable to notify event: %w", sys.Errno(err))
 	}
-}
-
-// catchSignals catches every signal into a self-pipe that poll watches
-// (§3.1 step 3): SIGCHLD, TERM, HUP, QUIT, INT and PIPE are acted on, the
-// others caught and discarded, so none kills supervise and none is left
-// ignored for run to inherit.
-func (s *service) catchSignals() error {
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
-		return exitcode.Errorf(exitcode.Sys, "unable to create the signal pipe: %w", err)
-	}
-	s.sigR = p[0]
-	c := make(chan os.Signal, 64)
-	sig.NotifyAll(c)
-	go func() {
-		for v := range c {
-			n := v.(unix.Signal)
-			// A full pipe drops a byte; SIGCHLD is then still pending
-			// in a byte already there, and the reaper loops anyway.
-			_, _ = unix.Write(p[1], []byte{byte(n)})
-		}
-	}()
-	return nil
 }
 
 // readSignals acts on the signals the pipe holds (§3.7). It reports

@@ -14,24 +14,6 @@ import (
 	"github.com/gotools-dev/gotools/lib/sys"
 )
 
-// stdio makes sure fds 0, 1 and 2 are open, on /dev/null if not, so that
-// no file supervise opens lands there and is handed to run as its stdio.
-func stdio() error {
-	for fd := 0; fd < 3; fd++ {
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {
-			continue
-		}
-		nfd, err := unix.Open("/dev/null", unix.O_RDWR, 0) // lowest free fd: this one
-		if err != nil {
-			return exitcode.Errorf(exitcode.Sys, "unable to open /dev/null: %w", err)
-		}
-		if nfd != fd {
-			unix.Close(nfd)
-		}
-	}
-	return nil
-}
-
 // mkdirOwn creates a supervise-owned directory as spec/supervise.md §2.1
 // says: mkdir; a dangling symlink gets its target created (one level); a
 // non-directory is a conflict (exit 100). It reports whether it created

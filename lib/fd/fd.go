@@ -29,6 +29,25 @@ func SetCloexec(fd int) error {
 	return err
 }
 
+// EnsureStdio makes sure fds 0, 1 and 2 are open, on /dev/null if not, so
+// that no fd opened later lands there and is handed to a child as its
+// stdio (a supervisor started with a closed stdin, say).
+func EnsureStdio() error {
+	for fd := 0; fd < 3; fd++ {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {
+			continue
+		}
+		nfd, err := unix.Open("/dev/null", unix.O_RDWR, 0) // lowest free fd: this one
+		if err != nil {
+			return fmt.Errorf("unable to open /dev/null: %w", err)
+		}
+		if nfd != fd {
+			unix.Close(nfd)
+		}
+	}
+	return nil
+}
+
 // ClearCloexec makes fd inheritable across exec (clears FD_CLOEXEC).
 func ClearCloexec(fd int) error {
 	flags, err := sys.Fcntl(fd, unix.F_GETFD, 0)

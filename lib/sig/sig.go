@@ -188,3 +188,24 @@ func Catchable() []os.Signal {
 func NotifyAll(c chan<- os.Signal) {
 	signal.Notify(c, Catchable()...)
 }
+
+// SelfPipe catches every [Catchable] signal and writes its number, one
+// byte per delivery, to a non-blocking close-on-exec pipe whose read end
+// it returns, so that an event loop built on poll(2) sees signals as
+// readable bytes. One goroutine relays os/signal's channel into the pipe.
+// A full pipe drops a byte; a reader that acts on SIGCHLD by reaping until
+// nothing is left loses nothing by it.
+func SelfPipe() (int, error) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return -1, fmt.Errorf("unable to create the signal pipe: %w", err)
+	}
+	c := make(chan os.Signal, 64)
+	NotifyAll(c)
+	go func() {
+		for v := range c {
+			_, _ = unix.Write(p[1], []byte{byte(v.(unix.Signal))})
+		}
+	}()
+	return p[0], nil
+}
