@@ -10,6 +10,8 @@ import (
 	"github.com/gotools-dev/gotools/applets/supervise"
 	"github.com/gotools-dev/gotools/applets/svc"
 	"github.com/gotools-dev/gotools/applets/svok"
+	"github.com/gotools-dev/gotools/applets/svscan"
+	"github.com/gotools-dev/gotools/applets/svscanctl"
 	"github.com/gotools-dev/gotools/applets/svstat"
 	"github.com/gotools-dev/gotools/applets/svwait"
 	"github.com/gotools-dev/gotools/lib/cli"
@@ -23,6 +25,8 @@ var All = []cli.Applet{
 	svok.Applet,
 	svc.Applet,
 	svwait.Applet,
+	svscan.Applet,
+	svscanctl.Applet,
 	setlock.Applet,
 	lockdhelper.Applet,
 }

@@ -43,6 +43,10 @@ type Opts struct {
 	Env        []string   // KEY=VALUE pairs added to the environment; later ones win
 	ExtraFiles []*os.File // fds 3, 4, ... of the process; the caller closes its copies
 	Dir        string     // the working directory; empty: the test's
+	// NewPIDNS starts the process as PID 1 of a new PID namespace
+	// (CLONE_NEWPID; the test is skipped unless it runs as root). Killing
+	// it, as the cleanup does, makes the kernel kill the whole namespace.
+	NewPIDNS bool
 }
 
 // run runs argv to completion and returns its Result. argv[0] is looked up
@@ -138,6 +142,12 @@ func startIn(t testing.TB, o Opts, argv ...string) *Proc {
 		Stderr:      open(p.errPath, wo),
 		ExtraFiles:  o.ExtraFiles,
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+	}
+	if o.NewPIDNS {
+		if os.Geteuid() != 0 {
+			t.Skip("CLONE_NEWPID needs root")
+		}
+		p.cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWPID
 	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start(%q): %v", argv, err)
@@ -407,6 +417,16 @@ func requireS6(t testing.TB, tools ...string) []string {
 		paths[i] = p
 	}
 	return paths
+}
+
+// procArgv returns the argv of pid (/proc/PID/cmdline); nil if it is gone
+// or a zombie.
+func procArgv(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
 }
 
 // procStat is what the harness reads of /proc/PID/stat.

@@ -176,19 +176,10 @@ func waitBlocked(t testing.TB, p *Proc) {
 	})
 }
 
-// cmdline returns the argv of pid; nil if it is gone or a zombie.
-func cmdline(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || len(b) == 0 {
-		return nil
-	}
-	return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
-}
-
 // isLockHelper reports whether st runs a lock helper: argv[0] of
 // basename lockd-helper or s6lockd-helper.
 func isLockHelper(st procStat) bool {
-	argv := cmdline(st.Pid)
+	argv := procArgv(st.Pid)
 	if len(argv) == 0 {
 		return false
 	}

@@ -571,7 +571,7 @@ func TestSetlockTimedAcquires(t *testing.T) {
 				}
 				return false
 			})
-			if got, want := cmdline(helper.Pid), []string{"lockd-helper", tt.mode, "lock"}; !slices.Equal(got, want) {
+			if got, want := procArgv(helper.Pid), []string{"lockd-helper", tt.mode, "lock"}; !slices.Equal(got, want) {
 				t.Errorf("helper argv %q; want %q", got, want)
 			}
 			if env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", helper.Pid)); err != nil || len(env) != 0 {
