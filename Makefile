@@ -11,7 +11,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/gotools-dev/gotools/lib/cli.Version=$(VERSION)
 BIN     := bin/gotools
 
-.PHONY: build check-static test bench size install clean
+.PHONY: build check-static test bench size install demo clean
 
 # Static always (STYLE.md rule 16): CGO_ENABLED=0, no PT_INTERP, no DT_NEEDED.
 build:
@@ -77,6 +77,13 @@ bench:
 size: build
 	@n=$$(wc -c < $(BIN)); \
 	awk -v n="$$n" -v f=$(BIN) 'BEGIN { printf "%s: %d bytes (%.2f MiB)\n", f, n, n / 1048576 }'
+
+# The main job: svscan on a copy of examples/services, status every second,
+# events and log lines as they happen; Ctrl-C brings it all down and removes
+# the copy. DEMO_FLAGS=-for=10s stops by itself (the test suite does that).
+DEMO_FLAGS ?=
+demo: build
+	$(GO) run ./examples/demo -bin $(BIN) -services examples/services $(DEMO_FLAGS)
 
 install: build
 	sh install.sh -d '$(DESTDIR)' -p '$(PREFIX)' $(INSTALLFLAGS) $(BIN)
