@@ -296,6 +296,40 @@ func TestSvscanScan(t *testing.T) {
 	}
 }
 
+// TestSvscanLoggerDown: the pipe also survives its reader. With the
+// logger down, the service's output waits in the pipe svscan keeps open
+// (no SIGPIPE for the service), and the next logger gets it.
+func TestSvscanLoggerDown(t *testing.T) {
+	t.Parallel()
+	dir := scanDir(t, map[string]string{
+		"a/run":     "#!/bin/sh\ntrap 'echo hup' HUP\necho start\nwhile :; do sleep 1 & wait $!; done\n",
+		"a/log/run": "#!/bin/sh\nexec cat >> out\n",
+	})
+	p := startSvscan(t, dir)
+	waitSupervisors(t, p, dir, "a", "a/log")
+	out := filepath.Join(dir, "a", "log", "out")
+	waitFile(t, out, "start\n")
+	svc, logDir := filepath.Join(dir, "a"), filepath.Join(dir, "a", "log")
+	if r := run(t, "svc", "-d", logDir); r.Code != 0 {
+		t.Fatalf("svc -d a/log = %s, stderr %q", r.Status(), r.Stderr)
+	}
+	waitFor(t, "the logger to be down", func() bool {
+		st, ok := readStatus(logDir)
+		return ok && !st.Up()
+	})
+	before, _ := readStatus(svc)
+	if r := run(t, "svc", "-h", svc); r.Code != 0 {
+		t.Fatalf("svc -h a = %s, stderr %q", r.Status(), r.Stderr)
+	}
+	if r := run(t, "svc", "-u", logDir); r.Code != 0 {
+		t.Fatalf("svc -u a/log = %s, stderr %q", r.Status(), r.Stderr)
+	}
+	waitFile(t, out, "start\nhup\n")
+	if after, _ := readStatus(svc); after.PID != before.PID || !after.Up() {
+		t.Errorf("service status %+v after writing with no logger; want the same run (pid %d) up", after, before.PID)
+	}
+}
+
 // TestSvscanReapsOrphansAsPID1: orphans of a service are re-parented to
 // svscan, PID 1 of the namespace, which reaps them when they die.
 func TestSvscanReapsOrphansAsPID1(t *testing.T) {
