@@ -5,6 +5,7 @@ package applets
 
 import (
 	"github.com/gotools-dev/gotools/applets/backgroundwatch"
+	"github.com/gotools-dev/gotools/applets/lockd"
 	"github.com/gotools-dev/gotools/applets/lockdhelper"
 	"github.com/gotools-dev/gotools/applets/setlock"
 	"github.com/gotools-dev/gotools/applets/supervise"
@@ -28,5 +29,6 @@ var All = []cli.Applet{
 	svscan.Applet,
 	svscanctl.Applet,
 	setlock.Applet,
+	lockd.Applet,
 	lockdhelper.Applet,
 }

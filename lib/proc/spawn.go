@@ -33,6 +33,10 @@ type Attr struct {
 	// NewPIDNS starts the child as PID 1 of a new PID namespace
 	// (clone(2) CLONE_NEWPID; needs CAP_SYS_ADMIN, else EPERM).
 	NewPIDNS bool
+	// Pdeathsig is sent to the child when the thread that spawned it
+	// ends (prctl(2) PR_SET_PDEATHSIG): callers lock the spawning
+	// goroutine to a thread that lives as long as they do.
+	Pdeathsig unix.Signal
 }
 
 // Spawn starts argv[0] (searched in PATH when it has no slash, as execvp
@@ -113,7 +117,7 @@ func SpawnCode(err error) int {
 }
 
 func sysAttr(attr Attr) *unix.SysProcAttr {
-	sa := &unix.SysProcAttr{Setpgid: attr.Setpgid, Setsid: attr.Setsid}
+	sa := &unix.SysProcAttr{Setpgid: attr.Setpgid, Setsid: attr.Setsid, Pdeathsig: attr.Pdeathsig}
 	if attr.NewPIDNS {
 		sa.Cloneflags = unix.CLONE_NEWPID
 	}

@@ -1,0 +1,395 @@
+package lockd
+
+import (
+	"errors"
+	"os"
+	"slices"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/lockproto"
+)
+
+// conn is one client: a socket (rfd == wfd), or fds 0 and 1 in child mode.
+type conn struct {
+	rfd, wfd int
+	pid, uid int
+	in       []byte // bytes read, not yet a whole frame
+	out      []byte // framed messages not yet written
+	greeted  bool   // the banner was read and the hello sent
+	refuse   syscall.Errno
+	helloBy  time.Time
+	locks    map[uint32]*lockReq
+	closed   bool
+	paused   bool // not reading: too much output queued
+}
+
+// lockList returns c's locks in id order, for deterministic output.
+func (c *conn) lockList() []*lockReq {
+	ls := make([]*lockReq, 0, len(c.locks))
+	for _, l := range c.locks {
+		ls = append(ls, l)
+	}
+	slices.SortFunc(ls, func(a, b *lockReq) int { return int(a.id) - int(b.id) })
+	return ls
+}
+
+// childConn is the client of child mode: fds 0 and 1, non-blocking. Its
+// credentials are the peer's on a socket, else the parent's.
+func (d *daemon) childConn() (*conn, error) {
+	c := &conn{rfd: 0, wfd: 1, pid: os.Getppid(), uid: os.Geteuid()}
+	if cred, err := unix.GetsockoptUcred(0, unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
+		c.pid, c.uid = int(cred.Pid), int(cred.Uid)
+	}
+	for _, fd := range []int{0, 1} {
+		if err := unix.SetNonblock(fd, true); err != nil {
+			return nil, exitcode.Errorf(exitcode.Sys, "unable to make fd %d non-blocking: %w", fd, err)
+		}
+	}
+	return c, nil
+}
+
+func (d *daemon) addConn(c *conn) {
+	c.helloBy = time.Now().Add(helloWait)
+	c.locks = map[uint32]*lockReq{}
+	d.conns = append(d.conns, c)
+	d.byFD[c.rfd] = c
+	if err := d.watch(c.rfd, unix.EPOLLIN|unix.EPOLLRDHUP); err != nil {
+		d.exit = err
+	}
+	if c.wfd != c.rfd {
+		// Only to learn of EPOLLOUT/EPOLLERR when output is queued.
+		d.byFD[c.wfd] = c
+		_ = d.watch(c.wfd, 0)
+	}
+}
+
+// accept takes every waiting connection; the admission check happens
+// here, the answer after the client's banner.
+func (d *daemon) accept() {
+	for {
+		s, _, err := unix.Accept4(d.listenFD, unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK)
+		switch {
+		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR), errors.Is(err, unix.ECONNABORTED):
+			return
+		case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE):
+			d.env.Warnf("unable to accept a client: %w", err)
+			return
+		case err != nil:
+			d.fatalf("unable to accept: %w", err)
+			return
+		}
+		c := &conn{rfd: s, wfd: s, pid: -1, uid: -1}
+		if cred, err := unix.GetsockoptUcred(s, unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
+			c.pid, c.uid = int(cred.Pid), int(cred.Uid)
+		}
+		live := 0
+		for _, o := range d.conns {
+			if !o.closed && o.refuse == 0 {
+				live++
+			}
+		}
+		switch {
+		case !d.admitted(c.uid):
+			c.refuse = syscall.EPERM
+			d.logf("client pid %d uid %d: uid not admitted", c.pid, c.uid)
+		case live >= d.clients:
+			c.refuse = syscall.EUSERS
+			d.logf("client pid %d uid %d: too many clients", c.pid, c.uid)
+		default:
+			d.logf("client pid %d uid %d: connected", c.pid, c.uid)
+		}
+		d.addConn(c)
+	}
+}
+
+func (d *daemon) admitted(uid int) bool {
+	return uid == 0 || uid == os.Geteuid() || (uid >= 0 && d.uids[uint32(uid)])
+}
+
+// connEvent reads what the client sent and acts on every whole frame, or
+// writes queued output.
+func (d *daemon) connEvent(c *conn, ev uint32) {
+	if ev&unix.EPOLLOUT != 0 || (c.wfd != c.rfd && ev&unix.EPOLLERR != 0) {
+		d.flush(c)
+		if c.closed {
+			return
+		}
+	}
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) == 0 || c.paused {
+		return
+	}
+	buf := make([]byte, 8192)
+	for !c.closed && !c.paused {
+		n, err := unix.Read(c.rfd, buf)
+		if errors.Is(err, unix.EAGAIN) {
+			break
+		}
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if n <= 0 || err != nil {
+			d.gone(c)
+			return
+		}
+		c.in = append(c.in, buf[:n]...)
+		d.frames(c)
+	}
+	d.flush(c)
+}
+
+// frames handles the handshake, then every whole request frame in c.in.
+func (d *daemon) frames(c *conn) {
+	if !c.greeted {
+		if len(c.in) < len(lockproto.ClientBanner) {
+			return
+		}
+		banner := string(c.in[:len(lockproto.ClientBanner)])
+		c.in = c.in[len(lockproto.ClientBanner):]
+		c.greeted = true
+		status := c.refuse
+		if banner != lockproto.ClientBanner {
+			status = syscall.EPROTO
+		}
+		hello := lockproto.Hello{Status: status, MaxPayload: lockproto.MaxPayload, MaxName: lockproto.MaxName, MaxLocks: uint32(d.perCli)}
+		c.out = append(c.out, hello.Marshal()...)
+		if status != 0 {
+			d.flush(c)
+			if status == syscall.EPROTO && d.child {
+				d.exit = exitcode.Errorf(exitcode.Usage, "protocol error: bad banner")
+			}
+			d.drop(c)
+			return
+		}
+	}
+	for !c.closed {
+		p, n, err := lockproto.SplitFrame(c.in)
+		if err == nil && n == 0 {
+			break
+		}
+		var r lockproto.Request
+		if err == nil {
+			r, err = lockproto.ParseRequest(p)
+		}
+		if err != nil {
+			d.protocolError(c, err)
+			return
+		}
+		c.in = c.in[n:]
+		d.request(c, r)
+	}
+	if len(c.out) > maxQueued && !c.paused {
+		c.paused = true
+	}
+}
+
+// protocolError answers id 0 EPROTO and drops the client (its locks go).
+func (d *daemon) protocolError(c *conn, err error) {
+	d.send(c, lockproto.Message{Type: lockproto.MsgReply, ID: 0, Errno: syscall.EPROTO})
+	d.flush(c)
+	d.logf("client pid %d uid %d: %v, dropped", c.pid, c.uid, err)
+	if d.child {
+		d.exit = exitcode.Errorf(exitcode.Usage, "protocol error: %w", err)
+	}
+	d.drop(c)
+}
+
+func (d *daemon) send(c *conn, m lockproto.Message) {
+	if c.closed {
+		return
+	}
+	c.out = lockproto.AppendFrame(c.out, m.Marshal())
+}
+
+func (d *daemon) reply(c *conn, id uint32, e syscall.Errno) {
+	d.send(c, lockproto.Message{Type: lockproto.MsgReply, ID: id, Errno: e})
+}
+
+// flush writes queued output without blocking; the rest waits for
+// EPOLLOUT. A dead reader ends the client (child mode: lockd).
+func (d *daemon) flush(c *conn) {
+	for len(c.out) > 0 && !c.closed {
+		n, err := unix.Write(c.wfd, c.out)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if errors.Is(err, unix.EAGAIN) {
+			break
+		}
+		if err != nil {
+			d.gone(c)
+			return
+		}
+		c.out = c.out[n:]
+	}
+	if c.closed {
+		return
+	}
+	want := uint32(0)
+	if len(c.out) > 0 {
+		want = unix.EPOLLOUT
+	}
+	if c.wfd == c.rfd {
+		in := uint32(unix.EPOLLIN | unix.EPOLLRDHUP)
+		if c.paused && len(c.out) <= maxQueued {
+			c.paused = false
+		}
+		if c.paused {
+			in = 0
+		}
+		d.rewatch(c.rfd, in|want)
+	} else {
+		d.rewatch(c.wfd, want)
+		if c.paused && len(c.out) <= maxQueued {
+			c.paused = false
+			d.rewatch(c.rfd, unix.EPOLLIN|unix.EPOLLRDHUP)
+		} else if c.paused {
+			d.rewatch(c.rfd, 0)
+		}
+	}
+	if len(c.out) == 0 {
+		c.out = nil
+	}
+}
+
+// gone handles a client that hung up (EOF, EPIPE): child mode ends.
+func (d *daemon) gone(c *conn) {
+	d.logf("client pid %d uid %d: disconnected", c.pid, c.uid)
+	if d.child {
+		d.ending = true
+	}
+	d.drop(c)
+}
+
+// drop ends a client: its helpers are killed and reaped, so its locks are
+// free, then its connection is closed.
+func (d *daemon) drop(c *conn) {
+	if c.closed {
+		return
+	}
+	for _, l := range c.lockList() {
+		d.endHelper(l)
+		d.forget(l)
+		d.logf("client pid %d uid %d: released %s (disconnect)", c.pid, c.uid, lockproto.Quote(l.name))
+	}
+	d.closeConn(c)
+}
+
+func (d *daemon) closeConn(c *conn) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	d.unwatch(c.rfd)
+	if c.wfd != c.rfd {
+		d.unwatch(c.wfd)
+	}
+	if !d.child {
+		unix.Close(c.rfd)
+	}
+	d.conns = slices.DeleteFunc(d.conns, func(o *conn) bool { return o == c })
+}
+
+// request handles one request of a greeted client, in order.
+func (d *daemon) request(c *conn, r lockproto.Request) {
+	switch r.Op {
+	case lockproto.OpList:
+		d.list(c, r.ID)
+	case lockproto.OpRelease:
+		l, ok := c.locks[r.ID]
+		if !ok {
+			d.reply(c, r.ID, syscall.ENOENT)
+			return
+		}
+		if d.drainHelper(l) && l.done {
+			// Its f or x was decided first and has been sent.
+			d.reply(c, r.ID, syscall.ENOENT)
+			return
+		}
+		d.endHelper(l)
+		d.forget(l)
+		d.reply(c, r.ID, 0)
+		d.logf("client pid %d uid %d: released %s", c.pid, c.uid, lockproto.Quote(l.name))
+	case lockproto.OpAcquire:
+		d.acquire(c, r)
+	}
+}
+
+func (d *daemon) acquire(c *conn, r lockproto.Request) {
+	switch {
+	case r.ID == 0 || r.Flags&^1 != 0:
+		d.reply(c, r.ID, syscall.EINVAL)
+		return
+	case c.locks[r.ID] != nil:
+		d.reply(c, r.ID, syscall.EEXIST)
+		return
+	}
+	if e := lockproto.CheckName(r.Name); e != 0 {
+		d.reply(c, r.ID, e)
+		return
+	}
+	if len(c.locks) >= d.perCli || d.nlocks >= d.total {
+		d.reply(c, r.ID, syscall.ENOLCK)
+		return
+	}
+	try := r.Timeout == 0
+	if try && d.external {
+		d.reply(c, r.ID, syscall.EOPNOTSUPP)
+		return
+	}
+	if e := d.checkFile(r.Name, r.Mode()); e != 0 {
+		d.reply(c, r.ID, e)
+		return
+	}
+	l := &lockReq{c: c, id: r.ID, name: r.Name, mode: r.Mode(), try: try, since: time.Now()}
+	if r.Timeout != 0 && r.Timeout != lockproto.Forever {
+		l.deadline = l.since.Add(time.Duration(r.Timeout) * time.Millisecond)
+	}
+	if err := d.startHelper(l); err != nil {
+		d.env.Warnf("unable to spawn a lock helper: %w", err)
+		d.reply(c, r.ID, syscall.EAGAIN)
+		return
+	}
+	c.locks[r.ID] = l
+	d.nlocks++
+	d.reply(c, r.ID, 0)
+}
+
+// finish sends the final f or x of l and forgets it.
+func (d *daemon) finish(l *lockReq, typ byte, e syscall.Errno, hstatus uint16) {
+	d.send(l.c, lockproto.Message{Type: typ, ID: l.id, Errno: e, HStatus: hstatus})
+	l.done = true
+	d.forget(l)
+}
+
+// forget removes l from its client and the counts; its helper is gone.
+func (d *daemon) forget(l *lockReq) {
+	if l.c.locks[l.id] == l {
+		delete(l.c.locks, l.id)
+		d.nlocks--
+	}
+}
+
+// list answers a list request: one e per lock of every client, then r 0.
+func (d *daemon) list(c *conn, id uint32) {
+	now := time.Now()
+	for _, o := range d.conns {
+		for _, l := range o.lockList() {
+			e := lockproto.Entry{ID: l.id, PID: o.pid, UID: o.uid, HelperPID: l.pid, Name: l.name, Mode: l.mode, Held: l.held}
+			if l.held {
+				e.Age = now.Sub(l.grantedAt)
+			} else {
+				e.Age = now.Sub(l.since)
+				e.Left = -1
+				if !l.deadline.IsZero() {
+					e.Left = max(l.deadline.Sub(now), 0)
+				}
+			}
+			d.send(c, lockproto.Message{Type: lockproto.MsgEntry, ID: id, Entry: e})
+		}
+	}
+	d.reply(c, id, 0)
+}

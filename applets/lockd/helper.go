@@ -1,0 +1,249 @@
+package lockd
+
+import (
+	"errors"
+	"os"
+	"runtime"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/lock"
+	"github.com/gotools-dev/gotools/lib/lockproto"
+	"github.com/gotools-dev/gotools/lib/proc"
+	"github.com/gotools-dev/gotools/lib/sys"
+)
+
+// lockReq is one acquire id of a client, and the helper that waits for or
+// holds its lock.
+type lockReq struct {
+	c         *conn
+	id        uint32
+	name      string
+	mode      lockproto.Mode
+	try       bool
+	since     time.Time // when the request was read
+	deadline  time.Time // zero: none
+	grantedAt time.Time
+	held      bool
+	done      bool // its f or x was sent
+	pid       int  // the helper
+	sock      int  // lockd's end of the helper's socketpair; -1 once closed
+}
+
+// spawner spawns helpers from one goroutine locked to an OS thread that
+// lives as long as lockd: PR_SET_PDEATHSIG follows the thread that forked,
+// so a helper dies with lockd, not with some thread the runtime retires.
+type spawner struct {
+	req chan spawnReq
+}
+
+type spawnReq struct {
+	argv  []string
+	attr  proc.Attr
+	reply chan spawnRes
+}
+
+type spawnRes struct {
+	pid int
+	err error
+}
+
+func newSpawner() *spawner {
+	s := &spawner{req: make(chan spawnReq)}
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread lives as long as lockd
+		for r := range s.req {
+			pid, err := proc.Spawn(r.argv, r.attr)
+			r.reply <- spawnRes{pid, err}
+		}
+	}()
+	return s
+}
+
+func (s *spawner) spawn(argv []string, attr proc.Attr) (int, error) {
+	reply := make(chan spawnRes)
+	s.req <- spawnReq{argv, attr, reply}
+	res := <-reply
+	return res.pid, res.err
+}
+
+// startHelper runs "lockd-helper MODE NAME" in lockdir with its fds 0 and
+// 1 on one end of a socketpair, an empty environment, and SIGKILL as its
+// parent-death signal.
+func (d *daemon) startHelper(l *lockReq) error {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	child := os.NewFile(uintptr(fds[1]), "helper socket")
+	mode := "r"
+	if l.mode == lockproto.Exclusive {
+		mode = "w"
+	}
+	if l.try {
+		mode += "n"
+	}
+	pid, err := d.spawner.spawn([]string{"lockd-helper", mode, l.name}, proc.Attr{
+		Files:     []*os.File{child, child, os.Stderr},
+		Env:       []string{},
+		Dir:       d.lockdir,
+		Path:      lock.HelperPath(),
+		Pdeathsig: unix.SIGKILL,
+	})
+	child.Close()
+	if err != nil {
+		unix.Close(fds[0])
+		return err
+	}
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		reapHelper(pid)
+		unix.Close(fds[0])
+		return err
+	}
+	l.pid, l.sock = pid, fds[0]
+	d.byFD[l.sock] = l
+	if err := d.watch(l.sock, unix.EPOLLIN|unix.EPOLLRDHUP); err != nil {
+		d.endHelper(l)
+		return err
+	}
+	return nil
+}
+
+// helperEvent reads what the helper said: "!" grants a pending lock; EOF
+// means it died, which fails a pending lock and loses a held one.
+func (d *daemon) helperEvent(l *lockReq) {
+	d.drainHelper(l)
+	d.flush(l.c)
+}
+
+// drainHelper reads the helper's socket without blocking and acts on it.
+// It reports whether something was decided (granted, failed or lost).
+func (d *daemon) drainHelper(l *lockReq) bool {
+	if l.sock < 0 {
+		return false
+	}
+	var b [1]byte
+	for {
+		n, err := unix.Read(l.sock, b[:])
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.EAGAIN):
+			return false
+		case n == 1 && b[0] == '!' && !l.held:
+			l.held = true
+			l.grantedAt = time.Now()
+			l.deadline = time.Time{}
+			d.send(l.c, lockproto.Message{Type: lockproto.MsgGranted, ID: l.id})
+			return true
+		case n == 1:
+			// Garbage (or a second "!"): the helper is not one we trust.
+			typ := byte(lockproto.MsgFailed)
+			if l.held {
+				typ = lockproto.MsgLost
+			}
+			d.endHelper(l)
+			d.finish(l, typ, syscall.EPROTO, lockproto.KilledByLockd)
+			return true
+		default:
+			// EOF or an error: the helper died. Reap it before telling
+			// the client: a reaped helper has released its lock.
+			d.closeHelperSock(l)
+			ws := reapHelper(l.pid)
+			hs := uint16(exitcode.Approx(ws))
+			if l.held {
+				d.finish(l, lockproto.MsgLost, syscall.EOWNERDEAD, hs)
+				d.logf("client pid %d uid %d: lost %s (helper status %d)", l.c.pid, l.c.uid, lockproto.Quote(l.name), hs)
+				return true
+			}
+			e := syscall.EPIPE
+			switch {
+			case ws.Exited() && ws.ExitStatus() == 1 && l.try:
+				e = syscall.EBUSY
+			case ws.Exited() && ws.ExitStatus() == 1:
+				e = syscall.ENOLCK
+			case ws.Exited() && ws.ExitStatus() == 111:
+				e = syscall.EIO
+			}
+			d.finish(l, lockproto.MsgFailed, e, hs)
+			return true
+		}
+	}
+}
+
+func (d *daemon) closeHelperSock(l *lockReq) {
+	if l.sock >= 0 {
+		d.unwatch(l.sock)
+		unix.Close(l.sock)
+		l.sock = -1
+	}
+}
+
+// endHelper ends l's helper: its socket closed, SIGKILL, reaped. When it
+// returns the lock is free.
+func (d *daemon) endHelper(l *lockReq) {
+	if l.pid <= 0 {
+		return
+	}
+	d.closeHelperSock(l)
+	unix.Kill(l.pid, unix.SIGKILL)
+	reapHelper(l.pid)
+	l.pid = 0
+}
+
+func reapHelper(pid int) unix.WaitStatus {
+	var ws unix.WaitStatus
+	if pid > 0 {
+		_, _ = sys.Wait4(pid, &ws, 0)
+	}
+	return ws
+}
+
+// checkFile opens the lock file as the helper will (with O_CREAT), beneath
+// lockdir and through no symlink, checks it is a regular file and closes
+// it, so that a bad name is refused precisely in the acquire's reply.
+func (d *daemon) checkFile(name string, m lockproto.Mode) syscall.Errno {
+	flags := unix.O_RDONLY
+	if m == lockproto.Exclusive {
+		flags = unix.O_WRONLY
+	}
+	how := &unix.OpenHow{
+		Flags:   uint64(flags | unix.O_CREAT | unix.O_NONBLOCK | unix.O_CLOEXEC | unix.O_NOCTTY),
+		Mode:    0o666,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	var fd int
+	var err error
+	for {
+		fd, err = unix.Openat2(d.dirFD, name, how)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		var e syscall.Errno
+		if errors.As(err, &e) {
+			if e == unix.EXDEV {
+				e = syscall.ELOOP // a path escaping lockdir: only through a symlink here
+			}
+			return e
+		}
+		return syscall.EIO
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return syscall.EIO
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return 0
+	case unix.S_IFDIR:
+		return syscall.EISDIR
+	}
+	return syscall.EINVAL
+}

@@ -1,0 +1,108 @@
+package lockd
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/gotools-dev/gotools/lib/cli"
+	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/lockproto"
+)
+
+// list is "lockd -L SOCKET": it asks the lockd on socket for its lock
+// table and prints one tab-separated line per lock.
+func list(env *cli.Env, socket string) error {
+	addr := socket
+	if addr != "" && addr[0] == '@' {
+		addr = "\x00" + addr[1:]
+	}
+	c, err := net.DialTimeout("unix", addr, 5*time.Second)
+	if err != nil {
+		return exitcode.Errorf(exitcode.Sys, "unable to connect to %s: %w", socket, errnoOf(err))
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	talk := func(err error) error {
+		return exitcode.Errorf(exitcode.Sys, "unable to talk to lockd at %s: %w", socket, errnoOf(err))
+	}
+	if _, err := c.Write([]byte(lockproto.ClientBanner)); err != nil {
+		return talk(err)
+	}
+	hb := make([]byte, lockproto.HelloSize)
+	if _, err := readFull(c, hb); err != nil {
+		return talk(err)
+	}
+	h, err := lockproto.ParseHello(hb)
+	if err != nil {
+		return talk(err)
+	}
+	if h.Status == syscall.EPERM {
+		return exitcode.Errorf(exitcode.Refused, "lockd at %s refused us: %w", socket, h.Status)
+	}
+	if h.Status != 0 {
+		return talk(h.Status)
+	}
+	const id = 1
+	if _, err := c.Write(lockproto.AppendFrame(nil, lockproto.Request{Op: lockproto.OpList, ID: id}.Marshal())); err != nil {
+		return talk(err)
+	}
+	buf := make([]byte, lockproto.MaxPayload)
+	for {
+		p, err := lockproto.ReadFrame(c, buf)
+		if err != nil {
+			return talk(err)
+		}
+		m, err := lockproto.ParseServerMessage(p)
+		if err != nil {
+			return talk(err)
+		}
+		switch {
+		case m.Type == lockproto.MsgEntry && m.ID == id:
+			fmt.Fprintln(env.Stdout, formatEntry(m.Entry))
+		case m.Type == lockproto.MsgReply && m.ID == id:
+			if m.Errno != 0 {
+				return talk(m.Errno)
+			}
+			return nil
+		case m.Type == lockproto.MsgReply && m.ID == 0:
+			return talk(m.Errno)
+		}
+	}
+}
+
+// formatEntry is one line of lockd -L: pid uid id mode state age_ms
+// left_ms hpid name.
+func formatEntry(e lockproto.Entry) string {
+	state, left := "pending", "-"
+	if e.Held {
+		state = "held"
+	} else if e.Left >= 0 {
+		left = strconv.FormatInt(e.Left.Milliseconds(), 10)
+	}
+	return fmt.Sprintf("%d\t%d\t%d\t%s\t%s\t%d\t%s\t%d\t%s",
+		e.PID, e.UID, e.ID, e.Mode, state, e.Age.Milliseconds(), left, e.HelperPID, lockproto.Quote(e.Name))
+}
+
+func readFull(c net.Conn, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := c.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func errnoOf(err error) error {
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return err
+}
