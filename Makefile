@@ -83,7 +83,8 @@ size: build
 # the copy. DEMO_FLAGS=-for=10s stops by itself (the test suite does that).
 DEMO_FLAGS ?=
 demo: build
-	$(GO) run ./examples/demo -bin $(BIN) -services examples/services $(DEMO_FLAGS)
+	$(GO) build -o bin/demo ./examples/demo
+	bin/demo -bin $(BIN) -services examples/services $(DEMO_FLAGS)
 
 install: build
 	sh install.sh -d '$(DESTDIR)' -p '$(PREFIX)' $(INSTALLFLAGS) $(BIN)

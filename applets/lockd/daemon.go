@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -65,6 +66,11 @@ func (d *daemon) logf(format string, args ...any) {
 }
 
 func (d *daemon) run() error {
+	// An idle lockd must not wake up: no time-forced GC (the runtime
+	// forces one every 2 minutes otherwise); a soft limit bounds the heap
+	// instead of a percentage, as in supervise.
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(64 << 20)
 	if err := fd.EnsureStdio(); err != nil {
 		return err
 	}
