@@ -96,10 +96,10 @@ SIGINT, SIGTERM, SIGHUP unlink its FIFOs (exit 128+n).`,
 // the order of the letters, which kong's fields cannot keep, is read from
 // the same arguments by [scan].
 type command struct {
-	Help    helpFlag   `name:"help" help:"Show this help and exit."`
-	Wait    string     `short:"w" name:"wait" placeholder:"STATE" help:"Wait for STATE (u U d D r R) after sending."`
-	Timeout cli.Millis `short:"T" name:"timeout" placeholder:"MS" help:"Give up waiting after MS milliseconds (only with -w)."`
-	Signal  string     `short:"s" name:"signal" placeholder:"SIG" help:"Send SIG: ALRM ABRT QUIT HUP KILL TERM INT USR1 USR2 STOP CONT WINCH."`
+	Help    cli.HelpFlag `name:"help" help:"Show this help and exit."`
+	Wait    string       `short:"w" name:"wait" placeholder:"STATE" help:"Wait for STATE (u U d D r R) after sending."`
+	Timeout cli.Millis   `short:"T" name:"timeout" placeholder:"MS" help:"Give up waiting after MS milliseconds (only with -w)."`
+	Signal  string       `short:"s" name:"signal" placeholder:"SIG" help:"Send SIG: ALRM ABRT QUIT HUP KILL TERM INT USR1 USR2 STOP CONT WINCH."`
 
 	Alrm   bool `short:"a" name:"alrm" help:"Send SIGALRM."`
 	Abrt   bool `short:"b" name:"abrt" help:"Send SIGABRT."`
@@ -128,18 +128,6 @@ type command struct {
 	QuitQ  bool `short:"Q" name:"down-quiet" help:"Create DIR/down and do not restart, killing nothing."`
 
 	Dirs []string `arg:"" passthrough:"partial" name:"dir" help:"Service directories."`
-}
-
-// helpFlag is --help alone: -h means SIGHUP (kong.NoDefaultHelp).
-type helpFlag bool
-
-// BeforeReset prints the help as kong's own help flag does, and exits 0.
-func (helpFlag) BeforeReset(ctx *kong.Context) error {
-	if err := ctx.PrintUsage(false); err != nil {
-		return err
-	}
-	ctx.Kong.Exit(0)
-	return nil
 }
 
 // Validate rejects a -w without a known state.

@@ -75,7 +75,7 @@ var letters = map[byte]string{
 // help; the order of the letters is read from the same arguments by
 // [scan].
 type command struct {
-	Help helpFlag `name:"help" help:"Show this help and exit."`
+	Help cli.HelpFlag `name:"help" help:"Show this help and exit."`
 
 	Reap      bool `short:"z" name:"reap" help:"Reap dead children now."`
 	Scan      bool `short:"a" name:"scan" help:"Scan the directory now."`
@@ -88,18 +88,6 @@ type command struct {
 	NukeLog   bool `short:"N" name:"nuke-loggers" help:"As -n, but loggers get SIGTERM."`
 
 	Args []string `arg:"" passthrough:"partial" name:"scandir" help:"The scan directory."`
-}
-
-// helpFlag is --help alone: -h is the h command (kong.NoDefaultHelp).
-type helpFlag bool
-
-// BeforeReset prints the help as kong's own help flag does, and exits 0.
-func (helpFlag) BeforeReset(ctx *kong.Context) error {
-	if err := ctx.PrintUsage(false); err != nil {
-		return err
-	}
-	ctx.Kong.Exit(0)
-	return nil
 }
 
 func (c *command) Run(env *cli.Env) error {

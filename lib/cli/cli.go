@@ -88,6 +88,20 @@ func Message(err error) string {
 	return strings.ReplaceAll(msg, "\n", " ")
 }
 
+// HelpFlag is a --help flag for a grammar built with kong.NoDefaultHelp,
+// because its -h means something else (svc: SIGHUP; svscanctl: the h
+// command). It prints the help as kong's own help flag does, and exits 0.
+type HelpFlag bool
+
+// BeforeReset implements kong's hook: it runs before any validation.
+func (HelpFlag) BeforeReset(ctx *kong.Context) error {
+	if err := ctx.PrintUsage(false); err != nil {
+		return err
+	}
+	ctx.Kong.Exit(0)
+	return nil
+}
+
 // exitRequest is what kong's Exit hook panics with; [Run] recovers it, so
 // that kong's exit never returns into the parser (STYLE.md gotcha 2).
 type exitRequest int
