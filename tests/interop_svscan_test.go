@@ -64,45 +64,6 @@ func mountedOn(t *testing.T, path string) bool {
 	return false
 }
 
-// supervisorsNamed returns the live children of pid whose argv is
-// "PROG NAME" with PROG's base name base, by NAME ("a", "a/log").
-func supervisorsNamed(t *testing.T, pid int, base string) map[string]int {
-	t.Helper()
-	m := map[string]int{}
-	for _, st := range children(t, pid) {
-		args := procArgv(st.Pid)
-		if st.State != 'Z' && len(args) == 2 && filepath.Base(args[0]) == base {
-			m[args[1]] = st.Pid
-		}
-	}
-	return m
-}
-
-// waitSupervisorsNamed is [waitSupervisors] for supervisors called base:
-// it waits until the supervisors of p are exactly those of names, each with
-// its service up, and returns their pids.
-func waitSupervisorsNamed(t *testing.T, p *Proc, dir, base string, names ...string) map[string]int {
-	t.Helper()
-	slices.Sort(names)
-	var got map[string]int
-	poll(deadline(t), func() bool {
-		got = supervisorsNamed(t, p.Pid, base)
-		if !slices.Equal(slices.Sorted(maps.Keys(got)), names) {
-			return false
-		}
-		for _, n := range names {
-			if st, ok := readStatus(filepath.Join(dir, n)); !ok || !st.Up() {
-				return false
-			}
-		}
-		return true
-	})
-	if !slices.Equal(slices.Sorted(maps.Keys(got)), names) {
-		t.Fatalf("%s children of %q = %v; want %q (stderr %q)", base, p.Argv, got, names, p.Stderr())
-	}
-	return got
-}
-
 // wantDown checks that each service of dir, by name, is down with the wait
 // status given: its supervisor brought it down before exiting.
 func wantDown(t *testing.T, dir string, wstats map[string]uint16) {

@@ -78,44 +78,6 @@ func startSvscan(t *testing.T, dir string, args ...string) *Proc {
 	return p
 }
 
-// supervisorsOf returns the supervisors among pid's children, by the
-// directory each supervises (its last argument): "a", "a/log".
-func supervisorsOf(t *testing.T, pid int) map[string]int {
-	t.Helper()
-	m := map[string]int{}
-	for _, st := range children(t, pid) {
-		args := procArgv(st.Pid)
-		if st.State != 'Z' && len(args) == 2 && args[0] == "supervise" {
-			m[args[1]] = st.Pid
-		}
-	}
-	return m
-}
-
-// waitSupervisors waits until the supervisors of svscan p are exactly
-// those of names, each up with a running service, and returns their pids.
-func waitSupervisors(t *testing.T, p *Proc, dir string, names ...string) map[string]int {
-	t.Helper()
-	slices.Sort(names)
-	var got map[string]int
-	poll(deadline(t), func() bool {
-		got = supervisorsOf(t, p.Pid)
-		if !slices.Equal(slices.Sorted(maps.Keys(got)), names) {
-			return false
-		}
-		for _, n := range names {
-			if st, ok := readStatus(filepath.Join(dir, n)); !ok || !st.Up() {
-				return false
-			}
-		}
-		return true
-	})
-	if !slices.Equal(slices.Sorted(maps.Keys(got)), names) {
-		t.Fatalf("supervisors of svscan = %v; want %q (stderr %q)", got, names, p.Stderr())
-	}
-	return got
-}
-
 // readStatus reads DIR/supervise/status, if it is there and well formed.
 func readStatus(dir string) (servicedir.Status, bool) {
 	b, err := os.ReadFile(filepath.Join(dir, "supervise", "status"))
@@ -683,6 +645,58 @@ func TestSvscanRescanTimer(t *testing.T) {
 	waitSupervisors(t, p, dir, "a")
 	writeScanFile(t, dir, "b/run", "#!/bin/sh\nexec sleep 1000\n")
 	waitSupervisors(t, p, dir, "a", "b")
+}
+
+// supervisorsOf returns gotools supervisors among pid's children, by the
+// directory each supervises: "a", "a/log".
+func supervisorsOf(t *testing.T, pid int) map[string]int {
+	t.Helper()
+	return supervisorsNamed(t, pid, "supervise")
+}
+
+// supervisorsNamed returns the live children of pid whose argv is
+// "PROG NAME" with PROG's base name base, by NAME ("a", "a/log").
+func supervisorsNamed(t *testing.T, pid int, base string) map[string]int {
+	t.Helper()
+	m := map[string]int{}
+	for _, st := range children(t, pid) {
+		args := procArgv(st.Pid)
+		if st.State != 'Z' && len(args) == 2 && filepath.Base(args[0]) == base {
+			m[args[1]] = st.Pid
+		}
+	}
+	return m
+}
+
+// waitSupervisors waits until svscan p runs exactly the gotools
+// supervisors of names, each with its service up, and returns their pids.
+func waitSupervisors(t *testing.T, p *Proc, dir string, names ...string) map[string]int {
+	t.Helper()
+	return waitSupervisorsNamed(t, p, dir, "supervise", names...)
+}
+
+// waitSupervisorsNamed waits until the supervisors of p are exactly those of names, each with
+// its service up, and returns their pids.
+func waitSupervisorsNamed(t *testing.T, p *Proc, dir, base string, names ...string) map[string]int {
+	t.Helper()
+	slices.Sort(names)
+	var got map[string]int
+	poll(deadline(t), func() bool {
+		got = supervisorsNamed(t, p.Pid, base)
+		if !slices.Equal(slices.Sorted(maps.Keys(got)), names) {
+			return false
+		}
+		for _, n := range names {
+			if st, ok := readStatus(filepath.Join(dir, n)); !ok || !st.Up() {
+				return false
+			}
+		}
+		return true
+	})
+	if !slices.Equal(slices.Sorted(maps.Keys(got)), names) {
+		t.Fatalf("%s children of %q = %v; want %q (stderr %q)", base, p.Argv, got, names, p.Stderr())
+	}
+	return got
 }
 
 // benchScan starts scanner (gotools svscan, or real s6-svscan) as PID 1
