@@ -304,10 +304,13 @@ func (d *daemon) request(c *conn, r lockproto.Request) {
 			d.reply(c, r.ID, syscall.ENOENT)
 			return
 		}
-		if d.drainHelper(l) && l.done {
-			// Its f or x was decided first and has been sent.
-			d.reply(c, r.ID, syscall.ENOENT)
-			return
+		if helperGone(l) {
+			// Its f or x is decided already: that first, then ENOENT.
+			d.drainHelper(l)
+			if l.done {
+				d.reply(c, r.ID, syscall.ENOENT)
+				return
+			}
 		}
 		d.endHelper(l)
 		d.forget(l)

@@ -175,6 +175,23 @@ func (d *daemon) drainHelper(l *lockReq) bool {
 	}
 }
 
+// helperGone reports whether l's helper has hung up with nothing left
+// unread: it died, and its f or x is decided. An unread "!" is not looked
+// at: a release cancels a pending lock without granting it first.
+func helperGone(l *lockReq) bool {
+	if l.sock < 0 {
+		return false
+	}
+	var b [1]byte
+	for {
+		n, _, err := unix.Recvfrom(l.sock, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		return err == nil && n == 0
+	}
+}
+
 func (d *daemon) closeHelperSock(l *lockReq) {
 	if l.sock >= 0 {
 		d.unwatch(l.sock)
