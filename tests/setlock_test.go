@@ -18,8 +18,8 @@ import (
 )
 
 // End-to-end tests of setlock in direct and timed mode (spec/locks.md
-// "setlock", "Acceptance tests" 3 to 5). lockd mode (-s) is not tested:
-// lockd does not exist yet.
+// "setlock", "Acceptance tests" 3 to 5). lockd mode (-s) is tested in
+// setlock_lockd_test.go.
 
 // busyMsg is setlock's line for a busy lock with -n.
 func busyMsg(path string) string {

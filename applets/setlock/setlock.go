@@ -3,26 +3,33 @@
 //
 // Synopsis
 //
-//	setlock [ -r | -w ] [ -n | -N ] [ -t ms ] [ -d fd ] lockfile prog...
+//	setlock [ -r | -w ] [ -n | -N ] [ -t ms ] [ -d fd ] [ -s socket ] lockfile prog...
 //
 // -w (the default) asks for an exclusive lock, -r for a shared one; -N (the
 // default) waits for it, -n fails at once if it is busy and wins over -t;
 // -t ms gives up after ms milliseconds (0: never); -d fd puts the fd that
-// carries the lock at fd in prog. The last of -r/-w and of -n/-N wins.
+// carries the lock at fd in prog; -s socket asks the lockd listening on
+// socket, and lockfile is then a lock name in lockd's directory. The last
+// of -r/-w and of -n/-N wins.
 //
 // Without -t, setlock opens lockfile as s6 does, locks it (fcntl(2)
 // F_OFD_SETLKW, or F_OFD_SETLK with -n) and executes prog with the locked
 // fd inherited. With -t it tries once; if the lock is busy it runs a
 // lockd-helper child, which waits for the lock and can be killed when the
 // time is up. prog then inherits a pipe to the helper instead of the
-// file: in both cases the lock is held until every copy of the fd is
-// closed, and prog must not assume which kind of fd it holds.
+// file. With -s, setlock connects to lockd, asks for the lock (lockd
+// measures -t itself) and executes prog with the connection as the lock
+// fd: lockd releases the lock when the last copy of it is closed. In
+// every case the lock is held until every copy of the fd is closed, and
+// prog must not assume which kind of fd it holds (nor write to a
+// connection to lockd: lockd drops a client that breaks the protocol, and
+// its locks with it).
 //
 // Exit codes
 //
-//	1    the lock is busy (-n), the time ran out (-t), or the helper failed to lock
+//	1    the lock is busy (-n), the time ran out (-t), the helper failed to lock, or lockd refused the lock (-s)
 //	100  usage error
-//	111  system failure (the lock file could not be opened, ...)
+//	111  system failure (the lock file could not be opened, lockd could not be reached, ...)
 //	126  prog could not be executed
 //	127  prog was not found
 //
@@ -33,12 +40,13 @@
 // alarm(2); setlock waits through a helper process as s6 2.11 did, which
 // becomes a child of prog, and takes a free lock without any helper. The
 // helper is this binary, or $GOTOOLS_LOCK_HELPER. -s SOCKET (a lock from
-// lockd) is not built yet: it is refused with exit 100.
+// gotools' lockd) is new.
 package setlock
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -48,7 +56,9 @@ import (
 	"github.com/gotools-dev/gotools/lib/exitcode"
 	"github.com/gotools-dev/gotools/lib/fd"
 	"github.com/gotools-dev/gotools/lib/lock"
+	"github.com/gotools-dev/gotools/lib/lockproto"
 	"github.com/gotools-dev/gotools/lib/proc"
+	"github.com/gotools-dev/gotools/lib/sys"
 )
 
 // Applet is setlock's registry entry.
@@ -56,20 +66,26 @@ var Applet = cli.Applet{
 	Name:    "setlock",
 	Aliases: []string{"s6-setlock"},
 	Summary: "take a lock on a file, then run a program that holds it",
-	Usage:   "[ -r | -w ] [ -n | -N ] [ -t ms ] [ -d fd ] lockfile prog...",
+	Usage:   "[ -r | -w ] [ -n | -N ] [ -t ms ] [ -d fd ] [ -s socket ] lockfile prog...",
 	Help: `Locks lockfile (-w exclusive, the default; -r shared), waiting for it (-N,
 the default) or not (-n), then executes prog, which holds the lock until
 it and everything that inherited the lock fd have closed it. -t MS gives up
 after MS milliseconds (0: never; -n wins over -t); -d FD puts the lock on
 fd FD in prog. The last of -r/-w and of -n/-N wins.
 
-Exit codes: 1 busy (-n), timed out (-t) or the lock helper failed; 100
-usage; 111 system failure; 126 prog not executable; 127 prog not found.
+-s SOCKET asks the lockd listening on SOCKET instead: lockfile is then a
+lock name in lockd's directory, and prog gets the connection to lockd as
+its lock fd (it must not write to it); lockd releases the lock when the
+last copy of that fd is closed.
+
+Exit codes: 1 busy (-n), timed out (-t), the lock helper failed, or lockd
+refused the lock (-s); 100 usage; 111 system failure (lockd unreachable
+included); 126 prog not executable; 127 prog not found.
 
 Differences from s6-setlock: long options; OFD locks (they conflict with
 s6's POSIX locks); -t waits through a lockd-helper child (this binary, or
 $GOTOOLS_LOCK_HELPER), as s6 2.11 did, and that helper becomes a child of
-prog; -s SOCKET (ask lockd) is not built yet and exits 100.`,
+prog; -s SOCKET (ask gotools' lockd) is new.`,
 	New: func() cli.Command { return new(command) },
 }
 
@@ -80,7 +96,7 @@ type command struct {
 	Wait      bool       `short:"N" name:"block" help:"Wait for the lock (the default)."`
 	Timeout   cli.Millis `short:"t" name:"timeout" placeholder:"MS" help:"Give up after MS milliseconds (0: never)."`
 	FD        cli.Uint   `short:"d" name:"fd" placeholder:"FD" help:"Put the lock on fd FD in prog."`
-	Socket    string     `short:"s" name:"socket" placeholder:"SOCKET" help:"Ask the lockd on SOCKET (not built yet)."`
+	Socket    string     `short:"s" name:"socket" placeholder:"SOCKET" help:"Ask the lockd listening on SOCKET; lockfile is a lock name."`
 
 	Args []string `arg:"" passthrough:"partial" name:"lockfile prog" help:"The lock file, then the program and its arguments."`
 }
@@ -92,15 +108,18 @@ func (c *command) Run(env *cli.Env) error {
 	if len(args) < 2 {
 		return exitcode.ErrUsage
 	}
-	if c.Socket != "" {
-		return exitcode.New(exitcode.Usage, errors.New("-s is not supported yet: lockd is not built"))
-	}
 	path, prog := args[0], args[1:]
 	var deadline time.Time
 	if wait && c.Timeout > 0 {
 		deadline = start.Add(time.Duration(c.Timeout) * time.Millisecond)
 	}
-	lfd, err := take(path, kind, wait, deadline)
+	var lfd int
+	var err error
+	if c.Socket != "" {
+		lfd, err = fromLockd(c.Socket, path, kind, wait, deadline)
+	} else {
+		lfd, err = take(path, kind, wait, deadline)
+	}
 	if err != nil {
 		return err
 	}
@@ -162,6 +181,168 @@ func viaHelper(path string, kind lock.Kind, deadline time.Time) (int, error) {
 	default:
 		return -1, exitcode.New(exitcode.Sys, fmt.Errorf("unable to lock %s: %w", path, err))
 	}
+}
+
+// fromLockd asks the lockd listening on socket for the lock name and
+// returns the connection, which then carries the lock: a blocking,
+// close-on-exec fd. The exchange is synchronous, on the raw fd, so that
+// nothing but the kernel holds it when prog is executed.
+func fromLockd(socket, name string, kind lock.Kind, wait bool, deadline time.Time) (int, error) {
+	timeout := uint32(lockproto.Forever)
+	switch {
+	case !wait:
+		timeout = 0
+	case !deadline.IsZero():
+		// lockd measures the timeout from when it reads the request; the
+		// time since setlock started is already spent.
+		left := time.Until(deadline)
+		timeout = uint32(max(1, min((left+time.Millisecond-1)/time.Millisecond, lockproto.Forever-1)))
+	}
+	mode := lockproto.Shared
+	if kind == lock.Exclusive {
+		mode = lockproto.Exclusive
+	}
+	s, err := dial(socket)
+	if err != nil {
+		return -1, exitcode.New(exitcode.Sys, fmt.Errorf("unable to connect to %s: %w", socket, err))
+	}
+	err = askLockd(s, lockproto.Request{Op: lockproto.OpAcquire, ID: 1, Flags: byte(mode), Timeout: timeout, Name: name})
+	var refused lockRefusal
+	switch {
+	case err == nil:
+		return s, nil
+	case errors.As(err, &refused) && refused.errno == unix.ETIMEDOUT:
+		err = exitcode.New(exitcode.Refused, fmt.Errorf("lock %s: timed out", name))
+	case errors.As(err, &refused):
+		err = exitcode.New(exitcode.Refused, fmt.Errorf("unable to lock %s: %w", name, refused.errno))
+	default:
+		err = exitcode.New(exitcode.Sys, fmt.Errorf("unable to talk to lockd at %s: %w", socket, err))
+	}
+	unix.Close(s)
+	return -1, err
+}
+
+// handshakeWait bounds lockd's answer to setlock's banner.
+var handshakeWait = 10 * time.Second
+
+// lockRefusal is lockd's answer that the lock was not granted: a rejected
+// request (r) or a failed acquisition (f).
+type lockRefusal struct{ errno unix.Errno }
+
+func (r lockRefusal) Error() string { return r.errno.Error() }
+
+// dial connects a blocking, close-on-exec Unix stream socket to socket (a
+// path, or "@name" for an abstract socket).
+func dial(socket string) (int, error) {
+	s, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	err = unix.Connect(s, &unix.SockaddrUnix{Name: socket})
+	if errors.Is(err, unix.EINTR) {
+		// The connection goes on in the background: wait for its outcome.
+		pfd := []unix.PollFd{{Fd: int32(s), Events: unix.POLLOUT}}
+		if _, err = sys.Poll(pfd, -1); err == nil {
+			var soerr int
+			if soerr, err = unix.GetsockoptInt(s, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && soerr != 0 {
+				err = unix.Errno(soerr)
+			}
+		}
+	}
+	if err != nil {
+		unix.Close(s)
+		return -1, sys.Errno(err)
+	}
+	return s, nil
+}
+
+// askLockd shakes hands on s, sends req and waits for its outcome: nil
+// once granted, a [lockRefusal] if lockd said no, another error if the
+// exchange failed.
+func askLockd(s int, req lockproto.Request) error {
+	if len(req.Name) > lockproto.MaxName {
+		return lockRefusal{unix.ENAMETOOLONG} // too long to frame
+	}
+	r := fdReader(s)
+	// A peer that accepts and never answers must not hang setlock: the
+	// handshake gets handshakeWait; the wait for the lock is lockd's.
+	tv := unix.NsecToTimeval(handshakeWait.Nanoseconds())
+	if err := unix.SetsockoptTimeval(s, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return err
+	}
+	if _, err := sys.Write(s, []byte(lockproto.ClientBanner)); err != nil {
+		return sys.Errno(err)
+	}
+	var hb [lockproto.HelloSize]byte
+	if _, err := io.ReadFull(r, hb[:]); err != nil {
+		return eofReset(err)
+	}
+	h, err := lockproto.ParseHello(hb[:])
+	if err != nil {
+		return unix.EPROTO
+	}
+	if h.Status != 0 {
+		return h.Status
+	}
+	if err := unix.SetsockoptTimeval(s, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{}); err != nil {
+		return err
+	}
+	if _, err := sys.Write(s, lockproto.AppendFrame(nil, req.Marshal())); err != nil {
+		return sys.Errno(err)
+	}
+	buf := make([]byte, lockproto.MaxPayload)
+	accepted := false
+	for {
+		p, err := lockproto.ReadFrame(r, buf)
+		if err != nil {
+			return eofReset(err)
+		}
+		m, err := lockproto.ParseServerMessage(p)
+		if err != nil || m.ID != req.ID {
+			return unix.EPROTO // also lockd's own report of one: r with id 0
+		}
+		switch {
+		case m.Type == lockproto.MsgReply && !accepted:
+			if m.Errno != 0 {
+				return lockRefusal{m.Errno}
+			}
+			accepted = true
+		case m.Type == lockproto.MsgGranted && accepted:
+			return nil
+		case m.Type == lockproto.MsgFailed && accepted:
+			return lockRefusal{m.Errno}
+		default:
+			return unix.EPROTO
+		}
+	}
+}
+
+// fdReader reads a raw blocking fd.
+type fdReader int
+
+func (r fdReader) Read(p []byte) (int, error) {
+	n, err := sys.Read(int(r), p)
+	if errors.Is(err, unix.EAGAIN) {
+		return 0, unix.ETIMEDOUT // SO_RCVTIMEO ran out
+	}
+	if err != nil {
+		return 0, sys.Errno(err)
+	}
+	if n == 0 && len(p) > 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// eofReset reports lockd closing the connection as ECONNRESET.
+func eofReset(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return unix.ECONNRESET
+	}
+	if errors.Is(err, lockproto.ErrProto) {
+		return unix.EPROTO
+	}
+	return err
 }
 
 // detach takes the fd out of f without closing it; it stays blocking and
