@@ -270,8 +270,9 @@ func (d *daemon) drop(c *conn) {
 	if c.closed {
 		return
 	}
-	for _, l := range c.lockList() {
-		d.endHelper(l)
+	ls := c.lockList()
+	d.endHelpers(ls)
+	for _, l := range ls {
 		d.forget(l)
 		d.logf("client pid %d uid %d: released %s (disconnect)", c.pid, c.uid, lockproto.Quote(l.name))
 	}

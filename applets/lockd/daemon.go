@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"syscall"
 	"time"
 
@@ -336,12 +337,16 @@ func (d *daemon) shutdown() {
 		unix.Close(d.listenFD)
 		d.listenFD = -1
 	}
+	var all []*lockReq
 	for _, c := range d.conns {
+		all = append(all, c.lockList()...)
+	}
+	d.endHelpers(all)
+	for _, c := range slices.Clone(d.conns) { // closeConn removes c from d.conns
 		if c.closed {
 			continue
 		}
 		for _, l := range c.lockList() {
-			d.endHelper(l)
 			typ := lockproto.MsgFailed
 			if l.held {
 				typ = lockproto.MsgLost

@@ -212,6 +212,24 @@ func (d *daemon) endHelper(l *lockReq) {
 	l.pid = 0
 }
 
+// endHelpers ends many helpers at once: every socket closed and SIGKILL
+// sent first, then every helper reaped, so that their teardowns overlap
+// (a client with 1000 locks disconnecting, lockd shutting down).
+func (d *daemon) endHelpers(ls []*lockReq) {
+	for _, l := range ls {
+		if l.pid > 0 {
+			d.closeHelperSock(l)
+			unix.Kill(l.pid, unix.SIGKILL)
+		}
+	}
+	for _, l := range ls {
+		if l.pid > 0 {
+			reapHelper(l.pid)
+			l.pid = 0
+		}
+	}
+}
+
 func reapHelper(pid int) unix.WaitStatus {
 	var ws unix.WaitStatus
 	if pid > 0 {
