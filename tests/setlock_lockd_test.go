@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gotools-dev/gotools/lib/lockproto"
 )
@@ -216,6 +219,50 @@ func TestSetlockLockdWaits(t *testing.T) {
 			slWaitTableEmpty(t, c, "prog exited")
 		})
 	}
+}
+
+// TestSetlockLockdClientKilledMidAcquire: a setlock -s killed while its
+// request is pending in lockd leaves nothing behind: its entry and its
+// helper go, and the lock, once released by its holder, goes straight to
+// the next locker.
+func TestSetlockLockdClientKilledMidAcquire(t *testing.T) {
+	t.Parallel()
+	l := startSlLockd(t)
+	c := l.client(t)
+	held, err := c.TryAcquire("db", lockproto.Exclusive)
+	if err != nil {
+		t.Fatalf("TryAcquire: %v", err)
+	}
+	p := start(t, "setlock", "-s", l.sock, "db", "sh", "-c", "echo ran")
+	var helper int
+	waitFor(t, "setlock's request pending in lockd", func() bool {
+		es := slEntriesOf(t, c, p.Pid)
+		if len(es) == 1 && !es[0].Held {
+			helper = es[0].HelperPID
+			return true
+		}
+		return false
+	})
+	p.Signal(unix.SIGKILL)
+	if r := p.Wait(t); r.Signal != unix.SIGKILL || r.Stdout != "" {
+		t.Fatalf("setlock = %s, stdout %q; want killed before prog ran", r.Status(), r.Stdout)
+	}
+	waitFor(t, "the killed client's entry to go", func() bool { return len(slEntriesOf(t, c, p.Pid)) == 0 })
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", helper)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("helper %d of the killed client: %v; want it gone (killed and reaped)", helper, err)
+	}
+	next := start(t, "setlock", "-s", l.sock, "db", "sh", "-c", "echo next")
+	waitFor(t, "the next request pending", func() bool {
+		es := slEntriesOf(t, c, next.Pid)
+		return len(es) == 1 && !es[0].Held
+	})
+	if err := held.Release(); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	if r := next.Wait(t); r.Code != 0 || r.Stdout != "next\n" {
+		t.Errorf("next setlock = %s, stdout %q; want exit 0, next", r.Status(), r.Stdout)
+	}
+	slWaitTableEmpty(t, c, "every locker done")
 }
 
 // TestSetlockLockdFailures: refusals by lockd exit 1 with its reason; an
