@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -1095,48 +1094,12 @@ func TestLockdAccess(t *testing.T) {
 	})
 }
 
-// publicBinary copies the gotools binary into a new directory that every
-// uid may read and search (the farm's is private to root), with links for
-// names, and returns that directory.
-func publicBinary(t testing.TB, names ...string) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "gotools-public-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(gotoolsBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "gotools"), b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range names {
-		if err := os.Symlink("gotools", filepath.Join(dir, n)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 // TestLockdAccessCommands: gotools' own clients run as uid 65534 (through
 // setpriv): lockd -L is refused (exit 1) unless the uid is admitted, and
 // setlock -s then takes a lock in a file owned by lockd's uid.
 func TestLockdAccessCommands(t *testing.T) {
 	t.Parallel()
-	if os.Geteuid() != 0 {
-		t.Skip("running as uid 65534 needs root")
-	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skipf("setpriv: %v", err)
-	}
-	bin := publicBinary(t, "lockd", "setlock")
-	as := []string{setpriv, "--reuid", "65534", "--regid", "65534", "--clear-groups"}
+	bin, as := nobodyFarm(t, "lockd", "setlock")
 	refused := startLockd(t, "-m", "0666")
 	if r := run(t, append(as, filepath.Join(bin, "lockd"), "-L", refused.sock)...); r.Code != 1 || !oneLine(r.Stderr) {
 		t.Errorf("lockd -L as uid 65534, not admitted = %s, stdout %q, stderr %q; want exit 1 and one line", r.Status(), r.Stdout, r.Stderr)
@@ -1158,6 +1121,60 @@ func TestLockdAccessCommands(t *testing.T) {
 		t.Errorf("Stat(lockdir/n) = %v, %v; want a file owned by lockd's uid %d", st, err, os.Geteuid())
 	}
 	wantLockable(t, filepath.Join(l.dir, "n"), true, true, "setlock's prog exited")
+}
+
+// TestLockdLockdirProblems: a missing lockdir is a system failure (111,
+// nothing bound); one lockd's user cannot write to gives each acquire the
+// open's errno (EACCES) in its reply, and lockd serves on.
+func TestLockdLockdirProblems(t *testing.T) {
+	t.Parallel()
+	sock := lockdSocket(t)
+	missing := filepath.Join(t.TempDir(), "nosuch")
+	if r := run(t, "lockd", "-s", sock, missing); r.Code != 111 || !oneLine(r.Stderr) || !strings.Contains(r.Stderr, missing) {
+		t.Errorf("lockd on a missing lockdir = %s, stderr %q; want exit 111 and one line naming it", r.Status(), r.Stderr)
+	}
+	if _, err := os.Lstat(sock); err == nil {
+		t.Errorf("lockd on a missing lockdir left %s", sock)
+	}
+
+	bin, asNobody := nobodyFarm(t, "lockd")
+	dir := filepath.Join(bin, "locks")
+	if err := os.Mkdir(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	rundir := filepath.Join(bin, "run")
+	if err := os.Mkdir(rundir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(rundir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	nsock := filepath.Join(rundir, "s")
+	p := start(t, append(asNobody, filepath.Join(bin, "lockd"), "-s", nsock, dir)...)
+	waitFor(t, "lockd as uid 65534 to listen", func() bool {
+		if !p.Running() {
+			t.Fatalf("lockd as uid 65534 exited: %s, stderr %q", p.Wait(t).Status(), p.Stderr())
+		}
+		c, err := lockproto.Dial(context.Background(), nsock)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	c, err := lockproto.Dial(context.Background(), nsock)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer c.Close()
+	if _, err := c.TryAcquire("db", lockproto.Exclusive); !errors.Is(err, syscall.EACCES) {
+		t.Errorf("acquire in a lockdir lockd cannot write = %v; want EACCES", err)
+	}
+	if es, err := c.List(context.Background()); err != nil || len(es) != 0 {
+		t.Errorf("List after the refusal = %+v, %v; want no entry", es, err)
+	}
 }
 
 // TestLockdLimits: -n and -N limit the locks, pending ones included; id
