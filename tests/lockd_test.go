@@ -1724,11 +1724,24 @@ func TestLockdHelperEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok && (k == "SigIgn" || k == "SigBlk") && strings.Trim(strings.TrimSpace(v), "0") != "" {
-			t.Errorf("helper %s: %s; want none", k, strings.TrimSpace(v))
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && (k == "SigIgn" || k == "SigBlk") && strings.Trim(strings.TrimSpace(v), "0") != "" {
+			exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", h))
+			lst, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", l.Pid))
+			t.Errorf("helper %d (%s) %s: %s; want none (lockd's: %q)", h, exe, k, strings.TrimSpace(v), sigLines(string(lst)))
 		}
 	}
+}
+
+// sigLines keeps the Sig* lines of a /proc/PID/status text.
+func sigLines(status string) []string {
+	var out []string
+	for _, line := range strings.Split(status, "\n") {
+		if strings.HasPrefix(line, "Sig") {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // TestLockdHelperFailures: how a helper ends before or after "!" becomes

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -195,7 +196,13 @@ func NotifyAll(c chan<- os.Signal) {
 // readable bytes. One goroutine relays os/signal's channel into the pipe.
 // A full pipe drops a byte; a reader that acts on SIGCHLD by reaping until
 // nothing is left loses nothing by it.
+//
+// It also resets to SIG_DFL signals 32 and 34 if they were inherited
+// ignored: os/signal cannot catch them (see [Catchable]), so an ignore
+// would otherwise pass through every exec to the children of a
+// supervisor, whose promise is that they start with default dispositions.
 func SelfPipe() (int, error) {
+	resetIgnored(32, 34)
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
 		return -1, fmt.Errorf("unable to create the signal pipe: %w", err)
@@ -208,4 +215,19 @@ func SelfPipe() (int, error) {
 		}
 	}()
 	return p[0], nil
+}
+
+// resetIgnored sets the signals that are SIG_IGN back to SIG_DFL, with raw
+// rt_sigaction(2) calls (os/signal has no say over them). The kernel's
+// struct sigaction starts with the handler on every architecture (SIG_IGN
+// is 1); 8 words hold any layout; all zeros is SIG_DFL, no flags, empty
+// mask.
+func resetIgnored(sigs ...unix.Signal) {
+	for _, s := range sigs {
+		var old, act [8]uint64
+		_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(s), 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0)
+		if e == 0 && old[0] == 1 {
+			_, _, _ = unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(s), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0)
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -479,4 +480,38 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(Name(Parse(%q))) = Parse(%q) = %v, %v; want %d", in, name, back, err, int(s))
 		}
 	})
+}
+
+// TestResetIgnored: an inherited SIG_IGN of signal 32 is gone after
+// SelfPipe's reset, as children then see it (/proc/self/status SigIgn).
+func TestResetIgnored(t *testing.T) {
+	sigIgn := func() uint64 {
+		b, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "SigIgn:"); ok {
+				n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+		}
+		t.Fatal("no SigIgn line")
+		return 0
+	}
+	const bit32 = 1 << 31
+	act := [8]uint64{1} // SIG_IGN
+	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, 32, uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0); e != 0 {
+		t.Fatalf("rt_sigaction(32, SIG_IGN): %v", e)
+	}
+	if sigIgn()&bit32 == 0 {
+		t.Fatal("signal 32 not ignored after SIG_IGN: the check cannot see it")
+	}
+	resetIgnored(32, 34)
+	if sigIgn()&bit32 != 0 {
+		t.Errorf("signal 32 still ignored after resetIgnored")
+	}
 }
