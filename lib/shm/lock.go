@@ -1,0 +1,349 @@
+//go:build linux
+
+package shm
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Acquired is the result of [Segment.Acquire].
+type Acquired struct {
+	// Locked reports that the caller now holds the lock (false only for a
+	// try that found it held).
+	Locked bool
+	// OwnerDied reports that the lock was taken over from an owner that
+	// died (or exec'd) holding it; what it protected may be inconsistent.
+	OwnerDied bool
+	// PrevOwner is the dead owner's PID when OwnerDied, if known.
+	PrevOwner int
+}
+
+// Lock takes lock i, blocking while another process (or another goroutine
+// of this one) holds it; a second Lock by the holding process blocks for
+// ever, as in podman. Locking never checks allocation. A lock whose owner
+// died is taken over and Lock returns nil (as podman); [Segment.Acquire]
+// reports the takeover. podman: LockSemaphore.
+func (s *Segment) Lock(i uint32) error {
+	_, err := s.acquire("lock", context.Background(), i, false, 0)
+	return err
+}
+
+// TryLock takes lock i if it is free and returns true, or returns false,
+// nil at once when it is held.
+func (s *Segment) TryLock(i uint32) (bool, error) {
+	a, err := s.acquire("lock", context.Background(), i, true, 0)
+	return a.Locked, err
+}
+
+// LockTimeout is [Segment.Lock] giving up with ETIMEDOUT after d.
+func (s *Segment) LockTimeout(i uint32, d time.Duration) error {
+	if d <= 0 {
+		d = 1
+	}
+	_, err := s.acquire("lock", context.Background(), i, false, d)
+	return err
+}
+
+// LockContext is [Segment.Lock] giving up when ctx is done: the error then
+// satisfies errors.Is(err, ctx.Err()) (ECANCELED or ETIMEDOUT).
+func (s *Segment) LockContext(ctx context.Context, i uint32) error {
+	_, err := s.acquire("lock", ctx, i, false, 0)
+	return err
+}
+
+// Acquire is the general form of the lock operations: it takes lock i,
+// waiting until ctx is done unless try, and reports whether it holds the
+// lock and whether it took it from a dead owner.
+func (s *Segment) Acquire(ctx context.Context, i uint32, try bool) (Acquired, error) {
+	return s.acquire("lock", ctx, i, try, 0)
+}
+
+// waitState lets a context cancellation reach a goroutine sleeping in
+// FUTEX_WAIT: the cancel callback wakes every waiter on the word for as long
+// as this goroutine is marked as about to sleep or sleeping, which closes
+// the window between its last check of ctx and its entry into the kernel.
+type waitState struct {
+	state atomic.Int32 // 1 while about to sleep or sleeping, 2 when done
+}
+
+func (s *Segment) acquire(op string, ctx context.Context, i uint32, try bool, timeout time.Duration) (Acquired, error) {
+	p, err := s.slot(op, i, true)
+	if err != nil {
+		return Acquired{}, err
+	}
+	selfInit()
+	// fast path: a free lock, no deferred calls or allocations
+	if old := atomic.LoadUint64(word64(p, slotWord)); uint32(old)&futexPIDMask == 0 {
+		if ok, a := s.take(p, old, self.pid, false, 0); ok {
+			return a, nil
+		}
+	}
+	return s.acquireSlow(op, ctx, p, i, try, timeout)
+}
+
+// acquireSlow is the locking protocol's loop (spec/shmlock.md "Lock").
+func (s *Segment) acquireSlow(op string, ctx context.Context, p unsafe.Pointer, i uint32, try bool, timeout time.Duration) (Acquired, error) {
+	me := self.pid
+	word := word64(p, slotWord)
+	fword := word32(p, slotWord)
+	slept := false
+	var deadline int64 // absolute CLOCK_MONOTONIC ns, 0 = none
+	ctxDeadline := false
+	if timeout > 0 {
+		deadline = monoNow() + int64(timeout)
+	}
+	if d, ok := ctx.Deadline(); ok {
+		if dl := monoNow() + int64(time.Until(d)); deadline == 0 || dl < deadline {
+			deadline, ctxDeadline = dl, true
+		}
+	}
+	var ws *waitState
+	var stop func() bool
+	defer func() {
+		if ws != nil {
+			ws.state.Store(2)
+			stop()
+		}
+	}()
+	for {
+		old := atomic.LoadUint64(word)
+		f := uint32(old)
+		owner := f & futexPIDMask
+		if owner == 0 {
+			if ok, a := s.take(p, old, me, slept, 0); ok {
+				return a, nil
+			}
+			continue
+		}
+		tag := uint32(old >> 32)
+		if !s.m.foreign && s.ownerDead(owner, tag) {
+			if ok, a := s.take(p, old, me, slept, owner); ok {
+				return a, nil
+			}
+			continue
+		}
+		if slept && f&futexWaiters == 0 {
+			// We were woken, perhaps by an Unlock's single wake-up, and
+			// the lock was taken meanwhile without WAITERS: set it before
+			// we may give up, or other sleepers would never be woken (as
+			// glibc's lll_timedlock, which always locks with 2 after
+			// sleeping).
+			if !atomic.CompareAndSwapUint64(word, old, old|futexWaiters) {
+				continue
+			}
+			old |= futexWaiters
+			f |= futexWaiters
+		}
+		if try {
+			return Acquired{}, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return Acquired{}, s.ctxErr(op, i, err)
+		}
+		if f&futexWaiters == 0 {
+			if !atomic.CompareAndSwapUint64(word, old, old|futexWaiters) {
+				continue
+			}
+			f |= futexWaiters
+		}
+		until := deadline
+		if tag&tagKCovered == 0 {
+			// the kernel will not tell us if this owner dies: look again in 1 s
+			if re := monoNow() + int64(time.Second); until == 0 || re < until {
+				until = re
+			}
+		}
+		if deadline != 0 && monoNow() >= deadline {
+			if ctxDeadline {
+				<-ctx.Done() // due now: make ctx.Err() agree with our clock
+			}
+			return Acquired{}, s.err(op, int(i), unix.ETIMEDOUT)
+		}
+		if ws == nil && ctx.Done() != nil {
+			ws = &waitState{}
+			stop = context.AfterFunc(ctx, func() {
+				for ws.state.Load() == 1 {
+					futexWakeN(fword, 1<<30)
+					time.Sleep(time.Millisecond)
+				}
+			})
+		}
+		if ws != nil {
+			ws.state.Store(1)
+			if err := ctx.Err(); err != nil {
+				ws.state.Store(0)
+				return Acquired{}, s.ctxErr(op, i, err)
+			}
+		}
+		atomic.AddUint32(word32(p, slotWaiters), 1)
+		futexWaitUntil(fword, f, until)
+		atomic.AddUint32(word32(p, slotWaiters), ^uint32(0))
+		if ws != nil {
+			ws.state.Store(0)
+		}
+		slept = true
+	}
+}
+
+// ownerDead reports whether a lock word's owner is gone: an owner the kernel
+// does not cover is checked with [liveness]; a word naming this process with
+// another start time is an earlier process's that had our PID.
+func (s *Segment) ownerDead(owner, tag uint32) bool {
+	start := tag & tagStartMask
+	if owner == self.pid {
+		return start != 0 && self.start != 0 && start != self.start
+	}
+	if tag&tagKCovered != 0 {
+		return false
+	}
+	l := liveness(int(owner), start)
+	return l == Dead || l == Reused
+}
+
+func (s *Segment) ctxErr(op string, i uint32, err error) error {
+	if err == context.DeadlineExceeded {
+		return s.err(op, int(i), unix.ETIMEDOUT)
+	}
+	return s.err(op, int(i), unix.ECANCELED)
+}
+
+// take tries to move the lock word from old (free, or held by the dead
+// prevDead) to this process. When the robust list is registered, the slot is
+// announced in list_op_pending before the CAS and linked after it, so the
+// kernel recovers the lock whenever this process dies.
+func (s *Segment) take(p unsafe.Pointer, old uint64, me uint32, slept bool, prevDead uint32) (bool, Acquired) {
+	f := uint32(old)
+	nf := me | f&futexWaiters
+	if slept {
+		nf |= futexWaiters
+	}
+	word := word64(p, slotWord)
+	tag := self.start
+	if registered {
+		listMu.Lock()
+		if listLen < robustLimit {
+			tag |= tagKCovered
+		}
+		head.pending = uintptr(p)
+		if !atomic.CompareAndSwapUint64(word, old, uint64(nf)|uint64(tag)<<32) {
+			head.pending = 0
+			listMu.Unlock()
+			return false, Acquired{}
+		}
+		linkTail(p)
+		head.pending = 0
+		listMu.Unlock()
+	} else if !atomic.CompareAndSwapUint64(word, old, uint64(nf)|uint64(tag)<<32) {
+		return false, Acquired{}
+	}
+	a := Acquired{Locked: true}
+	if f&futexOwnerDied != 0 || prevDead != 0 {
+		prev := prevDead
+		if prev == 0 {
+			prev = atomic.LoadUint32(word32(p, slotOwnerPID))
+		}
+		a.OwnerDied, a.PrevOwner = true, int(prev)
+		atomic.StoreUint32(word32(p, slotPrevOwner), prev)
+		atomic.StoreUint32(word32(p, slotFlags), flagRecovered)
+		atomic.AddUint64(word64(s.m.base, offRecoveries), 1)
+	} else if atomic.LoadUint32(word32(p, slotFlags)) != 0 {
+		atomic.StoreUint32(word32(p, slotFlags), 0)
+		atomic.StoreUint32(word32(p, slotPrevOwner), 0)
+	}
+	// owner-only diagnostic fields: plain aligned stores (readers load them
+	// atomically and check the PID against the lock word)
+	*word64(p, slotAcquired) = uint64(monoNow())
+	*word32(p, slotOwnerPID) = me
+	return true, a
+}
+
+// Unlock releases lock i, held by this process (any goroutine of it); EPERM
+// if this process does not hold it (unlocked, marked OWNER_DIED, or another
+// process's), podman's real behaviour. podman: UnlockSemaphore.
+func (s *Segment) Unlock(i uint32) error {
+	p, err := s.slot("unlock", i, true)
+	if err != nil {
+		return err
+	}
+	selfInit()
+	me := self.pid
+	word := word64(p, slotWord)
+	var old uint64
+	if registered {
+		listMu.Lock()
+		old = atomic.LoadUint64(word)
+		if uint32(old)&futexPIDMask != me {
+			listMu.Unlock()
+			return s.err("unlock", int(i), unix.EPERM)
+		}
+		head.pending = uintptr(p)
+		unlink(p)
+		old = atomic.SwapUint64(word, 0)
+		if uint32(old)&futexWaiters != 0 {
+			futexWakeN(word32(p, slotWord), 1)
+		}
+		head.pending = 0
+		listMu.Unlock()
+	} else {
+		for {
+			old = atomic.LoadUint64(word)
+			if uint32(old)&futexPIDMask != me {
+				return s.err("unlock", int(i), unix.EPERM)
+			}
+			if atomic.CompareAndSwapUint64(word, old, 0) {
+				break
+			}
+		}
+		if uint32(old)&futexWaiters != 0 {
+			futexWakeN(word32(p, slotWord), 1)
+		}
+	}
+	return nil
+}
+
+// ForceUnlock releases lock i held by a dead process: it leaves what the
+// kernel would have (OWNER_DIED, PID 0, WAITERS kept) and wakes a waiter,
+// who then takes the lock over. An unlocked lock gives EPERM (nil if it is
+// already marked OWNER_DIED); a live owner, the caller included, gives
+// EBUSY: releasing a live owner's lock would corrupt its robust list, so
+// kill the owner ([Segment.Owner] names it) instead.
+func (s *Segment) ForceUnlock(i uint32) error {
+	p, err := s.slot("unlock", i, true)
+	if err != nil {
+		return err
+	}
+	selfInit()
+	word := word64(p, slotWord)
+	for {
+		old := atomic.LoadUint64(word)
+		f := uint32(old)
+		owner := f & futexPIDMask
+		if owner == 0 {
+			if f&futexOwnerDied != 0 {
+				return nil
+			}
+			return s.err("unlock", int(i), unix.EPERM)
+		}
+		if s.m.foreign {
+			return s.err("unlock", int(i), unix.EXDEV)
+		}
+		tag := uint32(old >> 32)
+		if owner == self.pid {
+			return s.err("unlock", int(i), unix.EBUSY)
+		}
+		if l := liveness(int(owner), tag&tagStartMask); l != Dead && l != Reused {
+			return s.err("unlock", int(i), unix.EBUSY)
+		}
+		nw := uint64(f&futexWaiters|futexOwnerDied) | uint64(tag)<<32
+		if atomic.CompareAndSwapUint64(word, old, nw) {
+			futexWakeN(word32(p, slotWord), 1)
+			atomic.AddUint64(word64(s.m.base, offForced), 1)
+			return nil
+		}
+	}
+}
