@@ -8,6 +8,7 @@ import (
 	"github.com/gotools-dev/gotools/applets/lockd"
 	"github.com/gotools-dev/gotools/applets/lockdhelper"
 	"github.com/gotools-dev/gotools/applets/setlock"
+	"github.com/gotools-dev/gotools/applets/shmlock"
 	"github.com/gotools-dev/gotools/applets/supervise"
 	"github.com/gotools-dev/gotools/applets/svc"
 	"github.com/gotools-dev/gotools/applets/svok"
@@ -31,4 +32,5 @@ var All = []cli.Applet{
 	setlock.Applet,
 	lockd.Applet,
 	lockdhelper.Applet,
+	shmlock.Applet,
 }

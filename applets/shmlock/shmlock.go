@@ -1,0 +1,482 @@
+// Package shmlock is the shmlock applet: the command line of lib/shm's
+// shared-memory lock segments (spec/shmlock.md, "The applet").
+//
+// Synopsis
+//
+//	shmlock [ --dir DIR ] COMMAND ...
+//
+//	create [ -m MODE ] [ --max N ] NAME COUNT
+//	open NAME [ COUNT ]
+//	alloc [ --index I ] [ --tag T ] NAME
+//	free NAME IDX... | free --all NAME
+//	lock [ -n | -t MS ] [ -k ] NAME IDX prog...
+//	unlock NAME IDX
+//	status [ --json ] [ --all ] NAME [ IDX... ]
+//	grow NAME COUNT
+//	gc NAME
+//	unlink NAME
+//	inspect [ --podman ] NAME
+//
+// A NAME is podman's form, "/name" or "name", a file in DIR (/dev/shm by
+// default). Numbers are decimal; tags also take 0x hex. open and inspect
+// print a summary of "key value" lines; status prints one tab-separated
+// line per index, "index state pid comm held_ms waiters tag flags", or one
+// JSON object per line with --json. inspect --podman decodes one of
+// podman's own segments (x86_64 or aarch64 glibc layout) without mapping or
+// writing it: a summary, then "index state allocated tid pid comm flags"
+// for every allocated or locked index, as podman#29646 needed by hand.
+//
+// lock takes lock IDX (-n: fails at once if it is busy; -t MS: gives up
+// after MS milliseconds, 0 meaning never; -n wins), then spawns prog as its
+// child (it must not exec: the kernel treats an exec as the holder's death
+// and would hand the lock on), forwards it every signal it catches, and
+// when prog exits unlocks and exits with prog's status, approximated. -k
+// gives prog PR_SET_PDEATHSIG=SIGKILL, so that prog dies with shmlock.
+//
+// Exit codes
+//
+//	0        success
+//	1        refused by the segment's state: busy (-n), timed out (-t), exists
+//	         (create, alloc --index), a free index freed, full, not held or a
+//	         live owner's lock (unlock)
+//	100      usage error, an index out of range, a bad name or count, a bad
+//	         live tag on gc's stdin
+//	111      the segment cannot be created, opened, mapped or read, grow past
+//	         its capacity (EFBIG), or another system call failed
+//	126/127  prog could not be run / was not found (the lock is released first)
+//	n, 128+n prog's exit code (approximated), or the signal that killed it;
+//	         128+n also when signal n (TERM, INT, HUP, QUIT) ends a lock wait
+//
+// # Differences from podman
+//
+// podman has no command line for its locks. lib/shm keeps its own
+// architecture-independent format (podman's segments are only decoded by
+// inspect --podman), in multiples of 64 locks, owned by processes rather
+// than threads, and adds try-lock, timeouts, owner queries, forced release
+// of dead owners' locks, growth and allocation tags with GC.
+//
+// # Test hooks
+//
+// GOTOOLS_SHM_NO_ROBUST=1, read by lib/shm, skips the registration of the
+// kernel's robust-futex list: a dead holder's locks are then recovered by
+// the owner liveness check alone (status shows them "uncovered").
+package shmlock
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/alecthomas/kong"
+	"golang.org/x/sys/unix"
+
+	"github.com/gotools-dev/gotools/lib/cli"
+	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/shm"
+)
+
+// Applet is shmlock's registry entry.
+var Applet = cli.Applet{
+	Name:    "shmlock",
+	Summary: "create, inspect and hold locks in a shared-memory lock segment",
+	Usage:   "[ --dir DIR ] create|open|alloc|free|lock|unlock|status|grow|gc|unlink|inspect ...",
+	Help: `Commands (NAME is "/name" or "name", a file in DIR, /dev/shm by default):
+  create [-m MODE] [--max N] NAME COUNT   create a segment of COUNT locks
+  open NAME [COUNT]                       check it opens (with COUNT), print a summary
+  alloc [--index I] [--tag T] NAME        allocate a lock, print its index
+  free NAME IDX... | free --all NAME      deallocate
+  lock [-n | -t MS] [-k] NAME IDX prog... run prog while holding lock IDX
+  unlock NAME IDX                         release a dead owner's lock
+  status [--json] [--all] NAME [IDX...]   held locks, or the given ones, or all allocated
+  grow NAME COUNT                         grow the segment to COUNT locks
+  gc NAME                                 free tagged locks whose tag is not on stdin
+  unlink NAME                             remove the segment's name
+  inspect [--podman] NAME                 print the header and counters, or
+                                          decode a podman segment (read-only)
+Numbers are decimal; tags also 0x hex. A status line is "index state pid
+comm held_ms waiters tag flags", tab-separated; state is held, held-dead,
+held-reused, held-unknown, owner-died or free; flags among recovered and
+uncovered, "-" for none. inspect --podman prints a summary, then per
+allocated or locked index "index state allocated tid pid comm flags",
+flags among waiters, owner-died and gone.
+
+lock spawns prog (never execs it: that would hand the lock on), forwards
+it every signal but CHLD and URG, and exits with its status; -n fails at
+once if the lock is busy, -t MS gives up after MS ms (0: never), -k kills
+prog if shmlock dies. After a dead owner's lock is taken over, prog gets
+SHMLOCK_OWNER_DIED=PID.
+
+Exit codes: 1 refused (busy, timed out, exists, not allocated, full, not
+held, a live owner's lock); 100 usage, an index out of range; 111 the
+segment cannot be created, opened or read, or a system call failed; 126/127
+prog not runnable/not found; otherwise prog's code, approximated.
+
+Differences from podman: its own arch-independent format (multiples of 64
+locks), locks owned by processes, not threads; try-lock, timeouts, owner
+queries, forced release of dead owners, growth, tags and GC. Works without
+cgo in a static binary.
+
+Test hooks: GOTOOLS_SHM_NO_ROBUST=1 (read by lib/shm) skips the kernel's
+robust-futex list, so that a dead holder's lock is recovered only by the
+owner liveness check (the "uncovered" flag).`,
+	New: func() cli.Command { return new(command) },
+}
+
+type command struct {
+	Dir string `name:"dir" placeholder:"DIR" help:"The directory of the segments (a tmpfs; default /dev/shm)."`
+
+	Create  createCmd  `cmd:"" help:"Create a segment of COUNT locks (rounded up to a multiple of 64)."`
+	Open    openCmd    `cmd:"" help:"Open a segment (checking COUNT if given) and print its summary."`
+	Alloc   allocCmd   `cmd:"" help:"Allocate a lock and print its index."`
+	Free    freeCmd    `cmd:"" help:"Deallocate locks."`
+	Lock    lockCmd    `cmd:"" help:"Run prog while holding a lock."`
+	Unlock  unlockCmd  `cmd:"" help:"Release a lock whose owner died."`
+	Status  statusCmd  `cmd:"" help:"Print the state of held locks, or of the given ones."`
+	Grow    growCmd    `cmd:"" help:"Grow a segment to COUNT locks."`
+	GC      gcCmd      `cmd:"" name:"gc" help:"Free every tagged, unlocked lock whose tag is not listed on stdin."`
+	Unlink  unlinkCmd  `cmd:"" help:"Remove a segment's name."`
+	Inspect inspectCmd `cmd:"" help:"Print a segment's header and counters."`
+}
+
+// Run is the root's: kong runs the selected command's Run first, then
+// this one, which has nothing left to do.
+func (c *command) Run(*cli.Env) error { return nil }
+
+// AfterApply makes COMMAND required: kong lets a grammar whose root has a
+// Run method parse without one.
+func (c *command) AfterApply(kctx *kong.Context) error {
+	if kctx.Selected() == nil {
+		return exitcode.ErrUsage
+	}
+	return nil
+}
+
+// opts returns the lib/shm options for --dir.
+func (c *command) opts() []shm.Option {
+	if c.Dir == "" {
+		return nil
+	}
+	return []shm.Option{shm.WithDir(c.Dir)}
+}
+
+// dir is the segments' directory, for messages.
+func (c *command) dir() string {
+	if c.Dir == "" {
+		return "/dev/shm"
+	}
+	return c.Dir
+}
+
+// parseCount reads a decimal COUNT or IDX operand; a bad one is a usage
+// error.
+func parseCount(s string) (uint32, error) {
+	n, err := cli.ParseDecimal(s)
+	if err != nil {
+		return 0, exitcode.ErrUsage
+	}
+	return n, nil
+}
+
+// parseTag reads a tag: decimal, or hex after "0x".
+func parseTag(s string) (uint64, bool) {
+	base, digits := 10, s
+	if h, ok := strings.CutPrefix(s, "0x"); ok {
+		base, digits = 16, h
+	}
+	if digits == "" || strings.ContainsAny(digits, "+-_ ") {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(digits, base, 64)
+	if err != nil {
+		return 0, false
+	}
+	return v, true
+}
+
+// errno returns the errno under err, or 0.
+func errno(err error) unix.Errno {
+	var e unix.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return 0
+}
+
+// reason is what follows "unable to VERB NAME: ": the bare errno when
+// there is one (lib/cli capitalises it as strerror does), else err.
+func reason(err error) error {
+	if e := errno(err); e != 0 {
+		return e
+	}
+	return err
+}
+
+// fail turns a lib/shm error into the applet's error: "unable to VERB
+// WHAT: REASON" with the exit code of the spec's table. refused lists the
+// errnos that mean the segment's state refused this operation (exit 1).
+func fail(verb, what string, err error, refused ...unix.Errno) error {
+	e := errno(err)
+	code := exitcode.Sys
+	switch {
+	case e == unix.EINVAL:
+		code = exitcode.Usage
+	case e != 0 && contains(refused, e):
+		code = exitcode.Refused
+	}
+	return exitcode.Errorf(code, "unable to %s %s: %w", verb, what, reason(err))
+}
+
+func contains(l []unix.Errno, e unix.Errno) bool {
+	for _, x := range l {
+		if x == e {
+			return true
+		}
+	}
+	return false
+}
+
+// openFail reports a failure to open or create NAME, with a hint when DIR
+// itself is missing.
+func (c *command) openFail(verb, name string, err error, refused ...unix.Errno) error {
+	if errno(err) == unix.ENOENT {
+		if _, serr := os.Stat(c.dir()); serr != nil {
+			return exitcode.Errorf(exitcode.Sys, "unable to %s %s: directory %s: %w (use --dir to name a tmpfs)", verb, name, c.dir(), unix.ENOENT)
+		}
+	}
+	return fail(verb, name, err, refused...)
+}
+
+// slot names lock IDX of NAME in messages: "NAME[IDX]".
+func slot(name string, i uint32) string { return fmt.Sprintf("%s[%d]", name, i) }
+
+type createCmd struct {
+	Mode string   `short:"m" name:"mode" placeholder:"MODE" help:"File mode, octal (default 0600; the umask applies)."`
+	Max  cli.Uint `name:"max" placeholder:"N" help:"Capacity for grow (default max(COUNT, 262144))."`
+	Name string   `arg:"" name:"name" help:"The segment's name."`
+	// Count is a string so that a bad number is a usage error from Run,
+	// like every other operand.
+	Count string `arg:"" name:"count" help:"The number of locks."`
+}
+
+func (c *createCmd) Run(top *command) error {
+	n, err := parseCount(c.Count)
+	if err != nil {
+		return err
+	}
+	opts := top.opts()
+	if c.Mode != "" {
+		m, err := strconv.ParseUint(c.Mode, 8, 32)
+		if err != nil || m > 0o7777 {
+			return exitcode.ErrUsage
+		}
+		opts = append(opts, shm.WithMode(os.FileMode(m)))
+	}
+	if c.Max != 0 {
+		opts = append(opts, shm.WithMaxLocks(uint32(c.Max)))
+	}
+	s, err := shm.Create(c.Name, n, opts...)
+	if err != nil {
+		return top.openFail("create", c.Name, err, unix.EEXIST)
+	}
+	return closeSeg(c.Name, s)
+}
+
+// closeSeg closes s, reporting a failure.
+func closeSeg(name string, s *shm.Segment) error {
+	if err := s.Close(); err != nil {
+		return fail("close", name, err)
+	}
+	return nil
+}
+
+type openCmd struct {
+	Name  string `arg:"" name:"name" help:"The segment's name."`
+	Count string `arg:"" optional:"" name:"count" help:"The number of locks it must have."`
+}
+
+func (c *openCmd) Run(env *cli.Env, top *command) error {
+	var s *shm.Segment
+	var err error
+	if c.Count == "" {
+		s, err = shm.OpenExisting(c.Name, top.opts()...)
+	} else {
+		n, perr := parseCount(c.Count)
+		if perr != nil {
+			return perr
+		}
+		s, err = shm.Open(c.Name, n, top.opts()...)
+	}
+	if err != nil {
+		return top.openFail("open", c.Name, err)
+	}
+	werr := summary(env, s)
+	if err := closeSeg(c.Name, s); err != nil {
+		return err
+	}
+	return werr
+}
+
+type allocCmd struct {
+	Index *cli.Uint `name:"index" placeholder:"I" help:"Allocate index I (exit 1 if it is allocated already)."`
+	Tag   string    `name:"tag" placeholder:"T" help:"Tag the allocation with T (decimal or 0x hex; for gc)."`
+	Name  string    `arg:"" name:"name" help:"The segment's name."`
+}
+
+func (c *allocCmd) Run(env *cli.Env, top *command) error {
+	var tag uint64
+	if c.Tag != "" {
+		var ok bool
+		if tag, ok = parseTag(c.Tag); !ok {
+			return exitcode.ErrUsage
+		}
+	}
+	s, err := shm.OpenExisting(c.Name, top.opts()...)
+	if err != nil {
+		return top.openFail("open", c.Name, err)
+	}
+	defer s.Close()
+	var i uint32
+	switch {
+	case c.Index != nil:
+		i = uint32(*c.Index)
+		if tag != 0 {
+			err = s.AllocateGivenTagged(i, tag)
+		} else {
+			err = s.AllocateGiven(i)
+		}
+		if err != nil {
+			return fail("allocate", slot(c.Name, i), err, unix.EEXIST)
+		}
+	default:
+		if tag != 0 {
+			i, err = s.AllocateTagged(tag)
+		} else {
+			i, err = s.Allocate()
+		}
+		if err != nil {
+			return fail("allocate in", c.Name, err, unix.ENOSPC)
+		}
+	}
+	if _, err := fmt.Fprintf(env.Stdout, "%d\n", i); err != nil {
+		return exitcode.Errorf(exitcode.Sys, "unable to write to stdout: %w", reason(err))
+	}
+	return closeSeg(c.Name, s)
+}
+
+type freeCmd struct {
+	All  bool     `name:"all" help:"Deallocate every lock (held locks stay held)."`
+	Name string   `arg:"" name:"name" help:"The segment's name."`
+	Idx  []string `arg:"" optional:"" name:"idx" help:"The indexes to deallocate."`
+}
+
+func (c *freeCmd) Run(top *command) error {
+	if c.All != (len(c.Idx) == 0) {
+		return exitcode.ErrUsage
+	}
+	idx := make([]uint32, len(c.Idx))
+	for j, a := range c.Idx {
+		var err error
+		if idx[j], err = parseCount(a); err != nil {
+			return err
+		}
+	}
+	s, err := shm.OpenExisting(c.Name, top.opts()...)
+	if err != nil {
+		return top.openFail("open", c.Name, err)
+	}
+	defer s.Close()
+	if c.All {
+		if err := s.DeallocateAll(); err != nil {
+			return fail("free", c.Name, err)
+		}
+	}
+	for _, i := range idx {
+		if err := s.Deallocate(i); err != nil {
+			return fail("free", slot(c.Name, i), err, unix.ENOENT)
+		}
+	}
+	return closeSeg(c.Name, s)
+}
+
+type unlockCmd struct {
+	Name string `arg:"" name:"name" help:"The segment's name."`
+	Idx  string `arg:"" name:"idx" help:"The lock's index."`
+}
+
+func (c *unlockCmd) Run(top *command) error {
+	i, err := parseCount(c.Idx)
+	if err != nil {
+		return err
+	}
+	s, err := shm.OpenExisting(c.Name, top.opts()...)
+	if err != nil {
+		return top.openFail("open", c.Name, err)
+	}
+	defer s.Close()
+	err = s.ForceUnlock(i)
+	if errno(err) == unix.EBUSY {
+		// A live owner's lock is never released: name the owner, whom
+		// the user may decide to kill.
+		if st, oerr := s.Owner(i); oerr == nil && st.PID != 0 {
+			return exitcode.Errorf(exitcode.Refused, "unable to unlock %s: %w (held by live pid %d, %s)", slot(c.Name, i), unix.EBUSY, st.PID, commOf(st))
+		}
+	}
+	if err != nil {
+		return fail("unlock", slot(c.Name, i), err, unix.EPERM, unix.EBUSY)
+	}
+	return closeSeg(c.Name, s)
+}
+
+type growCmd struct {
+	Name  string `arg:"" name:"name" help:"The segment's name."`
+	Count string `arg:"" name:"count" help:"The new number of locks."`
+}
+
+func (c *growCmd) Run(top *command) error {
+	n, err := parseCount(c.Count)
+	if err != nil {
+		return err
+	}
+	s, err := shm.OpenExisting(c.Name, top.opts()...)
+	if err != nil {
+		return top.openFail("open", c.Name, err)
+	}
+	defer s.Close()
+	if err := s.Grow(n); err != nil {
+		return fail("grow", c.Name, err)
+	}
+	return closeSeg(c.Name, s)
+}
+
+type unlinkCmd struct {
+	Name string `arg:"" name:"name" help:"The segment's name."`
+}
+
+func (c *unlinkCmd) Run(top *command) error {
+	if err := shm.Unlink(c.Name, top.opts()...); err != nil {
+		return top.openFail("unlink", c.Name, err)
+	}
+	return nil
+}
+
+type inspectCmd struct {
+	Podman bool   `name:"podman" help:"Decode a podman segment (x86_64 or aarch64 glibc layout), read-only."`
+	Name   string `arg:"" name:"name" help:"The segment's name."`
+}
+
+func (c *inspectCmd) Run(env *cli.Env, top *command) error {
+	if c.Podman {
+		return inspectPodman(env, top, c.Name)
+	}
+	s, err := shm.OpenReadOnly(c.Name, top.opts()...)
+	if err != nil {
+		return top.openFail("open", c.Name, err)
+	}
+	werr := summary(env, s)
+	if err := closeSeg(c.Name, s); err != nil {
+		return err
+	}
+	return werr
+}
