@@ -11,7 +11,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/gotools-dev/gotools/lib/cli.Version=$(VERSION)
 BIN     := bin/gotools
 
-.PHONY: build check-static test bench size install demo clean
+.PHONY: build check-static test bench bench-podman size install demo clean
 
 # Static always (STYLE.md rule 16): CGO_ENABLED=0, no PT_INTERP, no DT_NEEDED.
 build:
@@ -73,6 +73,11 @@ test:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# lib/shm beside podman's own lock manager (cgo, glibc): an optional module
+# of its own that the main module never builds (spec/shmlock.md).
+bench-podman:
+	cd tests/podmanbench && CGO_ENABLED=1 $(GO) test -bench . -benchmem
 
 size: build
 	@n=$$(wc -c < $(BIN)); \
