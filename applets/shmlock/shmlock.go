@@ -179,6 +179,28 @@ func parseCount(s string) (uint32, error) {
 	return n, nil
 }
 
+// parseIndexes reads IDX operands: decimal, else a usage error.
+func parseIndexes(args []string) ([]uint32, error) {
+	idx := make([]uint32, len(args))
+	for j, a := range args {
+		var err error
+		if idx[j], err = parseCount(a); err != nil {
+			return nil, err
+		}
+	}
+	return idx, nil
+}
+
+// openExisting opens the segment name whatever its count, for a command
+// that works on it; a failure is the command's error, with its exit code.
+func (c *command) openExisting(name string) (*shm.Segment, error) {
+	s, err := shm.OpenExisting(name, c.opts()...)
+	if err != nil {
+		return nil, c.openFail("open", name, err)
+	}
+	return s, nil
+}
+
 // parseTag reads a tag: decimal, or hex after "0x".
 func parseTag(s string) (uint64, bool) {
 	base, digits := 10, s
@@ -332,9 +354,9 @@ func (c *allocCmd) Run(env *cli.Env, top *command) error {
 			return exitcode.ErrUsage
 		}
 	}
-	s, err := shm.OpenExisting(c.Name, top.opts()...)
+	s, err := top.openExisting(c.Name)
 	if err != nil {
-		return top.openFail("open", c.Name, err)
+		return err
 	}
 	defer s.Close()
 	var i uint32
@@ -375,16 +397,13 @@ func (c *freeCmd) Run(top *command) error {
 	if c.All != (len(c.Idx) == 0) {
 		return exitcode.ErrUsage
 	}
-	idx := make([]uint32, len(c.Idx))
-	for j, a := range c.Idx {
-		var err error
-		if idx[j], err = parseCount(a); err != nil {
-			return err
-		}
-	}
-	s, err := shm.OpenExisting(c.Name, top.opts()...)
+	idx, err := parseIndexes(c.Idx)
 	if err != nil {
-		return top.openFail("open", c.Name, err)
+		return err
+	}
+	s, err := top.openExisting(c.Name)
+	if err != nil {
+		return err
 	}
 	defer s.Close()
 	if c.All {
@@ -410,9 +429,9 @@ func (c *unlockCmd) Run(top *command) error {
 	if err != nil {
 		return err
 	}
-	s, err := shm.OpenExisting(c.Name, top.opts()...)
+	s, err := top.openExisting(c.Name)
 	if err != nil {
-		return top.openFail("open", c.Name, err)
+		return err
 	}
 	defer s.Close()
 	err = s.ForceUnlock(i)
@@ -439,9 +458,9 @@ func (c *growCmd) Run(top *command) error {
 	if err != nil {
 		return err
 	}
-	s, err := shm.OpenExisting(c.Name, top.opts()...)
+	s, err := top.openExisting(c.Name)
 	if err != nil {
-		return top.openFail("open", c.Name, err)
+		return err
 	}
 	defer s.Close()
 	if err := s.Grow(n); err != nil {

@@ -53,12 +53,9 @@ func (c *statusCmd) Run(env *cli.Env, top *command) error {
 	if c.All && len(c.Idx) > 0 {
 		return exitcode.ErrUsage
 	}
-	idx := make([]uint32, len(c.Idx))
-	for j, a := range c.Idx {
-		var err error
-		if idx[j], err = parseCount(a); err != nil {
-			return err
-		}
+	idx, err := parseIndexes(c.Idx)
+	if err != nil {
+		return err
 	}
 	// Read-only: status must work on any segment, from any PID
 	// namespace, and never changes a byte of it.
@@ -233,9 +230,9 @@ func (c *gcCmd) Run(env *cli.Env, top *command) error {
 	if err != nil {
 		return err
 	}
-	s, err := shm.OpenExisting(c.Name, top.opts()...)
+	s, err := top.openExisting(c.Name)
 	if err != nil {
-		return top.openFail("open", c.Name, err)
+		return err
 	}
 	defer s.Close()
 	freed, err := s.GC(func(tag uint64) bool { return live[tag] })
