@@ -114,7 +114,7 @@ func TestBackgroundWatchUnderS6Supervise(t *testing.T) {
 	if bw2 == bw {
 		t.Fatalf("restarted background-watch has pid %d, the old one's", bw2)
 	}
-	s.wantStatus("true false "+strconv.Itoa(bw2), "up", "ready", "pid")
+	s.waitStatus("true false "+strconv.Itoa(bw2), "up", "ready", "pid")
 	s.release()
 	if r := run(t, s.svwait, "-U", "-t", "20000", s.dir); r.Code != 0 {
 		t.Fatalf("s6-svwait -U after the restart = %s, stderr %q; want exit 0", r.Status(), r.Stderr)
@@ -309,6 +309,22 @@ func (s *s6Service) wantStatus(want string, fields ...string) {
 	r := run(s.t, s.svstat, "-o", o, s.dir)
 	if got := strings.TrimSuffix(r.Stdout, "\n"); r.Code != 0 || got != want {
 		s.t.Fatalf("s6-svstat -o %s = %s, %q, stderr %q; want exit 0, %q", o, r.Status(), got, r.Stderr, want)
+	}
+}
+
+// waitStatus is wantStatus for a status that is about to be written:
+// s6-supervise writes "up" after its child already runs, so a test that
+// saw the new run may read the status before that write.
+func (s *s6Service) waitStatus(want string, fields ...string) {
+	s.t.Helper()
+	o := strings.Join(fields, ",")
+	var got string
+	if !poll(deadline(s.t), func() bool {
+		r := run(s.t, s.svstat, "-o", o, s.dir)
+		got = strings.TrimSuffix(r.Stdout, "\n")
+		return r.Code == 0 && got == want
+	}) {
+		s.t.Fatalf("s6-svstat -o %s = %q; want %q", o, got, want)
 	}
 }
 
