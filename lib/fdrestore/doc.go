@@ -1,5 +1,5 @@
 // Package fdrestore is the engine behind the fdrestore applet
-// (spec/fdrestore.md). This first part is pure code with no side effects:
+// (spec/fdrestore.md). Built so far:
 //
 //   - [ParseSource] and [ParseFlag] read the `-f [N=]SOURCE` grammar of
 //     section 2 into a typed [Source];
@@ -8,9 +8,16 @@
 //     master opening order, LISTEN_* environment and the fds to close;
 //   - [Place] computes the dup3/close sequence a stage process runs to move
 //     its masters onto their targets (section 6.5), whatever numbers the
-//     masters arrived on.
+//     masters arrived on;
+//   - [OpenMasters] creates every master of a plan once, close-on-exec,
+//     with raw fds only (section 6.2), and undoes it all on failure;
+//   - [SendFiles] and [RecvFiles] carry fds over a Unix socket in batches
+//     of at most 252, with a header of file indexes (section 6.4).
 //
-// Every error of the parsers and the plan is an [exitcode.Error] with code
-// 100 (usage): one line naming the bad flag, fd or part, as in section 10.
-// [Place] only fails on inconsistent input, a bug (101).
+// Not built yet: the stage process, the applet, grab, hold and images.
+//
+// Errors of the parsers and the plan are [exitcode.Error]s with code 100
+// (usage): one line naming the bad flag, fd or part, as in section 10;
+// system failures are 111. [Place] only fails on inconsistent input, a
+// bug (101).
 package fdrestore

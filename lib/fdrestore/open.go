@@ -1,0 +1,390 @@
+//go:build linux
+
+package fdrestore
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+
+	"github.com/gotools-dev/gotools/lib/exitcode"
+	"golang.org/x/sys/unix"
+)
+
+// Masters holds the master fds of a plan (section 6.2): raw CLOEXEC fds the
+// engine owns, and the paths it created on disk.
+type Masters struct {
+	// List is [Plan.Masters]: FDs[i] is the fd of List[i].
+	List []Master
+	FDs  []int
+	// Paths are the files the engine created (bound unix sockets, files
+	// opened with creat,excl), removed by [Masters.Close].
+	Paths []string
+}
+
+// FD returns the master fd of end of object obj, or -1.
+func (m *Masters) FD(obj, end int) int {
+	for i, ms := range m.List {
+		if ms.Object == obj && ms.End == end {
+			return m.FDs[i]
+		}
+	}
+	return -1
+}
+
+// Close closes every master and removes every created path: the cleanup of
+// a failure. It can be called more than once. The first failure is
+// returned; the rest still run.
+func (m *Masters) Close() error {
+	first := m.CloseFDs()
+	for _, p := range m.Paths {
+		if err := unix.Unlink(p); err != nil && !errors.Is(err, unix.ENOENT) && first == nil {
+			first = fmt.Errorf("unable to remove %s: %w", p, err)
+		}
+	}
+	m.Paths = nil
+	return first
+}
+
+// CloseFDs closes every master but keeps the created paths: what the
+// coordinator does once the programs own the files (the barrier of 6.6).
+func (m *Masters) CloseFDs() error {
+	var first error
+	for _, fd := range m.FDs {
+		if fd < 0 {
+			continue
+		}
+		if err := unix.Close(fd); err != nil && first == nil {
+			first = fmt.Errorf("unable to close fd %d: %w", fd, err)
+		}
+	}
+	m.FDs = nil
+	m.List = nil
+	return first
+}
+
+// OpenMasters creates every master of a flags plan, in [Plan.Order], each a
+// CLOEXEC fd. On failure everything opened so far is closed, every created
+// path removed, and the error is one line, `unable to VERB OBJECT for fd N:
+// REASON`, with exit code 111 ([exitcode.Sys]); a hold: source is a usage
+// error (100) raised before anything is opened.
+func OpenMasters(p *Plan) (*Masters, error) {
+	for _, o := range p.Order {
+		if obj := &p.Objects[o]; obj.Kind == KindHold {
+			return nil, exitcode.Errorf(exitcode.Usage, "unable to retrieve %s for fd %d: hold: sources are not supported yet",
+				obj.Source.Text, firstTarget(p, o))
+		}
+	}
+	m := &Masters{}
+	list := p.Masters()
+	for _, o := range p.Order {
+		fds, err := m.open(p, o)
+		if err != nil {
+			_ = m.Close()
+			return nil, err
+		}
+		m.FDs = append(m.FDs, fds...)
+	}
+	if len(m.FDs) != len(list) {
+		n := len(m.FDs)
+		_ = m.Close()
+		return nil, exitcode.Errorf(exitcode.Internal, "opened %d masters for a plan of %d", n, len(list))
+	}
+	m.List = list
+	return m, nil
+}
+
+// firstTarget is the target of the -f flag that first named object o.
+func firstTarget(p *Plan, o int) int {
+	obj := &p.Objects[o]
+	for _, e := range p.Entries {
+		if e.Flag == obj.Flag {
+			return e.Target
+		}
+	}
+	if len(obj.Targets) > 0 {
+		return obj.Targets[0]
+	}
+	return -1
+}
+
+// sysErr is the one-line error of a failed system call (exit 111).
+func sysErr(verb string, target int, err error) error {
+	return exitcode.Errorf(exitcode.Sys, "unable to %s for fd %d: %w", verb, target, err)
+}
+
+// retry runs f again while it fails with EINTR.
+func retry(f func() error) error {
+	for {
+		if err := f(); !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
+}
+
+// open creates object o and returns its master fds, laid out as
+// [Plan.Masters] does. Fds it opened are closed when it fails; a path it
+// created is already in m.Paths.
+func (m *Masters) open(p *Plan, o int) ([]int, error) {
+	obj := &p.Objects[o]
+	src := &obj.Source
+	t := firstTarget(p, o)
+	switch obj.Kind {
+	case KindFile:
+		return m.openFile(src, t)
+	case KindNull:
+		fd, err := openat("/dev/null", unix.O_RDWR, 0)
+		if err != nil {
+			return nil, sysErr("open /dev/null", t, err)
+		}
+		return []int{fd}, nil
+	case KindPipe:
+		fds := make([]int, 2)
+		if err := unix.Pipe2(fds, unix.O_CLOEXEC); err != nil {
+			return nil, sysErr("create pipe "+obj.Name, t, err)
+		}
+		return fds, nil
+	case KindSocketpair:
+		fds, err := unix.Socketpair(unix.AF_UNIX, src.SockType|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return nil, sysErr("create socketpair "+obj.Name, t, err)
+		}
+		return fds[:], nil
+	case KindListen:
+		if src.Network == "unix" {
+			return m.listenUnix(src, t)
+		}
+		return listenInet(src, t)
+	case KindPTY:
+		return openPTY(obj, t)
+	case KindMemfd:
+		fd, err := unix.MemfdCreate(src.Name, unix.MFD_ALLOW_SEALING|unix.MFD_CLOEXEC)
+		if err != nil {
+			return nil, sysErr("create memfd "+src.Name, t, err)
+		}
+		return []int{fd}, nil
+	case KindEventfd:
+		fd, err := unix.Eventfd(uint(src.Count), src.EventfdFlags|unix.EFD_CLOEXEC)
+		if err != nil {
+			return nil, sysErr("create eventfd", t, err)
+		}
+		return []int{fd}, nil
+	case KindEpoll:
+		fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+		if err != nil {
+			return nil, sysErr("create epoll", t, err)
+		}
+		return []int{fd}, nil
+	case KindFD:
+		fd, err := unix.FcntlInt(uintptr(src.FD), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return nil, sysErr("duplicate fd "+strconv.Itoa(src.FD), t, err)
+		}
+		return []int{fd}, nil
+	case KindGrab:
+		return grab(src, t)
+	}
+	return nil, exitcode.Errorf(exitcode.Internal, "fd %d: %s has no master", t, obj.Kind)
+}
+
+func openat(path string, flags int, mode uint32) (fd int, err error) {
+	err = retry(func() (e error) {
+		fd, e = unix.Openat(unix.AT_FDCWD, path, flags|unix.O_CLOEXEC, mode)
+		return e
+	})
+	return fd, err
+}
+
+func (m *Masters) openFile(src *Source, t int) ([]int, error) {
+	fd, err := openat(src.Path, src.Flags, src.Mode)
+	if err != nil {
+		return nil, sysErr("open "+src.Path, t, err)
+	}
+	if src.Flags&(unix.O_CREAT|unix.O_EXCL) == unix.O_CREAT|unix.O_EXCL {
+		m.Paths = append(m.Paths, src.Path)
+	}
+	if src.HasPos {
+		if _, err := unix.Seek(fd, src.Pos, 0); err != nil {
+			unix.Close(fd)
+			return nil, sysErr(fmt.Sprintf("seek %s to %d", src.Path, src.Pos), t, err)
+		}
+	}
+	return []int{fd}, nil
+}
+
+// listenInet makes a tcp or udp socket bound to src.Addr, listening for tcp.
+// An unspecified host is [::] with IPV6_V6ONLY off, or 0.0.0.0 when the
+// kernel has no IPv6.
+func listenInet(src *Source, t int) ([]int, error) {
+	typ := unix.SOCK_STREAM
+	if src.Network == "udp" {
+		typ = unix.SOCK_DGRAM
+	}
+	addr, port := src.Addr.Addr(), int(src.Addr.Port())
+	wildcard := !addr.IsValid()
+	family := unix.AF_INET6
+	if addr.Is4() {
+		family = unix.AF_INET
+	}
+	fd, err := unix.Socket(family, typ|unix.SOCK_CLOEXEC, 0)
+	if wildcard && errors.Is(err, unix.EAFNOSUPPORT) {
+		family = unix.AF_INET
+		fd, err = unix.Socket(family, typ|unix.SOCK_CLOEXEC, 0)
+	}
+	if err != nil {
+		return nil, sysErr("create a "+src.Network+" socket", t, err)
+	}
+	var sa unix.Sockaddr
+	var shown string
+	switch {
+	case family == unix.AF_INET && wildcard:
+		sa = &unix.SockaddrInet4{Port: port}
+		shown = netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(port)).String()
+	case family == unix.AF_INET:
+		sa = &unix.SockaddrInet4{Port: port, Addr: addr.As4()}
+		shown = src.Addr.String()
+	default:
+		a := netip.IPv6Unspecified()
+		if !wildcard {
+			a = addr
+		}
+		sa6 := &unix.SockaddrInet6{Port: port, Addr: a.As16()}
+		shown = netip.AddrPortFrom(a, uint16(port)).String()
+		if z := a.Zone(); z != "" {
+			n, err := strconv.ParseUint(z, 10, 32)
+			if err != nil {
+				unix.Close(fd)
+				return nil, exitcode.Errorf(exitcode.Usage, "unable to bind %s for fd %d: only numeric IPv6 zones are supported", shown, t)
+			}
+			sa6.ZoneId = uint32(n)
+		}
+		sa = sa6
+		if wildcard {
+			err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0)
+		}
+	}
+	if err == nil {
+		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, sysErr("set options of "+shown, t, err)
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		unix.Close(fd)
+		return nil, sysErr("bind "+shown, t, err)
+	}
+	if typ == unix.SOCK_STREAM {
+		if err := unix.Listen(fd, unix.SOMAXCONN); err != nil {
+			unix.Close(fd)
+			return nil, sysErr("listen on "+shown, t, err)
+		}
+	}
+	return []int{fd}, nil
+}
+
+// listenUnix makes a stream socket bound to src.Path (a leading @ is
+// abstract) and listening. An existing path is unlinked only if it is a
+// socket nobody listens on (connect gives ECONNREFUSED).
+func (m *Masters) listenUnix(src *Source, t int) ([]int, error) {
+	path := src.Path
+	abstract := path[0] == '@'
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, sysErr("create a unix socket", t, err)
+	}
+	sa := &unix.SockaddrUnix{Name: path} // x/sys makes a leading @ abstract
+	err = unix.Bind(fd, sa)
+	if errors.Is(err, unix.EADDRINUSE) && !abstract && staleSocket(path) {
+		if uerr := unix.Unlink(path); uerr == nil || errors.Is(uerr, unix.ENOENT) {
+			err = unix.Bind(fd, sa)
+		}
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, sysErr("bind "+path, t, err)
+	}
+	if !abstract {
+		m.Paths = append(m.Paths, path)
+	}
+	if err := unix.Listen(fd, unix.SOMAXCONN); err != nil {
+		unix.Close(fd)
+		return nil, sysErr("listen on "+path, t, err)
+	}
+	return []int{fd}, nil
+}
+
+// staleSocket reports whether path is a unix socket that refuses
+// connections: one whose listener is gone.
+func staleSocket(path string) bool {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return false
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	err = retry(func() error { return unix.Connect(fd, &unix.SockaddrUnix{Name: path}) })
+	return errors.Is(err, unix.ECONNREFUSED)
+}
+
+// openPTY opens /dev/ptmx, unlocks it and, when the plan uses the slave,
+// opens it with TIOCGPTPEER (O_NOCTTY).
+func openPTY(obj *Object, t int) ([]int, error) {
+	fd, err := openat("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, sysErr("open /dev/ptmx", t, err)
+	}
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		unix.Close(fd)
+		return nil, sysErr("unlock pty "+obj.Name, t, err)
+	}
+	if !obj.Ends[PTYSlave] {
+		return []int{fd}, nil
+	}
+	var slave uintptr
+	err = retry(func() error {
+		r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TIOCGPTPEER,
+			uintptr(unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC))
+		if errno != 0 {
+			return errno
+		}
+		slave = r
+		return nil
+	})
+	if err != nil {
+		unix.Close(fd)
+		return nil, sysErr("open the slave of pty "+obj.Name, t, err)
+	}
+	return []int{fd, int(slave)}, nil
+}
+
+// grab takes fd src.FD of process src.PID with pidfd_getfd (its result is
+// CLOEXEC).
+func grab(src *Source, t int) ([]int, error) {
+	what := fmt.Sprintf("grab fd %d of pid %d", src.FD, src.PID)
+	pidfd, err := unix.PidfdOpen(src.PID, 0)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return nil, exitcode.Errorf(exitcode.Sys, "unable to %s for fd %d: pid %d does not exist", what, t, src.PID)
+		}
+		return nil, sysErr(what, t, err)
+	}
+	defer unix.Close(pidfd)
+	fd, err := unix.PidfdGetfd(pidfd, src.FD, 0)
+	switch {
+	case errors.Is(err, unix.EPERM):
+		return nil, exitcode.Errorf(exitcode.Sys,
+			"unable to %s for fd %d: %w (needs CAP_SYS_PTRACE, or the same uid under a permissive ptrace scope)", what, t, err)
+	case errors.Is(err, unix.EBADF):
+		return nil, exitcode.Errorf(exitcode.Sys, "unable to %s for fd %d: pid %d has no fd %d", what, t, src.PID, src.FD)
+	case errors.Is(err, unix.ESRCH):
+		return nil, exitcode.Errorf(exitcode.Sys, "unable to %s for fd %d: pid %d has exited", what, t, src.PID)
+	case err != nil:
+		return nil, sysErr(what, t, err)
+	}
+	return []int{fd}, nil
+}
