@@ -5,6 +5,7 @@ package applets
 
 import (
 	"github.com/gotools-dev/gotools/applets/backgroundwatch"
+	"github.com/gotools-dev/gotools/applets/fdrestore"
 	"github.com/gotools-dev/gotools/applets/lockd"
 	"github.com/gotools-dev/gotools/applets/lockdhelper"
 	"github.com/gotools-dev/gotools/applets/setlock"
@@ -33,4 +34,5 @@ var All = []cli.Applet{
 	lockd.Applet,
 	lockdhelper.Applet,
 	shmlock.Applet,
+	fdrestore.Applet,
 }

@@ -12,9 +12,12 @@
 //   - [OpenMasters] creates every master of a plan once, close-on-exec,
 //     with raw fds only (section 6.2), and undoes it all on failure;
 //   - [SendFiles] and [RecvFiles] carry fds over a Unix socket in batches
-//     of at most 252, with a header of file indexes (section 6.4).
+//     of at most 252, with a header of file indexes (section 6.4);
+//   - [Census], [StageInPlace], [RunOps] and [Register] place the masters
+//     in the calling process (section 6.3 rules 2-3, 6.5 steps 1, 3, 4, 7).
 //
-// Not built yet: the stage process, the applet, grab, hold and images.
+// Not built yet: the re-exec and spawned stage paths, grab, hold and
+// images.
 //
 // Errors of the parsers and the plan are [exitcode.Error]s with code 100
 // (usage): one line naming the bad flag, fd or part, as in section 10;

@@ -1,0 +1,93 @@
+// Package fdrestore is the fdrestore applet: the command line of
+// lib/fdrestore (spec/fdrestore.md). Only `restore` in flags mode exists so
+// far, and only on the in-place path of section 6.3.
+//
+// Synopsis
+//
+//	fdrestore restore [ -C ] [ --listen-fds ] [ --name N=NAME ]... [ -v ] [ --check ]
+//	    -f [N=]SOURCE... -- PROG [ARG...]
+//
+// restore creates every SOURCE once (section 2: file, null, pipe,
+// socketpair, listen, pty, memfd, eventfd, epoll, fd, dup, close, grab),
+// places each at its fd N (without N=, the lowest number >= 3 no other -f
+// names), registers the epolls under the final numbers, sets LISTEN_FDS,
+// LISTEN_FDNAMES and LISTEN_PID with --listen-fds, and execs PROG in place:
+// the pid stays. Fds no -f names pass through unless -C closes those >= 3.
+// --check prints the plan on stdout and exits 0 without creating anything;
+// -v prints it on stderr, with the path taken, before going on.
+//
+// Not built yet: the re-exec path (a Go runtime fd, e.g. the netpoller's
+// epoll opened because fd 0, 1 or 2 is O_NONBLOCK, sits at a target: exit
+// 111 with a message), image mode, --setsid, --ctty, --lossy,
+// --allow-dirfd, hold: sources, and the grab, dump and hold subcommands
+// (exit 100, "SUBCOMMAND is not supported yet").
+//
+// Exit codes
+//
+//	100      usage: bad flags, source syntax, duplicate target, fd out of
+//	         range, an unsupported subcommand or mode
+//	101      internal error (a bug)
+//	111      a system call failed while realising the plan (open, bind,
+//	         grab, dup3, epoll_ctl), or a runtime fd sits at a target
+//	126/127  PROG could not be run / was not found (created paths removed)
+//	0        --check; otherwise restore does not return: PROG runs
+package fdrestore
+
+import (
+	"github.com/alecthomas/kong"
+
+	"github.com/gotools-dev/gotools/lib/cli"
+	"github.com/gotools-dev/gotools/lib/exitcode"
+)
+
+// Applet is fdrestore's registry entry.
+var Applet = cli.Applet{
+	Name:    "fdrestore",
+	Summary: "create files at chosen fd numbers and exec a program with them",
+	Usage:   "restore [ -C ] [ --listen-fds ] [ --name N=NAME ]... -f [N=]SOURCE... -- PROG [ARG...]",
+	Help: `restore places each SOURCE at fd N (no N=: the lowest free number >= 3 no
+other -f names) and execs PROG in place. SOURCE is file:PATH[:FLAGS][@POS],
+null, pipe:NAME:r|w, socketpair:NAME:0|1[:TYPE], listen:tcp|udp:HOST:PORT,
+listen:unix:PATH, pty:NAME:master|slave, memfd:NAME, eventfd:N[:FLAGS],
+epoll:T[/EV],..., fd:M, dup:N, close or grab:PID:FD. Unnamed fds pass
+through unless -C closes those >= 3. --listen-fds sets LISTEN_FDS,
+LISTEN_FDNAMES (--name N=NAME, default "unknown") and LISTEN_PID.
+--check prints the plan and creates nothing; -v prints it on stderr.
+
+Not built yet: image mode, the re-exec path (a Go runtime fd at a target,
+e.g. with a non-blocking stdin: exit 111), --setsid, --ctty, hold:
+sources, and the grab, dump and hold subcommands (exit 100).
+
+Exit codes: 100 usage, bad source, duplicate target, unsupported; 111 a
+system call failed; 126/127 PROG not runnable/not found; 0 --check.`,
+	New: func() cli.Command { return new(command) },
+}
+
+type command struct {
+	Restore restoreCmd     `cmd:"" help:"Create files at fd numbers and exec PROG in place."`
+	Grab    unsupportedCmd `cmd:"" help:"Not supported yet."`
+	Dump    unsupportedCmd `cmd:"" help:"Not supported yet."`
+	Hold    unsupportedCmd `cmd:"" help:"Not supported yet."`
+}
+
+// Run is the root's: the selected command has already run.
+func (c *command) Run(*cli.Env) error { return nil }
+
+// AfterApply makes the subcommand required: kong lets a grammar whose root
+// has a Run method parse without one.
+func (c *command) AfterApply(kctx *kong.Context) error {
+	if kctx.Selected() == nil {
+		return exitcode.ErrUsage
+	}
+	return nil
+}
+
+// unsupportedCmd is a subcommand of the spec not built yet: it takes any
+// arguments and exits 100.
+type unsupportedCmd struct {
+	Args []string `arg:"" optional:"" passthrough:"" help:"Ignored."`
+}
+
+func (u *unsupportedCmd) Run(kctx *kong.Context) error {
+	return exitcode.Errorf(exitcode.Usage, "%s is not supported yet", kctx.Selected().Name)
+}
