@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gotools-dev/gotools/lib/cli"
+	"github.com/gotools-dev/gotools/lib/decimal"
 	"github.com/gotools-dev/gotools/lib/exitcode"
 	"github.com/gotools-dev/gotools/lib/fdrestore"
 	"github.com/gotools-dev/gotools/lib/proc"
@@ -77,8 +78,7 @@ func (r *restoreCmd) Run(env *cli.Env) error {
 	if warning != "" {
 		env.Warnf("%s", warning)
 	}
-	setEnviron(progEnv)
-	err = proc.Exec(prog)
+	err = proc.ExecEnv(prog, progEnv)
 	_ = m.Close()
 	return err
 }
@@ -101,25 +101,10 @@ func limits() (fdrestore.Limits, error) {
 	if err != nil || n <= 0 {
 		return lim, nil
 	}
-	var v uint64
-	for _, c := range strings.TrimSpace(string(buf[:n])) {
-		if c < '0' || c > '9' {
-			return lim, nil
-		}
-		v = v*10 + uint64(c-'0')
+	if v, ok := decimal.Parse(strings.TrimSpace(string(buf[:n])), 20, 1<<63); ok {
+		lim.NrOpen = v
 	}
-	lim.NrOpen = v
 	return lim, nil
-}
-
-// setEnviron makes env the process environment, which [proc.Exec] passes on.
-func setEnviron(env []string) {
-	os.Clearenv()
-	for _, kv := range env {
-		if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
-			_ = os.Setenv(k, v)
-		}
-	}
 }
 
 // printPlan writes one line per target, then the -C closes.

@@ -18,7 +18,10 @@ import (
 // signal mask (see [Spawn]). Fds without close-on-exec are handed on. It
 // returns only on failure: an *exitcode.Error of 127 (not found) or 126
 // (not runnable) saying "unable to exec PROG: REASON".
-func Exec(argv []string) error {
+func Exec(argv []string) error { return ExecEnv(argv, os.Environ()) }
+
+// ExecEnv is [Exec] with env as the program's environment.
+func ExecEnv(argv, env []string) error {
 	if len(argv) == 0 || argv[0] == "" {
 		return exitcode.New(exitcode.NotFound, fmt.Errorf("unable to exec: empty command: %w", unix.ENOENT))
 	}
@@ -27,7 +30,7 @@ func Exec(argv []string) error {
 		runtime.LockOSThread()
 		var empty, old unix.Sigset_t
 		_ = unix.PthreadSigmask(unix.SIG_SETMASK, &empty, &old)
-		err = unix.Exec(path, argv, os.Environ())
+		err = unix.Exec(path, argv, env)
 		_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 		runtime.UnlockOSThread()
 	}
