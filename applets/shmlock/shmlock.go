@@ -191,14 +191,20 @@ func parseIndexes(args []string) ([]uint32, error) {
 	return idx, nil
 }
 
-// openExisting opens the segment name whatever its count, for a command
-// that works on it; a failure is the command's error, with its exit code.
-func (c *command) openExisting(name string) (*shm.Segment, error) {
-	s, err := shm.OpenExisting(name, c.opts()...)
+// withSegment opens the segment name with open (shm.OpenExisting, or
+// shm.OpenReadOnly), runs fn on it and closes it once: a failed close is
+// the command's error only when fn succeeded. A failed open is the
+// command's error, with its exit code.
+func (c *command) withSegment(name string, open func(string, ...shm.Option) (*shm.Segment, error), fn func(s *shm.Segment) error) error {
+	s, err := open(name, c.opts()...)
 	if err != nil {
-		return nil, c.openFail("open", name, err)
+		return c.openFail("open", name, err)
 	}
-	return s, nil
+	if err := fn(s); err != nil {
+		_ = s.Close()
+		return err
+	}
+	return closeSeg(name, s)
 }
 
 // parseTag reads a tag: decimal, or hex after "0x".
@@ -354,37 +360,35 @@ func (c *allocCmd) Run(env *cli.Env, top *command) error {
 			return exitcode.ErrUsage
 		}
 	}
-	s, err := top.openExisting(c.Name)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	var i uint32
-	switch {
-	case c.Index != nil:
-		i = uint32(*c.Index)
-		if tag != 0 {
-			err = s.AllocateGivenTagged(i, tag)
-		} else {
-			err = s.AllocateGiven(i)
+	return top.withSegment(c.Name, shm.OpenExisting, func(s *shm.Segment) error {
+		var i uint32
+		var err error
+		switch {
+		case c.Index != nil:
+			i = uint32(*c.Index)
+			if tag != 0 {
+				err = s.AllocateGivenTagged(i, tag)
+			} else {
+				err = s.AllocateGiven(i)
+			}
+			if err != nil {
+				return fail("allocate", slot(c.Name, i), err, unix.EEXIST)
+			}
+		default:
+			if tag != 0 {
+				i, err = s.AllocateTagged(tag)
+			} else {
+				i, err = s.Allocate()
+			}
+			if err != nil {
+				return fail("allocate in", c.Name, err, unix.ENOSPC)
+			}
 		}
-		if err != nil {
-			return fail("allocate", slot(c.Name, i), err, unix.EEXIST)
+		if _, err := fmt.Fprintf(env.Stdout, "%d\n", i); err != nil {
+			return exitcode.Errorf(exitcode.Sys, "unable to write to stdout: %w", reason(err))
 		}
-	default:
-		if tag != 0 {
-			i, err = s.AllocateTagged(tag)
-		} else {
-			i, err = s.Allocate()
-		}
-		if err != nil {
-			return fail("allocate in", c.Name, err, unix.ENOSPC)
-		}
-	}
-	if _, err := fmt.Fprintf(env.Stdout, "%d\n", i); err != nil {
-		return exitcode.Errorf(exitcode.Sys, "unable to write to stdout: %w", reason(err))
-	}
-	return closeSeg(c.Name, s)
+		return nil
+	})
 }
 
 type freeCmd struct {
@@ -401,22 +405,19 @@ func (c *freeCmd) Run(top *command) error {
 	if err != nil {
 		return err
 	}
-	s, err := top.openExisting(c.Name)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if c.All {
-		if err := s.DeallocateAll(); err != nil {
-			return fail("free", c.Name, err)
+	return top.withSegment(c.Name, shm.OpenExisting, func(s *shm.Segment) error {
+		if c.All {
+			if err := s.DeallocateAll(); err != nil {
+				return fail("free", c.Name, err)
+			}
 		}
-	}
-	for _, i := range idx {
-		if err := s.Deallocate(i); err != nil {
-			return fail("free", slot(c.Name, i), err, unix.ENOENT)
+		for _, i := range idx {
+			if err := s.Deallocate(i); err != nil {
+				return fail("free", slot(c.Name, i), err, unix.ENOENT)
+			}
 		}
-	}
-	return closeSeg(c.Name, s)
+		return nil
+	})
 }
 
 type unlockCmd struct {
@@ -429,23 +430,20 @@ func (c *unlockCmd) Run(top *command) error {
 	if err != nil {
 		return err
 	}
-	s, err := top.openExisting(c.Name)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	err = s.ForceUnlock(i)
-	if errno(err) == unix.EBUSY {
-		// A live owner's lock is never released: name the owner, whom
-		// the user may decide to kill.
-		if st, oerr := s.Owner(i); oerr == nil && st.PID != 0 {
-			return exitcode.Errorf(exitcode.Refused, "unable to unlock %s: %w (held by live pid %d, %s)", slot(c.Name, i), unix.EBUSY, st.PID, commOf(st))
+	return top.withSegment(c.Name, shm.OpenExisting, func(s *shm.Segment) error {
+		err := s.ForceUnlock(i)
+		if errno(err) == unix.EBUSY {
+			// A live owner's lock is never released: name the owner,
+			// whom the user may decide to kill.
+			if st, oerr := s.Owner(i); oerr == nil && st.PID != 0 {
+				return exitcode.Errorf(exitcode.Refused, "unable to unlock %s: %w (held by live pid %d, %s)", slot(c.Name, i), unix.EBUSY, st.PID, commOf(st))
+			}
 		}
-	}
-	if err != nil {
-		return fail("unlock", slot(c.Name, i), err, unix.EPERM, unix.EBUSY)
-	}
-	return closeSeg(c.Name, s)
+		if err != nil {
+			return fail("unlock", slot(c.Name, i), err, unix.EPERM, unix.EBUSY)
+		}
+		return nil
+	})
 }
 
 type growCmd struct {
@@ -458,15 +456,12 @@ func (c *growCmd) Run(top *command) error {
 	if err != nil {
 		return err
 	}
-	s, err := top.openExisting(c.Name)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if err := s.Grow(n); err != nil {
-		return fail("grow", c.Name, err)
-	}
-	return closeSeg(c.Name, s)
+	return top.withSegment(c.Name, shm.OpenExisting, func(s *shm.Segment) error {
+		if err := s.Grow(n); err != nil {
+			return fail("grow", c.Name, err)
+		}
+		return nil
+	})
 }
 
 type unlinkCmd struct {

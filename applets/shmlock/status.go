@@ -59,47 +59,42 @@ func (c *statusCmd) Run(env *cli.Env, top *command) error {
 	}
 	// Read-only: status must work on any segment, from any PID
 	// namespace, and never changes a byte of it.
-	s, err := shm.OpenReadOnly(c.Name, top.opts()...)
-	if err != nil {
-		return top.openFail("open", c.Name, err)
-	}
-	defer s.Close()
-	var l []shm.SlotStatus
-	switch {
-	case len(idx) > 0:
-		for _, i := range idx {
-			st, err := s.Owner(i)
-			if err != nil {
-				return fail("read", slot(c.Name, i), err)
+	return top.withSegment(c.Name, shm.OpenReadOnly, func(s *shm.Segment) error {
+		var l []shm.SlotStatus
+		var err error
+		switch {
+		case len(idx) > 0:
+			for _, i := range idx {
+				st, err := s.Owner(i)
+				if err != nil {
+					return fail("read", slot(c.Name, i), err)
+				}
+				l = append(l, st)
 			}
-			l = append(l, st)
-		}
-	default:
-		if l, err = s.Status(); err != nil {
-			return fail("read", c.Name, err)
-		}
-		if c.All {
-			if l, err = withAllocated(s, l); err != nil {
+		default:
+			if l, err = s.Status(); err != nil {
 				return fail("read", c.Name, err)
 			}
-		}
-	}
-	var b strings.Builder
-	for _, st := range l {
-		if c.JSON {
-			j, err := jsonLine(st)
-			if err != nil {
-				return exitcode.New(exitcode.Internal, err)
+			if c.All {
+				if l, err = withAllocated(s, l); err != nil {
+					return fail("read", c.Name, err)
+				}
 			}
-			b.WriteString(j)
-			continue
 		}
-		b.WriteString(line(st))
-	}
-	if err := write(env.Stdout, b.String()); err != nil {
-		return err
-	}
-	return closeSeg(c.Name, s)
+		var b strings.Builder
+		for _, st := range l {
+			if c.JSON {
+				j, err := jsonLine(st)
+				if err != nil {
+					return exitcode.New(exitcode.Internal, err)
+				}
+				b.WriteString(j)
+				continue
+			}
+			b.WriteString(line(st))
+		}
+		return write(env.Stdout, b.String())
+	})
 }
 
 // withAllocated adds every allocated index of s to l (held or marked
@@ -230,23 +225,20 @@ func (c *gcCmd) Run(env *cli.Env, top *command) error {
 	if err != nil {
 		return err
 	}
-	s, err := top.openExisting(c.Name)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	freed, err := s.GC(func(tag uint64) bool { return live[tag] })
-	var b strings.Builder
-	for _, i := range freed {
-		fmt.Fprintf(&b, "%d\n", i)
-	}
-	if werr := write(env.Stdout, b.String()); werr != nil {
-		return werr
-	}
-	if err != nil {
-		return fail("gc", c.Name, err)
-	}
-	return closeSeg(c.Name, s)
+	return top.withSegment(c.Name, shm.OpenExisting, func(s *shm.Segment) error {
+		freed, err := s.GC(func(tag uint64) bool { return live[tag] })
+		var b strings.Builder
+		for _, i := range freed {
+			fmt.Fprintf(&b, "%d\n", i)
+		}
+		if werr := write(env.Stdout, b.String()); werr != nil {
+			return werr
+		}
+		if err != nil {
+			return fail("gc", c.Name, err)
+		}
+		return nil
+	})
 }
 
 // readTags reads the live tags, one per line (decimal or 0x hex); blank
