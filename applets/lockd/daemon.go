@@ -49,7 +49,8 @@ type daemon struct {
 	sockIno  uint64
 	child    bool // child mode: one client on fds 0 and 1
 
-	byFD    map[int]any // *conn (by its read fd) or *lockReq (by its helper socket)
+	byFD    map[int]any    // *conn (by its read fd) or *lockReq (by its helper socket)
+	events  map[int]uint32 // what epoll reports for each watched fd
 	conns   []*conn
 	nlocks  int
 	spawner *spawner
@@ -214,17 +215,26 @@ func (d *daemon) watch(fd int, events uint32) error {
 	if err := unix.EpollCtl(d.ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		return exitcode.Errorf(exitcode.Sys, "unable to add fd %d to epoll: %w", fd, err)
 	}
+	d.events[fd] = events
 	return nil
 }
 
+// rewatch changes the events epoll reports for fd, with no system call
+// when they are the ones registered already.
 func (d *daemon) rewatch(fd int, events uint32) {
+	if cur, ok := d.events[fd]; ok && cur == events {
+		return
+	}
 	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
-	_ = unix.EpollCtl(d.ep, unix.EPOLL_CTL_MOD, fd, &ev)
+	if unix.EpollCtl(d.ep, unix.EPOLL_CTL_MOD, fd, &ev) == nil {
+		d.events[fd] = events
+	}
 }
 
 func (d *daemon) unwatch(fd int) {
 	_ = unix.EpollCtl(d.ep, unix.EPOLL_CTL_DEL, fd, nil)
 	delete(d.byFD, fd)
+	delete(d.events, fd)
 }
 
 // loop runs until a signal, a fatal error, or (child mode) the client's end.
@@ -300,17 +310,21 @@ func (d *daemon) expire() {
 			d.drop(c)
 			continue
 		}
-		for _, l := range c.lockList() {
+		sent := false
+		for _, l := range c.locks {
 			if l.held || l.deadline.IsZero() || now.Before(l.deadline) {
 				continue
 			}
+			sent = true
 			if d.drainHelper(l) {
 				continue // "!" arrived first: granted, or failed
 			}
 			d.endHelper(l)
 			d.finish(l, lockproto.MsgFailed, syscall.ETIMEDOUT, lockproto.KilledByLockd)
 		}
-		d.flush(c)
+		if sent {
+			d.flush(c)
+		}
 	}
 }
 

@@ -108,6 +108,7 @@ func (c *command) Run(env *cli.Env) error {
 		clients:  int(c.Clients),
 		verbose:  c.Verbose,
 		byFD:     map[int]any{},
+		events:   map[int]uint32{},
 		external: externalHelper(),
 	}
 	return d.run()
