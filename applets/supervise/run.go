@@ -116,7 +116,7 @@ func (s *service) serviceLock() error {
 			return fmt.Errorf("unable to truncate %s: %w", serviceLockFile, err)
 		}
 	}
-	held, err := lock.Held(serviceLockFile)
+	held, err := lock.HeldFD(fd)
 	if err != nil {
 		return fmt.Errorf("unable to check the lock on %s: %w", serviceLockFile, err)
 	}

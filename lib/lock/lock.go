@@ -135,7 +135,13 @@ func Held(path string) (bool, error) {
 		return false, sys.Errno(err)
 	}
 	defer unix.Close(fd)
+	return HeldFD(fd)
+}
+
+// HeldFD is [Held] for a file the caller has open already, on any fd.
+func HeldFD(fd int) (bool, error) {
 	lk := whole(Exclusive)
+	var err error
 	for {
 		err = unix.FcntlFlock(uintptr(fd), unix.F_OFD_GETLK, lk)
 		if !errors.Is(err, unix.EINTR) {
