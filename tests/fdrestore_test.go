@@ -190,8 +190,10 @@ func TestFdrestoreErrors(t *testing.T) {
 		{name: "no subcommand", code: 100, want: usage},
 		{name: "image mode", args: []string{"restore", "image.json"}, code: 100,
 			want: "fdrestore: fatal: image mode is not supported yet\n"},
-		{name: "grab", args: []string{"grab", "1", "3", "--", "true"}, code: 100,
-			want: "fdrestore: fatal: grab is not supported yet\n"},
+		{name: "grab bad pid", args: []string{"grab", "x1", "3", "--", "true"}, code: 100,
+			want: "fdrestore: fatal: invalid pid \"x1\"\n"},
+		{name: "grab bad fd", args: []string{"grab", "1", "3=x", "--", "true"}, code: 100,
+			want: "fdrestore: fatal: invalid fd \"3=x\": it must be FD or FD=TARGET\n"},
 		{name: "dump", args: []string{"dump", "1"}, code: 100, want: "fdrestore: fatal: dump is not supported yet\n"},
 		{name: "hold", args: []string{"hold", "daemon"}, code: 100, want: "fdrestore: fatal: hold is not supported yet\n"},
 	} {
@@ -221,11 +223,12 @@ func TestFdrestoreCheckCreatesNothing(t *testing.T) {
 	}
 }
 
-// TestFdrestoreRefusesRuntimeFDAtTarget gives fdrestore a non-blocking
-// stdin, so that the Go runtime opens its netpoller fds at 3 and 4 before
-// main: placing there needs the re-exec path, not built yet (111). A
-// target above them is the negative control.
-func TestFdrestoreRefusesRuntimeFDAtTarget(t *testing.T) {
+// TestFdrestoreReexecPath gives fdrestore a non-blocking stdin, so that the
+// Go runtime opens its netpoller fds at 3 and 4 before main: placing there
+// takes the re-exec path (6.3 rule 4), and the program sees the planned
+// files, its stdin passed through, and no runtime fd. A target above them
+// stays on the in-place path.
+func TestFdrestoreReexecPath(t *testing.T) {
 	t.Parallel()
 	// /dev/null, which epoll refuses: os keeps its O_NONBLOCK when passing it
 	// on (a pipe would be made blocking by File.Fd).
@@ -235,13 +238,17 @@ func TestFdrestoreRefusesRuntimeFDAtTarget(t *testing.T) {
 	}
 	r := os.NewFile(uintptr(fd), "/dev/null")
 	defer r.Close()
-	got := runIn(t, Opts{StdinFile: r}, "fdrestore", "restore", "-f", "3=null", "--", "true")
-	want := "fdrestore: fatal: unable to place fd 3: the Go runtime holds it (is stdin, stdout or stderr non-blocking?) and the re-exec path is not built yet\n"
-	if got.Code != 111 || got.Stderr != want {
-		t.Errorf("restore with a non-blocking stdin = %s, stderr %q; want exit 111, %q", got.Status(), got.Stderr, want)
+	got := runIn(t, Opts{StdinFile: r}, "fdrestore", "restore", "-v", "-f", "3=memfd:m", "-f", "4=pipe:p:w", "--", "fdlist")
+	table := regexp.MustCompile(`(?m)^[12] .*\n`).ReplaceAllString(got.Stdout, "")
+	table = regexp.MustCompile(`pipe:\[\d+\]`).ReplaceAllString(table, "pipe")
+	want := "0 -> /dev/null\n3 -> /memfd:m (deleted)\n4 -> pipe\n"
+	if got.Code != 0 || table != want || !strings.Contains(got.Stderr, "fdrestore: info: placement path: re-exec") {
+		t.Errorf("restore -v with a non-blocking stdin = %s, stdout %q, stderr %q; want exit 0, table %q, the re-exec path",
+			got.Status(), got.Stdout, got.Stderr, want)
 	}
-	got = runIn(t, Opts{StdinFile: r}, "fdrestore", "restore", "-f", "9=null", "--", "fdlist")
-	if got.Code != 0 || fdsAfterStdio(t, got.Stdout) != "9 -> /dev/null\n" {
-		t.Errorf("restore -f 9=null with a non-blocking stdin = %s, stdout %q, stderr %q; want exit 0, only fd 9", got.Status(), got.Stdout, got.Stderr)
+	got = runIn(t, Opts{StdinFile: r}, "fdrestore", "restore", "-v", "-f", "9=null", "--", "fdlist")
+	if got.Code != 0 || fdsAfterStdio(t, got.Stdout) != "9 -> /dev/null\n" || !strings.Contains(got.Stderr, "placement path: in place") {
+		t.Errorf("restore -f 9=null with a non-blocking stdin = %s, stdout %q, stderr %q; want exit 0, only fd 9, in place",
+			got.Status(), got.Stdout, got.Stderr)
 	}
 }

@@ -1,11 +1,13 @@
 // Package fdrestore is the fdrestore applet: the command line of
-// lib/fdrestore (spec/fdrestore.md). Only `restore` in flags mode exists so
-// far, and only on the in-place path of section 6.3.
+// lib/fdrestore (spec/fdrestore.md). Built: `restore` in flags mode and
+// `grab`, on the in-place and re-exec paths of section 6.3.
 //
 // Synopsis
 //
-//	fdrestore restore [ -C ] [ --listen-fds ] [ --name N=NAME ]... [ -v ] [ --check ]
-//	    -f [N=]SOURCE... -- PROG [ARG...]
+//	fdrestore restore [ -C ] [ --listen-fds ] [ --name N=NAME ]... [ --setsid ] [ --ctty N ]
+//	    [ --allow-dirfd ] [ -v ] [ --check ] -f [N=]SOURCE... -- PROG [ARG...]
+//	fdrestore grab [ -C ] [ --listen-fds ] [ --name N=NAME ]... [ --allow-dirfd ] [ -v ]
+//	    PID FD[=TARGET]... -- PROG [ARG...]
 //
 // restore creates every SOURCE once (section 2: file, null, pipe,
 // socketpair, listen, pty, memfd, eventfd, epoll, fd, dup, close, grab),
@@ -14,23 +16,30 @@
 // LISTEN_FDNAMES and LISTEN_PID with --listen-fds, and execs PROG in place:
 // the pid stays. Fds no -f names pass through unless -C closes those >= 3.
 // --check prints the plan on stdout and exits 0 without creating anything;
-// -v prints it on stderr, with the path taken, before going on.
+// -v prints it on stderr, with the path taken, before going on. When the Go
+// runtime holds an fd at a target (the netpoller's epoll and eventfd,
+// opened at 3 and 4 when fd 0, 1 or 2 is O_NONBLOCK), fdrestore re-executes
+// itself as the hidden `fdrestore stage --control N`, same pid, with every
+// file in flight on a socket, and places them there.
 //
-// Not built yet: the re-exec path (a Go runtime fd, e.g. the netpoller's
-// epoll opened because fd 0, 1 or 2 is O_NONBLOCK, sits at a target: exit
-// 111 with a message), image mode, --setsid, --ctty, --lossy,
-// --allow-dirfd, hold: sources, and the grab, dump and hold subcommands
-// (exit 100, "SUBCOMMAND is not supported yet").
+// grab is restore with -f TARGET=grab:PID:FD for each FD[=TARGET] (TARGET
+// defaults to FD, or with --listen-fds to the next number from 3).
+//
+// Directory and O_PATH fds are refused (exit 1) unless --allow-dirfd.
+//
+// Not built yet: image mode, hold: sources, and the dump and hold
+// subcommands (exit 100, "SUBCOMMAND is not supported yet").
 //
 // Exit codes
 //
+//	1        refused: a directory or O_PATH fd without --allow-dirfd
 //	100      usage: bad flags, source syntax, duplicate target, fd out of
 //	         range, an unsupported subcommand or mode
 //	101      internal error (a bug)
 //	111      a system call failed while realising the plan (open, bind,
-//	         grab, dup3, epoll_ctl), or a runtime fd sits at a target
+//	         grab, dup3, epoll_ctl, setsid, TIOCSCTTY)
 //	126/127  PROG could not be run / was not found (created paths removed)
-//	0        --check; otherwise restore does not return: PROG runs
+//	0        --check; otherwise restore and grab do not return: PROG runs
 package fdrestore
 
 import (
@@ -44,7 +53,7 @@ import (
 var Applet = cli.Applet{
 	Name:    "fdrestore",
 	Summary: "create files at chosen fd numbers and exec a program with them",
-	Usage:   "restore [ -C ] [ --listen-fds ] [ --name N=NAME ]... -f [N=]SOURCE... -- PROG [ARG...]",
+	Usage:   "restore [OPTIONS] -f [N=]SOURCE... -- PROG [ARG...] | grab [OPTIONS] PID FD[=TARGET]... -- PROG [ARG...]",
 	Help: `restore places each SOURCE at fd N (no N=: the lowest free number >= 3 no
 other -f names) and execs PROG in place. SOURCE is file:PATH[:FLAGS][@POS],
 null, pipe:NAME:r|w, socketpair:NAME:0|1[:TYPE], listen:tcp|udp:HOST:PORT,
@@ -52,22 +61,31 @@ listen:unix:PATH, pty:NAME:master|slave, memfd:NAME, eventfd:N[:FLAGS],
 epoll:T[/EV],..., fd:M, dup:N, close or grab:PID:FD. Unnamed fds pass
 through unless -C closes those >= 3. --listen-fds sets LISTEN_FDS,
 LISTEN_FDNAMES (--name N=NAME, default "unknown") and LISTEN_PID.
---check prints the plan and creates nothing; -v prints it on stderr.
+--setsid starts a new session; --ctty N also makes target N the
+controlling terminal. --check prints the plan and creates nothing; -v
+prints it on stderr with the placement path (in place, or re-exec when the
+Go runtime holds a target, e.g. with a non-blocking stdin).
 
-Not built yet: image mode, the re-exec path (a Go runtime fd at a target,
-e.g. with a non-blocking stdin: exit 111), --setsid, --ctty, hold:
-sources, and the grab, dump and hold subcommands (exit 100).
+grab PID FD[=TARGET]... takes fds of a running process with pidfd_getfd
+(same open file: listen queue, offset, locks) and execs PROG with them.
 
-Exit codes: 100 usage, bad source, duplicate target, unsupported; 111 a
-system call failed; 126/127 PROG not runnable/not found; 0 --check.`,
+Directory and O_PATH fds are refused unless --allow-dirfd.
+
+Not built yet: image mode, hold: sources, and the dump and hold
+subcommands (exit 100).
+
+Exit codes: 1 refused (directory fd); 100 usage, bad source, duplicate
+target, unsupported; 111 a system call failed; 126/127 PROG not
+runnable/not found; 0 --check.`,
 	New: func() cli.Command { return new(command) },
 }
 
 type command struct {
 	Restore restoreCmd     `cmd:"" help:"Create files at fd numbers and exec PROG in place."`
-	Grab    unsupportedCmd `cmd:"" help:"Not supported yet."`
+	Grab    grabCmd        `cmd:"" help:"Take fds of a running process (pidfd_getfd) and exec PROG with them."`
 	Dump    unsupportedCmd `cmd:"" help:"Not supported yet."`
 	Hold    unsupportedCmd `cmd:"" help:"Not supported yet."`
+	Stage   stageCmd       `cmd:"" hidden:"" help:"The stage process of the re-exec path (internal)."`
 }
 
 // Run is the root's: the selected command has already run.

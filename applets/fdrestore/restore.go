@@ -14,19 +14,26 @@ import (
 	"github.com/gotools-dev/gotools/lib/proc"
 )
 
-type restoreCmd struct {
-	FD          []string `short:"f" name:"fd" sep:"none" placeholder:"[N=]SOURCE" help:"Place SOURCE at fd N (repeatable)."`
+// placement is the options restore and grab share.
+type placement struct {
 	Name        []string `name:"name" sep:"none" placeholder:"N=NAME" help:"LISTEN_FDNAMES entry of fd N (default unknown)."`
 	ListenFDs   bool     `name:"listen-fds" help:"Set LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID as systemd does."`
-	CloseOthers bool     `short:"C" name:"close-others" help:"Close every fd >= 3 no -f names."`
-	Check       bool     `name:"check" help:"Print the plan and exit 0; create nothing."`
+	CloseOthers bool     `short:"C" name:"close-others" help:"Close every fd >= 3 the plan does not name."`
+	AllowDirFD  bool     `name:"allow-dirfd" help:"Permit directory and O_PATH fds in the result."`
 	Verbose     bool     `short:"v" name:"verbose" help:"Print the plan and the placement path on stderr."`
-	Args        []string `arg:"" optional:"" passthrough:"partial" name:"prog" help:"The program and its arguments (after --)."`
 }
 
-// Run is restore in flags mode, in place: parse, plan, census, open the
-// masters, place them, register the epolls, set LISTEN_*, sweep (-C) and
-// exec (sections 6.1 to 6.5).
+type restoreCmd struct {
+	FD     []string `short:"f" name:"fd" sep:"none" placeholder:"[N=]SOURCE" help:"Place SOURCE at fd N (repeatable)."`
+	Setsid bool     `name:"setsid" help:"Call setsid() before exec."`
+	Ctty   *int     `name:"ctty" placeholder:"N" help:"Make target N (a terminal) the controlling terminal; implies --setsid."`
+	Check  bool     `name:"check" help:"Print the plan and exit 0; create nothing."`
+	placement
+	Args []string `arg:"" optional:"" passthrough:"partial" name:"prog" help:"The program and its arguments (after --)."`
+}
+
+// Run is restore in flags mode: parse, plan, open the masters, place them
+// in place or through the re-exec path, and exec (sections 6.1 to 6.5).
 func (r *restoreCmd) Run(env *cli.Env) error {
 	prog := cli.Operands(r.Args)
 	if len(r.FD) == 0 {
@@ -38,49 +45,91 @@ func (r *restoreCmd) Run(env *cli.Env) error {
 	if len(prog) == 0 && !r.Check {
 		return exitcode.ErrUsage
 	}
-	lim, err := limits()
-	if err != nil {
+	cfg := fdrestore.FlagsConfig{Flags: r.FD, Setsid: r.Setsid}
+	if r.Ctty != nil {
+		cfg.Ctty, cfg.HasCtty = *r.Ctty, true
+	}
+	return r.placement.run(env, cfg, prog, r.Check)
+}
+
+// run plans cfg with the shared options, then opens, places and execs prog.
+func (o *placement) run(env *cli.Env, cfg fdrestore.FlagsConfig, prog []string, check bool) error {
+	var err error
+	cfg.Names, cfg.ListenFDs, cfg.CloseOthers, cfg.AllowDirFD = o.Name, o.ListenFDs, o.CloseOthers, o.AllowDirFD
+	if cfg.Limits, err = limits(); err != nil {
 		return err
 	}
 	before, err := fdrestore.Census(nil)
 	if err != nil {
 		return err
 	}
-	plan, err := fdrestore.NewFlagsPlan(fdrestore.FlagsConfig{
-		Flags: r.FD, Names: r.Name, ListenFDs: r.ListenFDs, CloseOthers: r.CloseOthers,
-		Limits: lim, Inherited: before.Inherited,
-	})
+	cfg.Inherited = before.Inherited
+	plan, err := fdrestore.NewFlagsPlan(cfg)
 	if err != nil {
 		return err
 	}
-	if r.Check {
+	if check {
 		printPlan(env.Stdout, plan)
 		return nil
 	}
-	if r.Verbose {
-		printPlan(env.Stderr, plan)
-		fmt.Fprintf(env.Stderr, "%s: info: placement path: in place\n", env.Name)
-	}
-	if err := before.Refuse(plan); err != nil {
-		return err
+	if plan.Setsid && unix.Getpgrp() == unix.Getpid() {
+		return exitcode.Errorf(exitcode.Sys, "unable to create a new session: fdrestore leads its process group")
 	}
 	m, err := fdrestore.OpenMasters(plan)
 	if err != nil {
 		return err
 	}
+	t, err := fdrestore.Census(m.FDs)
+	if err != nil {
+		_ = m.Close()
+		return err
+	}
+	reexec := t.Blocks(plan)
+	if o.Verbose {
+		printPlan(env.Stderr, plan)
+		path := "in place"
+		if reexec {
+			path = fmt.Sprintf("re-exec (the Go runtime holds fds %v)", t.Reserved)
+		}
+		fmt.Fprintf(env.Stderr, "%s: info: placement path: %s\n", env.Name, path)
+	}
+	if reexec {
+		return fdrestore.Reexec(fdrestore.StageRequest{Config: cfg, Prog: prog}, plan, m)
+	}
 	if err := fdrestore.StageInPlace(plan, m, func(fd int) { env.Stderr = fdWriter(fd) }); err != nil {
 		_ = m.Close()
 		return err
 	}
-	// From here the masters are gone (placed or closed): only the paths
-	// created on disk remain to clean up on failure.
+	return execProg(env, plan, m, prog)
+}
+
+// execProg sets LISTEN_* and execs prog, once every fd is placed. Only the
+// paths created on disk remain in m, removed if the exec fails.
+func execProg(env *cli.Env, plan *fdrestore.Plan, m *fdrestore.Masters, prog []string) error {
 	progEnv, warning := plan.Environ(os.Environ(), unix.Getpid())
 	if warning != "" {
 		env.Warnf("%s", warning)
 	}
-	err = proc.ExecEnv(prog, progEnv)
+	err := proc.ExecEnv(prog, progEnv)
 	_ = m.Close()
 	return err
+}
+
+// stageCmd is the hidden stage process of the re-exec path (6.3 rule 4):
+// the coordinator re-executes itself as `fdrestore stage --control N`.
+type stageCmd struct {
+	Control int `name:"control" required:"" help:"The control socket."`
+}
+
+func (s *stageCmd) Run(env *cli.Env) error {
+	plan, req, m, err := fdrestore.Stage(s.Control, func(fd int) { env.Stderr = fdWriter(fd) })
+	if err != nil {
+		if m != nil {
+			_ = m.Close()
+		}
+		return err
+	}
+	return execProg(env, plan, m, req.Prog)
 }
 
 // limits reads the open-file limits the plan checks targets against: the
@@ -118,5 +167,10 @@ func printPlan(w interface{ Write([]byte) (int, error) }, p *fdrestore.Plan) {
 	}
 	if p.CloseOthers {
 		fmt.Fprintf(w, "close-others: %v and every fd above %d\n", p.Close, max(p.MaxTarget, 2))
+	}
+	if p.Ctty >= 0 {
+		fmt.Fprintf(w, "setsid, controlling terminal fd %d\n", p.Ctty)
+	} else if p.Setsid {
+		fmt.Fprintln(w, "setsid")
 	}
 }

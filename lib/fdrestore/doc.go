@@ -13,11 +13,13 @@
 //     with raw fds only (section 6.2), and undoes it all on failure;
 //   - [SendFiles] and [RecvFiles] carry fds over a Unix socket in batches
 //     of at most 252, with a header of file indexes (section 6.4);
-//   - [Census], [StageInPlace], [RunOps] and [Register] place the masters
-//     in the calling process (section 6.3 rules 2-3, 6.5 steps 1, 3, 4, 7).
+//   - [Census], [StageInPlace], [RunOps], [Register] and [Terminal] place
+//     the masters in the calling process (section 6.3 rules 2-3, 6.5 steps
+//     1, 3 to 5, 7);
+//   - [Reexec] and [Stage] are the re-exec path (6.3 rule 4): the same
+//     process re-executes itself with the files in flight on a socket.
 //
-// Not built yet: the re-exec and spawned stage paths, grab, hold and
-// images.
+// Not built yet: the spawned stage path, hold: sources and images.
 //
 // Errors of the parsers and the plan are [exitcode.Error]s with code 100
 // (usage): one line naming the bad flag, fd or part, as in section 10;

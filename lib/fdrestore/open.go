@@ -21,6 +21,9 @@ type Masters struct {
 	// Paths are the files the engine created (bound unix sockets, files
 	// opened with creat,excl), removed by [Masters.Close].
 	Paths []string
+	// pidfds are the pidfd_open results of grab: sources while opening, one
+	// per pid.
+	pidfds map[int]int
 }
 
 // FD returns the master fd of end of object obj, or -1.
@@ -77,6 +80,7 @@ func OpenMasters(p *Plan) (*Masters, error) {
 		}
 	}
 	m := &Masters{}
+	defer m.closePidfds()
 	list := p.Masters()
 	for _, o := range p.Order {
 		fds, err := m.open(p, o)
@@ -85,6 +89,10 @@ func OpenMasters(p *Plan) (*Masters, error) {
 			return nil, err
 		}
 		m.FDs = append(m.FDs, fds...)
+		if err := checkDirFD(p, o, fds); err != nil {
+			_ = m.Close()
+			return nil, err
+		}
 	}
 	if len(m.FDs) != len(list) {
 		n := len(m.FDs)
@@ -183,7 +191,7 @@ func (m *Masters) open(p *Plan, o int) ([]int, error) {
 		}
 		return []int{fd}, nil
 	case KindGrab:
-		return grab(src, t)
+		return m.grab(src, t)
 	}
 	return nil, exitcode.Errorf(exitcode.Internal, "fd %d: %s has no master", t, obj.Kind)
 }
@@ -364,16 +372,23 @@ func openPTY(obj *Object, t int) ([]int, error) {
 
 // grab takes fd src.FD of process src.PID with pidfd_getfd (its result is
 // CLOEXEC).
-func grab(src *Source, t int) ([]int, error) {
+func (m *Masters) grab(src *Source, t int) ([]int, error) {
 	what := fmt.Sprintf("grab fd %d of pid %d", src.FD, src.PID)
-	pidfd, err := unix.PidfdOpen(src.PID, 0)
-	if err != nil {
-		if errors.Is(err, unix.ESRCH) {
-			return nil, exitcode.Errorf(exitcode.Sys, "unable to %s for fd %d: pid %d does not exist", what, t, src.PID)
+	pidfd, ok := m.pidfds[src.PID]
+	if !ok {
+		var err error
+		pidfd, err = unix.PidfdOpen(src.PID, 0)
+		if err != nil {
+			if errors.Is(err, unix.ESRCH) {
+				return nil, exitcode.Errorf(exitcode.Sys, "unable to %s for fd %d: pid %d does not exist", what, t, src.PID)
+			}
+			return nil, sysErr(what, t, err)
 		}
-		return nil, sysErr(what, t, err)
+		if m.pidfds == nil {
+			m.pidfds = map[int]int{}
+		}
+		m.pidfds[src.PID] = pidfd
 	}
-	defer unix.Close(pidfd)
 	fd, err := unix.PidfdGetfd(pidfd, src.FD, 0)
 	switch {
 	case errors.Is(err, unix.EPERM):
@@ -387,4 +402,37 @@ func grab(src *Source, t int) ([]int, error) {
 		return nil, sysErr(what, t, err)
 	}
 	return []int{fd}, nil
+}
+
+// checkDirFD refuses a directory or O_PATH fd (section 11: a host directory
+// fd lets a contained process openat(fd, "..") out of its root) unless the
+// plan allows them. Only the kinds that can yield one are checked: file:
+// and the live sources.
+func checkDirFD(p *Plan, o int, fds []int) error {
+	obj := &p.Objects[o]
+	if p.AllowDirFD || (obj.Kind != KindFile && !obj.Kind.Live()) {
+		return nil
+	}
+	for _, fd := range fds {
+		what := ""
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			what = "a directory"
+		} else if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil && fl&unix.O_PATH != 0 {
+			what = "an O_PATH fd"
+		}
+		if what != "" {
+			return exitcode.Errorf(exitcode.Refused,
+				"refusing to place %s at fd %d (%s): it can reach outside a container's root; use --allow-dirfd",
+				what, firstTarget(p, o), obj.Source.Text)
+		}
+	}
+	return nil
+}
+
+func (m *Masters) closePidfds() {
+	for _, fd := range m.pidfds {
+		_ = unix.Close(fd)
+	}
+	m.pidfds = nil
 }

@@ -437,6 +437,10 @@ func TestOpenMastersErrors(t *testing.T) {
 			"unable to retrieve hold:/run/fdh:tcp:80 for fd 4: hold: sources are not supported yet"},
 		{"bind in use", []string{"3=listen:unix:" + dir}, exitcode.Sys,
 			"unable to bind " + dir + " for fd 3: address already in use"},
+		{"directory", []string{"3=null", "4=file:" + dir}, exitcode.Refused,
+			"refusing to place a directory at fd 4 (file:" + dir + "): it can reach outside a container's root; use --allow-dirfd"},
+		{"O_PATH", []string{"5=file:/dev/null:path"}, exitcode.Refused,
+			"refusing to place an O_PATH fd at fd 5 (file:/dev/null:path): it can reach outside a container's root; use --allow-dirfd"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := NewFlagsPlan(FlagsConfig{Flags: tc.flags})

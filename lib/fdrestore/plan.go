@@ -29,7 +29,13 @@ type FlagsConfig struct {
 	Names       []string // --name N=NAME arguments
 	ListenFDs   bool     // --listen-fds
 	CloseOthers bool     // -C
-	Limits      Limits
+	Setsid      bool     // --setsid
+	// Ctty is the target --ctty makes the controlling terminal (it implies
+	// Setsid); -1 or 0 without --ctty, as HasCtty says.
+	Ctty       int
+	HasCtty    bool
+	AllowDirFD bool // --allow-dirfd
+	Limits     Limits
 	// Inherited lists the fds open in fdrestore that it did not create (its
 	// census); with -C those >= 3 that are not targets go in [Plan.Close].
 	Inherited []int
@@ -89,7 +95,10 @@ type Plan struct {
 	ListenNames []string
 	CloseOthers bool
 	// Close lists the inherited fds >= 3 that -C closes, ascending.
-	Close []int
+	Close      []int
+	Setsid     bool // setsid() before exec (also with a ctty)
+	Ctty       int  // the target made the controlling terminal; -1: none
+	AllowDirFD bool // directory and O_PATH fds may be placed (section 11)
 }
 
 func usagef(format string, args ...any) error {
@@ -136,7 +145,8 @@ func NewFlagsPlan(cfg FlagsConfig) (*Plan, error) {
 		taken[next] = true
 	}
 
-	p := &Plan{MaxTarget: -1, ListenFDs: cfg.ListenFDs, CloseOthers: cfg.CloseOthers}
+	p := &Plan{MaxTarget: -1, ListenFDs: cfg.ListenFDs, CloseOthers: cfg.CloseOthers,
+		Setsid: cfg.Setsid || cfg.HasCtty, Ctty: -1, AllowDirFD: cfg.AllowDirFD}
 	byTarget := map[int]int{} // target -> flag index
 	for i, f := range flags {
 		byTarget[f.target] = i
@@ -233,6 +243,16 @@ func NewFlagsPlan(cfg FlagsConfig) (*Plan, error) {
 		slices.Sort(p.Objects[i].Targets)
 	}
 
+	if cfg.HasCtty {
+		i, ok := byTarget[cfg.Ctty]
+		switch {
+		case !ok:
+			return nil, usagef("--ctty %d: fd %d is not a target of this plan", cfg.Ctty, cfg.Ctty)
+		case objOf[i] < 0:
+			return nil, usagef("--ctty %d: fd %d is closed", cfg.Ctty, cfg.Ctty)
+		}
+		p.Ctty = cfg.Ctty
+	}
 	if err := p.checkEpolls(byTarget, objOf); err != nil {
 		return nil, err
 	}

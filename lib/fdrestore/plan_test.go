@@ -100,6 +100,8 @@ func TestFlagsPlanErrors(t *testing.T) {
 		{"name space ok, tab not", FlagsConfig{Flags: []string{"null"}, Names: []string{"3=a\tb"}}, "printable ASCII"},
 		{"name long", FlagsConfig{Flags: []string{"null"}, Names: []string{"3=" + strings.Repeat("n", 256)}}, "1 to 255"},
 		{"name utf8", FlagsConfig{Flags: []string{"null"}, Names: []string{"3=é"}}, "printable ASCII"},
+		{"ctty not a target", FlagsConfig{Flags: []string{"3=pty:t:slave"}, Ctty: 4, HasCtty: true}, "--ctty 4: fd 4 is not a target of this plan"},
+		{"ctty closed", FlagsConfig{Flags: []string{"3=close"}, Ctty: 3, HasCtty: true}, "--ctty 3: fd 3 is closed"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p, err := NewFlagsPlan(tt.cfg)
@@ -409,4 +411,37 @@ func FuzzFlagsPlan(f *testing.F) {
 			t.Fatalf("plan %q: table %v; want %v", flags, got, want)
 		}
 	})
+}
+
+func TestPlanSetsidCttyDirFD(t *testing.T) {
+	p, err := NewFlagsPlan(FlagsConfig{Flags: []string{"0=pty:t:slave", "pty:t:master"}, Ctty: 0, HasCtty: true, AllowDirFD: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Setsid || p.Ctty != 0 || !p.AllowDirFD {
+		t.Errorf("plan with --ctty 0 --allow-dirfd: Setsid %v, Ctty %d, AllowDirFD %v; want true, 0, true", p.Setsid, p.Ctty, p.AllowDirFD)
+	}
+	p, err = NewFlagsPlan(FlagsConfig{Flags: []string{"null"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Setsid || p.Ctty != -1 || p.AllowDirFD {
+		t.Errorf("plan without them: Setsid %v, Ctty %d, AllowDirFD %v; want false, -1, false", p.Setsid, p.Ctty, p.AllowDirFD)
+	}
+}
+
+func TestOpenMastersAllowDirFD(t *testing.T) {
+	dir := t.TempDir()
+	p, err := NewFlagsPlan(FlagsConfig{Flags: []string{"3=file:" + dir, "4=file:" + dir + ":path"}, AllowDirFD: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := OpenMasters(p)
+	if err != nil {
+		t.Fatalf("OpenMasters with AllowDirFD = %v; want the directory and O_PATH fds", err)
+	}
+	if len(m.FDs) != 2 {
+		t.Errorf("OpenMasters opened %d fds; want 2", len(m.FDs))
+	}
+	m.Close()
 }

@@ -61,36 +61,56 @@ func Census(mine []int) (Table, error) {
 	return t, nil
 }
 
-// Refuse fails when a runtime-owned fd sits at a target: placing over it
-// would break the Go runtime, and the re-exec path of 6.3 rule 4 that
-// avoids it is not built yet.
-func (t Table) Refuse(p *Plan) error {
+// Blocks reports whether a runtime-owned fd sits at a target of p:
+// placing over it would break the Go runtime, so placement must go through
+// the re-exec path (6.3 rule 4).
+func (t Table) Blocks(p *Plan) bool {
 	for _, e := range p.Entries {
 		if slices.Contains(t.Reserved, e.Target) {
-			return exitcode.Errorf(exitcode.Sys,
-				"unable to place fd %d: the Go runtime holds it (is stdin, stdout or stderr non-blocking?) and the re-exec path is not built yet",
-				e.Target)
+			return true
 		}
 	}
-	return nil
+	return false
 }
 
-// StageInPlace runs 6.5 steps 1, 3, 4 and 7 in this process: lift,
-// place, epoll registrations on final numbers, release and -C sweep. It
-// leaves m with no fds (all placed or closed) but its created paths. Before
-// placing it makes a close-on-exec copy of stderr above every number in
-// use and calls stderr with it, for messages once a target replaced fd 2.
+// StageInPlace runs 6.5 steps 1 to 5 and 7 in this process: lift, place,
+// epoll registrations on final numbers, setsid and controlling terminal,
+// release and -C sweep. It leaves m with no fds (all placed or closed) but
+// its created paths. Before placing it makes a close-on-exec copy of stderr
+// above every number in use and calls stderr with it, for messages once a
+// target replaced fd 2.
 func StageInPlace(p *Plan, m *Masters, stderr func(fd int)) error {
-	t, err := Census(m.FDs)
+	fds := m.FDs
+	m.FDs = nil // owned by stage from here: it closes them
+	return stage(p, fds, p.PlaceTargets(), 2, false, stderr)
+}
+
+// stage places masters at targets in this process. errfd is the fd whose
+// copy above every number in use is handed to stderr (closing errfd itself
+// when closeErr: a received copy that may sit on a target). The masters
+// are always closed, placed or not.
+func stage(p *Plan, masters []int, targets []PlaceTarget, errfd int, closeErr bool, stderr func(fd int)) (err error) {
+	defer func() {
+		if err != nil {
+			closeAll(masters)
+		}
+	}()
+	mine := slices.Clone(masters)
+	if closeErr {
+		mine = append(mine, errfd)
+	}
+	t, err := Census(mine)
 	if err != nil {
 		return err
 	}
-	if err := t.Refuse(p); err != nil {
-		return err
+	for _, pt := range targets {
+		if slices.Contains(t.Reserved, pt.FD) {
+			return exitcode.Errorf(exitcode.Sys, "unable to place fd %d: the Go runtime holds it", pt.FD)
+		}
 	}
 	pl, err := Place(PlaceInput{
-		Masters:     m.FDs,
-		Targets:     p.PlaceTargets(),
+		Masters:     masters,
+		Targets:     targets,
 		Inherited:   t.Inherited,
 		Reserved:    t.Reserved,
 		CloseOthers: p.CloseOthers,
@@ -98,15 +118,21 @@ func StageInPlace(p *Plan, m *Masters, stderr func(fd int)) error {
 	if err != nil {
 		return err
 	}
-	// A copy of stderr above every number in use, for messages after a
-	// target replaced fd 2.
-	top := max(pl.Max, slices.Max(append(slices.Concat(m.FDs, pl.Lifted, t.Inherited, t.Reserved), 2)))
-	if errfd, err := unix.FcntlInt(2, unix.F_DUPFD_CLOEXEC, top+1); err == nil && stderr != nil {
-		stderr(errfd)
+	top := max(pl.Max, errfd, slices.Max(append(slices.Concat(masters, pl.Lifted, t.Inherited, t.Reserved), 2)))
+	if cp, err := unix.FcntlInt(uintptr(errfd), unix.F_DUPFD_CLOEXEC, top+1); err == nil && stderr != nil {
+		stderr(cp)
 	}
-	m.FDs = nil // owned by the ops from here: Release closes them
+	if closeErr {
+		_ = unix.Close(errfd)
+	}
+	masters = nil // the ops own them from here: Release closes them
 	if err := RunOps(pl.Lift); err != nil {
 		return err
+	}
+	if p.Setsid {
+		if _, err := unix.Setsid(); err != nil {
+			return exitcode.New(exitcode.Sys, fmt.Errorf("unable to create a new session: %w", err))
+		}
 	}
 	if err := RunOps(pl.Place); err != nil {
 		return err
@@ -114,7 +140,26 @@ func StageInPlace(p *Plan, m *Masters, stderr func(fd int)) error {
 	if err := Register(p); err != nil {
 		return err
 	}
+	if err := Terminal(p); err != nil {
+		return err
+	}
 	return RunOps(pl.Release)
+}
+
+// Terminal makes the plan's ctty target the controlling terminal of this
+// process's session, then puts the own process group in its foreground
+// (6.5 step 5). The session must be new (setsid).
+func Terminal(p *Plan) error {
+	if p.Ctty < 0 {
+		return nil
+	}
+	if err := unix.IoctlSetInt(p.Ctty, unix.TIOCSCTTY, 0); err != nil {
+		return exitcode.New(exitcode.Sys, fmt.Errorf("unable to make fd %d the controlling terminal: %w", p.Ctty, err))
+	}
+	if err := unix.IoctlSetPointerInt(p.Ctty, unix.TIOCSPGRP, unix.Getpgrp()); err != nil {
+		return exitcode.New(exitcode.Sys, fmt.Errorf("unable to give fd %d's terminal to the process group: %w", p.Ctty, err))
+	}
+	return nil
 }
 
 // RunOps executes placement ops with raw system calls.

@@ -27,13 +27,28 @@ func ExecEnv(argv, env []string) error {
 	}
 	path, err := exec.LookPath(argv[0])
 	if err == nil {
-		runtime.LockOSThread()
-		var empty, old unix.Sigset_t
-		_ = unix.PthreadSigmask(unix.SIG_SETMASK, &empty, &old)
-		err = unix.Exec(path, argv, env)
-		_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
-		runtime.UnlockOSThread()
+		err = execve(path, argv, env)
 	}
 	err = lookErrno(err)
 	return exitcode.New(SpawnCode(err), fmt.Errorf("unable to exec %s: %w", argv[0], err))
+}
+
+// ExecFile is [ExecEnv] of the file at path, without a PATH search: argv[0]
+// is only what the program sees (a multi-call binary re-executing itself
+// under an applet's name).
+func ExecFile(path string, argv, env []string) error {
+	err := lookErrno(execve(path, argv, env))
+	return exitcode.New(SpawnCode(err), fmt.Errorf("unable to exec %s: %w", path, err))
+}
+
+// execve runs execve(2) with an empty signal mask, restoring the mask if it
+// fails.
+func execve(path string, argv, env []string) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var empty, old unix.Sigset_t
+	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &empty, &old)
+	err := unix.Exec(path, argv, env)
+	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	return err
 }
