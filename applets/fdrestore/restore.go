@@ -30,12 +30,14 @@ type restoreCmd struct {
 	Check  bool     `name:"check" help:"Print the plan and exit 0; create nothing."`
 	placement
 	Args []string `arg:"" optional:"" passthrough:"partial" name:"prog" help:"The program and its arguments (after --)."`
+	pre  []string // the -f values prescan took out of the arguments, in order
 }
 
 // Run is restore in flags mode: parse, plan, open the masters, place them
 // in place or through the re-exec path, and exec (sections 6.1 to 6.5).
 func (r *restoreCmd) Run(env *cli.Env) error {
 	prog := cli.Operands(r.Args)
+	r.FD = append(r.pre, r.FD...)
 	if len(r.FD) == 0 {
 		if len(prog) > 0 {
 			return exitcode.Errorf(exitcode.Usage, "image mode is not supported yet")

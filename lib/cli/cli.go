@@ -30,6 +30,11 @@ type Applet struct {
 	// and returns the exit code. Only for an applet whose argv upstream
 	// fixes (lockd-helper: "--help" is a lock mode there, not an option).
 	Raw func(args []string, env *Env) int
+	// Prescan, when set, sees the arguments before kong does and returns
+	// those kong is to parse; it may keep some in cmd's unexported fields.
+	// For repeated options given thousands of times: kong's scanner copies
+	// the remaining arguments for every option, quadratic in their number.
+	Prescan func(cmd Command, args []string) []string
 	// Options are extra kong options, e.g. kong.NoDefaultHelp() for an
 	// applet whose -h means something else (svc: SIGHUP).
 	Options []kong.Option
@@ -130,6 +135,9 @@ func Run(a Applet, args []string, env *Env) (code int) {
 	if err != nil {
 		env.Fatal(fmt.Errorf("internal error: bad grammar: %w", err))
 		return exitcode.Internal
+	}
+	if a.Prescan != nil {
+		args = a.Prescan(cmd, args)
 	}
 	kctx, err := k.Parse(args)
 	if err != nil {
