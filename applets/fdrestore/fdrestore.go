@@ -53,7 +53,7 @@ import (
 var Applet = cli.Applet{
 	Name:    "fdrestore",
 	Summary: "create files at chosen fd numbers and exec a program with them",
-	Usage:   "restore [OPTIONS] -f [N=]SOURCE... -- PROG [ARG...] | grab [OPTIONS] PID FD[=TARGET]... -- PROG [ARG...]",
+	Usage:   "restore [OPTIONS] -f [N=]SOURCE... -- PROG... | grab [OPTIONS] PID FD[=TARGET]... -- PROG... | hold COMMAND ...",
 	Help: `restore places each SOURCE at fd N (no N=: the lowest free number >= 3 no
 other -f names) and execs PROG in place. SOURCE is file:PATH[:FLAGS][@POS],
 null, pipe:NAME:r|w, socketpair:NAME:0|1[:TYPE], listen:tcp|udp:HOST:PORT,
@@ -77,14 +77,15 @@ subcommands (exit 100).
 Exit codes: 1 refused (directory fd); 100 usage, bad source, duplicate
 target, unsupported; 111 a system call failed; 126/127 PROG not
 runnable/not found; 0 --check.`,
-	New: func() cli.Command { return new(command) },
+	New:     func() cli.Command { return new(command) },
+	Prescan: prescan,
 }
 
 type command struct {
 	Restore restoreCmd     `cmd:"" help:"Create files at fd numbers and exec PROG in place."`
 	Grab    grabCmd        `cmd:"" help:"Take fds of a running process (pidfd_getfd) and exec PROG with them."`
 	Dump    unsupportedCmd `cmd:"" help:"Not supported yet."`
-	Hold    unsupportedCmd `cmd:"" help:"Not supported yet."`
+	Hold    holdCmd        `cmd:"" help:"The fd holder daemon and its clients, wire-compatible with s6-fdholderd."`
 	Stage   stageCmd       `cmd:"" hidden:"" help:"The stage process of the re-exec path (internal)."`
 }
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/fdholder"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,6 +25,9 @@ type Masters struct {
 	// pidfds are the pidfd_open results of grab: sources while opening, one
 	// per pid.
 	pidfds map[int]int
+	// holders are the connections to fd holders of hold: sources while
+	// opening, one per socket path.
+	holders map[string]*fdholder.Client
 }
 
 // FD returns the master fd of end of object obj, or -1.
@@ -73,14 +77,9 @@ func (m *Masters) CloseFDs() error {
 // REASON`, with exit code 111 ([exitcode.Sys]); a hold: source is a usage
 // error (100) raised before anything is opened.
 func OpenMasters(p *Plan) (*Masters, error) {
-	for _, o := range p.Order {
-		if obj := &p.Objects[o]; obj.Kind == KindHold {
-			return nil, exitcode.Errorf(exitcode.Usage, "unable to retrieve %s for fd %d: hold: sources are not supported yet",
-				obj.Source.Text, firstTarget(p, o))
-		}
-	}
 	m := &Masters{}
 	defer m.closePidfds()
+	defer m.closeHolders()
 	list := p.Masters()
 	for _, o := range p.Order {
 		fds, err := m.open(p, o)
@@ -93,6 +92,10 @@ func OpenMasters(p *Plan) (*Masters, error) {
 			_ = m.Close()
 			return nil, err
 		}
+	}
+	if err := m.deleteHeld(p); err != nil {
+		_ = m.Close()
+		return nil, err
 	}
 	if len(m.FDs) != len(list) {
 		n := len(m.FDs)
@@ -119,6 +122,9 @@ func firstTarget(p *Plan, o int) int {
 
 // sysErr is the one-line error of a failed system call (exit 111).
 func sysErr(verb string, target int, err error) error {
+	if target < 0 {
+		return exitcode.Errorf(exitcode.Sys, "unable to %s: %w", verb, err)
+	}
 	return exitcode.Errorf(exitcode.Sys, "unable to %s for fd %d: %w", verb, target, err)
 }
 
@@ -190,6 +196,8 @@ func (m *Masters) open(p *Plan, o int) ([]int, error) {
 			return nil, sysErr("duplicate fd "+strconv.Itoa(src.FD), t, err)
 		}
 		return []int{fd}, nil
+	case KindHold:
+		return m.retrieve(p, src, t)
 	case KindGrab:
 		return m.grab(src, t)
 	}
@@ -290,6 +298,22 @@ func listenInet(src *Source, t int) ([]int, error) {
 		}
 	}
 	return []int{fd}, nil
+}
+
+// ListenUnix is the listen:unix:PATH source outside a plan: a CLOEXEC
+// stream socket bound to path and listening (backlog SOMAXCONN). An
+// existing path is replaced only if it is a socket that refuses
+// connections; created reports whether a path was made on disk.
+func ListenUnix(path string) (fd int, created bool, err error) {
+	if path == "" {
+		return -1, false, exitcode.Errorf(exitcode.Usage, "empty socket path")
+	}
+	var m Masters
+	fds, err := m.listenUnix(&Source{Path: path}, -1)
+	if err != nil {
+		return -1, false, err
+	}
+	return fds[0], len(m.Paths) > 0, nil
 }
 
 // listenUnix makes a stream socket bound to src.Path (a leading @ is
@@ -435,4 +459,69 @@ func (m *Masters) closePidfds() {
 		_ = unix.Close(fd)
 	}
 	m.pidfds = nil
+}
+
+// retrieve takes id src.ID from the holder at src.Socket (one connection
+// per socket), without deleting it: [Masters.deleteHeld] deletes every
+// retrieved id at the end with [Plan.HoldDelete], so that a failure leaves
+// the holders unchanged. A holder's refusal is exit 1, as s6's; an
+// unreachable holder 111.
+func (m *Masters) retrieve(p *Plan, src *Source, t int) ([]int, error) {
+	c, ok := m.holders[src.Socket]
+	if !ok {
+		var err error
+		if c, err = fdholder.Dial(src.Socket, p.HoldTimeout); err != nil {
+			return nil, exitcode.Errorf(exitcode.Sys, "unable to connect to %s for fd %d: %w", src.Socket, t, unwrapUsage(err))
+		}
+		if m.holders == nil {
+			m.holders = map[string]*fdholder.Client{}
+		}
+		m.holders[src.Socket] = c
+	}
+	fd, err := c.Retrieve(src.ID, false)
+	if err != nil {
+		return nil, holdErr("retrieve "+src.ID+" from "+src.Socket, t, err)
+	}
+	return []int{fd}, nil
+}
+
+// holdErr is the error of a holder operation: exit 1 when the holder
+// refused or closed the connection (section 10), else 111.
+func holdErr(what string, t int, err error) error {
+	code := exitcode.Sys
+	var refused *fdholder.RefusedError
+	if errors.As(err, &refused) {
+		code, err = exitcode.Refused, refused.Errno
+	} else if errors.Is(err, fdholder.ErrClosed) {
+		code = exitcode.Refused
+	}
+	if t < 0 {
+		return exitcode.Errorf(code, "unable to %s: %w", what, unwrapUsage(err))
+	}
+	return exitcode.Errorf(code, "unable to %s for fd %d: %w", what, t, unwrapUsage(err))
+}
+
+// deleteHeld deletes, with [Plan.HoldDelete], every id retrieved from a
+// holder, once every master is open.
+func (m *Masters) deleteHeld(p *Plan) error {
+	if !p.HoldDelete {
+		return nil
+	}
+	for _, o := range p.Order {
+		obj := &p.Objects[o]
+		if obj.Kind != KindHold {
+			continue
+		}
+		if err := m.holders[obj.Source.Socket].Delete(obj.Source.ID); err != nil {
+			return holdErr("delete "+obj.Source.ID+" from "+obj.Source.Socket, firstTarget(p, o), err)
+		}
+	}
+	return nil
+}
+
+func (m *Masters) closeHolders() {
+	for _, c := range m.holders {
+		_ = c.Close()
+	}
+	m.holders = nil
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gotools-dev/gotools/lib/exitcode"
 )
@@ -35,7 +36,11 @@ type FlagsConfig struct {
 	Ctty       int
 	HasCtty    bool
 	AllowDirFD bool // --allow-dirfd
-	Limits     Limits
+	// HoldTimeout bounds each round trip to a holder of a hold: source (0:
+	// none); HoldDelete deletes the retrieved ids once every file is open.
+	HoldTimeout time.Duration
+	HoldDelete  bool
+	Limits      Limits
 	// Inherited lists the fds open in fdrestore that it did not create (its
 	// census); with -C those >= 3 that are not targets go in [Plan.Close].
 	Inherited []int
@@ -99,6 +104,9 @@ type Plan struct {
 	Setsid     bool // setsid() before exec (also with a ctty)
 	Ctty       int  // the target made the controlling terminal; -1: none
 	AllowDirFD bool // directory and O_PATH fds may be placed (section 11)
+	// HoldTimeout and HoldDelete are [FlagsConfig]'s.
+	HoldTimeout time.Duration
+	HoldDelete  bool
 }
 
 func usagef(format string, args ...any) error {
@@ -146,7 +154,8 @@ func NewFlagsPlan(cfg FlagsConfig) (*Plan, error) {
 	}
 
 	p := &Plan{MaxTarget: -1, ListenFDs: cfg.ListenFDs, CloseOthers: cfg.CloseOthers,
-		Setsid: cfg.Setsid || cfg.HasCtty, Ctty: -1, AllowDirFD: cfg.AllowDirFD}
+		Setsid: cfg.Setsid || cfg.HasCtty, Ctty: -1, AllowDirFD: cfg.AllowDirFD,
+		HoldTimeout: cfg.HoldTimeout, HoldDelete: cfg.HoldDelete}
 	byTarget := map[int]int{} // target -> flag index
 	for i, f := range flags {
 		byTarget[f.target] = i
