@@ -171,7 +171,7 @@ func TestFdrestoreErrors(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "s")
 	missing := filepath.Join(dir, "missing")
-	const usage = "fdrestore: usage: fdrestore restore [ -C ] [ --listen-fds ] [ --name N=NAME ]... -f [N=]SOURCE... -- PROG [ARG...]\n"
+	const usage = "fdrestore: usage: fdrestore restore [OPTIONS] -f [N=]SOURCE... -- PROG... | grab [OPTIONS] PID FD[=TARGET]... -- PROG... | hold COMMAND ...\n"
 	for _, tt := range []struct {
 		name string
 		args []string
@@ -195,7 +195,8 @@ func TestFdrestoreErrors(t *testing.T) {
 		{name: "grab bad fd", args: []string{"grab", "1", "3=x", "--", "true"}, code: 100,
 			want: "fdrestore: fatal: invalid fd \"3=x\": it must be FD or FD=TARGET\n"},
 		{name: "dump", args: []string{"dump", "1"}, code: 100, want: "fdrestore: fatal: dump is not supported yet\n"},
-		{name: "hold", args: []string{"hold", "daemon"}, code: 100, want: "fdrestore: fatal: hold is not supported yet\n"},
+		{name: "hold daemon without socket", args: []string{"hold", "daemon"}, code: 100, want: usage},
+		{name: "hold without command", args: []string{"hold"}, code: 100, want: usage},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			argv := append([]string{"fdrestore"}, tt.args...)

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -50,6 +51,10 @@ var roles = map[string]func(args []string) int{
 	"noreap":    roleNoreap,
 	"leakfd":    roleLeakfd,
 	"fdlist":    roleFdlist,
+
+	"epollprobe": roleEpollprobe,
+	"lineserver": roleLineserver,
+	"ttyprobe":   roleTtyprobe,
 }
 
 // roleDaemonize is a launcher that backgrounds a daemon, the prog of
@@ -624,4 +629,165 @@ func usage(role, synopsis string) int {
 func fatal(role string, err error) int {
 	fmt.Fprintf(os.Stderr, "%s: fatal: %v\n", role, err)
 	return 111
+}
+
+// roleEpollprobe checks an epoll it inherited, as a program restored by
+// fdrestore sees it: "epollprobe EPFD TARGET...". It prints "ready" and
+// the data of every event epoll_wait(2) reports at once (timeout 0),
+// ascending, on one line; then, for each TARGET, "mod T ok" or "mod T
+// ERRNO" for epoll_ctl(EPOLL_CTL_MOD) with data T, and then "del T ok" or
+// "del T ERRNO" for EPOLL_CTL_DEL. Items keyed by other numbers than the
+// final ones give ENOENT.
+func roleEpollprobe(args []string) int {
+	if len(args) < 2 {
+		return usage("epollprobe", "EPFD TARGET...")
+	}
+	fds := make([]int, len(args))
+	for i, a := range args {
+		n, err := strconv.Atoi(a)
+		if err != nil || n < 0 {
+			return usage("epollprobe", "EPFD TARGET...")
+		}
+		fds[i] = n
+	}
+	epfd, targets := fds[0], fds[1:]
+	events := make([]unix.EpollEvent, 256)
+	var n int
+	var err error
+	for {
+		n, err = unix.EpollWait(epfd, events, 0)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		return fatal("epollprobe", fmt.Errorf("epoll_wait on fd %d: %w", epfd, err))
+	}
+	var data []uint64
+	for _, ev := range events[:n] {
+		data = append(data, uint64(uint32(ev.Fd))|uint64(uint32(ev.Pad))<<32)
+	}
+	slices.Sort(data)
+	var b strings.Builder
+	b.WriteString("ready")
+	for _, d := range data {
+		fmt.Fprintf(&b, " %d", d)
+	}
+	b.WriteString("\n")
+	result := func(err error) string {
+		var errno unix.Errno
+		if err == nil {
+			return "ok"
+		}
+		if errors.As(err, &errno) {
+			return unix.ErrnoName(errno)
+		}
+		return err.Error()
+	}
+	for _, t := range targets {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT, Fd: int32(t)}
+		fmt.Fprintf(&b, "mod %d %s\n", t, result(unix.EpollCtl(epfd, unix.EPOLL_CTL_MOD, t, &ev)))
+	}
+	for _, t := range targets {
+		fmt.Fprintf(&b, "del %d %s\n", t, result(unix.EpollCtl(epfd, unix.EPOLL_CTL_DEL, t, nil)))
+	}
+	os.Stdout.WriteString(b.String())
+	return 0
+}
+
+// roleLineserver serves the listening stream socket at fd 3: "lineserver".
+// It prints "ready ADDR" (the socket's address, as getsockname(2) gives it)
+// once it is about to accept, then accepts forever, answering each
+// connection with its own pid and a newline, and closing it. It uses raw
+// blocking accept4(2), never net.FileListener, which would make the
+// description (shared with whoever else holds the socket) non-blocking.
+// Only a signal ends it.
+func roleLineserver(args []string) int {
+	if len(args) != 0 {
+		return usage("lineserver", "")
+	}
+	const lfd = 3
+	sa, err := unix.Getsockname(lfd)
+	if err != nil {
+		return fatal("lineserver", fmt.Errorf("getsockname on fd %d: %w", lfd, err))
+	}
+	var addr string
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		addr = fmt.Sprintf("%d.%d.%d.%d:%d", a.Addr[0], a.Addr[1], a.Addr[2], a.Addr[3], a.Port)
+	case *unix.SockaddrInet6:
+		addr = fmt.Sprintf("[%x]:%d", a.Addr, a.Port)
+	case *unix.SockaddrUnix:
+		addr = a.Name
+	default:
+		return fatal("lineserver", fmt.Errorf("fd %d: unexpected address %T", lfd, sa))
+	}
+	answer := []byte(strconv.Itoa(os.Getpid()) + "\n")
+	os.Stdout.WriteString("ready " + addr + "\n")
+	for {
+		c, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC)
+		switch {
+		case errors.Is(err, unix.EINTR), errors.Is(err, unix.ECONNABORTED):
+			continue
+		case errors.Is(err, unix.EAGAIN):
+			// Someone made the description non-blocking: wait for a client.
+			unix.Poll([]unix.PollFd{{Fd: lfd, Events: unix.POLLIN}}, -1)
+			continue
+		case err != nil:
+			return fatal("lineserver", fmt.Errorf("accept on fd %d: %w", lfd, err))
+		}
+		unix.Write(c, answer)
+		unix.Close(c)
+	}
+}
+
+// roleTtyprobe reports its session and terminal from /proc/self/stat:
+// "ttyprobe [FD]". It prints "pid P pgrp G sid S"; with FD, a terminal,
+// also "tty MAJ:MIN rdev MAJ:MIN tpgid T" (its controlling terminal,
+// tty_nr, next to FD's device number) and "devtty ok" or "devtty ERRNO"
+// for open("/dev/tty").
+func roleTtyprobe(args []string) int {
+	if len(args) > 1 {
+		return usage("ttyprobe", "[FD]")
+	}
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return fatal("ttyprobe", err)
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 6 {
+		return fatal("ttyprobe", fmt.Errorf("cannot parse /proc/self/stat %q", s))
+	}
+	// After the command: state ppid pgrp session tty_nr tpgid.
+	fmt.Printf("pid %d pgrp %s sid %s\n", os.Getpid(), f[2], f[3])
+	if len(args) == 0 {
+		return 0
+	}
+	fd, err := strconv.Atoi(args[0])
+	if err != nil {
+		return usage("ttyprobe", "[FD]")
+	}
+	ttyNr, err := strconv.ParseUint(f[4], 10, 32)
+	if err != nil {
+		return fatal("ttyprobe", fmt.Errorf("tty_nr %q: %w", f[4], err))
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fatal("ttyprobe", fmt.Errorf("fstat fd %d: %w", fd, err))
+	}
+	// proc(5): tty_nr has the major in bits 15-8 and the minor in bits
+	// 31-20 and 7-0.
+	major, minor := (ttyNr>>8)&0xfff, (ttyNr&0xff)|((ttyNr>>12)&0xfff00)
+	fmt.Printf("tty %d:%d rdev %d:%d tpgid %s\n", major, minor, unix.Major(st.Rdev), unix.Minor(st.Rdev), f[5])
+	tty, err := unix.Open("/dev/tty", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		var errno unix.Errno
+		errors.As(err, &errno)
+		fmt.Printf("devtty %s\n", unix.ErrnoName(errno))
+		return 0
+	}
+	unix.Close(tty)
+	fmt.Println("devtty ok")
+	return 0
 }
