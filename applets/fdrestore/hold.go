@@ -48,7 +48,11 @@ func (t timeout) dial(path string) (*fdholder.Client, error) {
 	}
 	c, err := fdholder.Dial(path, t.d())
 	if err != nil {
-		return nil, exitcode.Errorf(exitcode.Sys, "unable to connect to %s: %w", path, unwrap(err))
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			err = errno
+		}
+		return nil, exitcode.Errorf(exitcode.Sys, "unable to connect to %s: %w", path, err)
 	}
 	return c, nil
 }

@@ -471,7 +471,11 @@ func (m *Masters) retrieve(p *Plan, src *Source, t int) ([]int, error) {
 	if !ok {
 		var err error
 		if c, err = fdholder.Dial(src.Socket, p.HoldTimeout); err != nil {
-			return nil, exitcode.Errorf(exitcode.Sys, "unable to connect to %s for fd %d: %w", src.Socket, t, unwrapUsage(err))
+			var errno unix.Errno
+			if errors.As(err, &errno) {
+				err = errno
+			}
+			return nil, exitcode.Errorf(exitcode.Sys, "unable to connect to %s for fd %d: %w", src.Socket, t, err)
 		}
 		if m.holders == nil {
 			m.holders = map[string]*fdholder.Client{}
