@@ -18,8 +18,12 @@
 //     1, 3 to 5, 7);
 //   - [Reexec] and [Stage] are the re-exec path (6.3 rule 4): the same
 //     process re-executes itself with the files in flight on a socket.
+//   - hold:SOCKET:ID sources are retrieved through lib/fdholder;
+//   - [DecodeImage], [EncodeImage] and [Image.Validate] read and write the
+//     JSON image of section 5, strictly.
 //
-// Not built yet: the spawned stage path, hold: sources and images.
+// Not built yet: the spawned stage path, multi-process restore from an
+// image, and dump.
 //
 // Errors of the parsers and the plan are [exitcode.Error]s with code 100
 // (usage): one line naming the bad flag, fd or part, as in section 10;
