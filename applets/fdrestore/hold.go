@@ -447,6 +447,11 @@ func (d *holdDaemon) Run(env *cli.Env) error {
 		}
 		if created && unix.Lstat(d.Socket, &st) == nil {
 			path = d.Socket
+			// Every uid may connect, as to s6-fdholder-daemon's socket: the
+			// access rules decide, at accept.
+			if err := unix.Chmod(path, 0o777); err != nil {
+				env.Warnf("unable to make %s connectable by every uid: %v", path, err)
+			}
 		}
 	}
 	if d.Notify {
