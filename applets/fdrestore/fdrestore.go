@@ -84,7 +84,7 @@ runnable/not found; 0 --check.`,
 type command struct {
 	Restore restoreCmd     `cmd:"" help:"Create files at fd numbers and exec PROG in place."`
 	Grab    grabCmd        `cmd:"" help:"Take fds of a running process (pidfd_getfd) and exec PROG with them."`
-	Dump    unsupportedCmd `cmd:"" help:"Not supported yet."`
+	Dump    dumpCmd        `cmd:"" help:"Write a JSON image of running processes' fd tables."`
 	Hold    holdCmd        `cmd:"" help:"The fd holder daemon and its clients, wire-compatible with s6-fdholderd."`
 	Stage   stageCmd       `cmd:"" hidden:"" help:"The stage process of the re-exec path (internal)."`
 }
@@ -99,14 +99,4 @@ func (c *command) AfterApply(kctx *kong.Context) error {
 		return exitcode.ErrUsage
 	}
 	return nil
-}
-
-// unsupportedCmd is a subcommand of the spec not built yet: it takes any
-// arguments and exits 100.
-type unsupportedCmd struct {
-	Args []string `arg:"" optional:"" passthrough:"" help:"Ignored."`
-}
-
-func (u *unsupportedCmd) Run(kctx *kong.Context) error {
-	return exitcode.Errorf(exitcode.Usage, "%s is not supported yet", kctx.Selected().Name)
 }
