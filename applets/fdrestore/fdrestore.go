@@ -27,8 +27,18 @@
 //
 // Directory and O_PATH fds are refused (exit 1) unless --allow-dirfd.
 //
-// Not built yet: image mode, hold: sources, and the dump and hold
-// subcommands (exit 100, "SUBCOMMAND is not supported yet").
+// restore IMAGE|- [-- PROG...] rebuilds the processes of a JSON image
+// (section 5): every file created once, shared files shared; a one-process
+// image execs in place, a multi-process one spawns a stage per process,
+// execs them all or none, and stays their parent (signals forwarded, the
+// first process's status as its own). Files this engine cannot create
+// (established sockets, deleted files, seals, escaped epoll targets,
+// signalfd, timerfd...) are refused (exit 1) unless they have a live
+// source or --lossy closes their fds.
+//
+// hold is the fd holder of section 8 (see its --help).
+//
+// Not built yet: dump (exit 100).
 //
 // Exit codes
 //
@@ -71,8 +81,14 @@ grab PID FD[=TARGET]... takes fds of a running process with pidfd_getfd
 
 Directory and O_PATH fds are refused unless --allow-dirfd.
 
-Not built yet: image mode, hold: sources, and the dump and hold
-subcommands (exit 100).
+restore IMAGE|- [-- PROG...] rebuilds the processes of a JSON image (one
+stage process each, all exec'd or none); --lossy closes the fds of files
+it cannot create, --inherit-stdio keeps fdrestore's 0-2 in every process.
+
+hold is an fd holder wire-compatible with s6-fdholderd: fdrestore hold
+daemon|store|retrieve|delete|list|getdump|setdump|transferdump.
+
+Not built yet: dump (exit 100).
 
 Exit codes: 1 refused (directory fd); 100 usage, bad source, duplicate
 target, unsupported; 111 a system call failed; 126/127 PROG not
@@ -82,11 +98,11 @@ runnable/not found; 0 --check.`,
 }
 
 type command struct {
-	Restore restoreCmd     `cmd:"" help:"Create files at fd numbers and exec PROG in place."`
-	Grab    grabCmd        `cmd:"" help:"Take fds of a running process (pidfd_getfd) and exec PROG with them."`
-	Dump    dumpCmd        `cmd:"" help:"Write a JSON image of running processes' fd tables."`
-	Hold    holdCmd        `cmd:"" help:"The fd holder daemon and its clients, wire-compatible with s6-fdholderd."`
-	Stage   stageCmd       `cmd:"" hidden:"" help:"The stage process of the re-exec path (internal)."`
+	Restore restoreCmd `cmd:"" help:"Create files at fd numbers and exec PROG in place."`
+	Grab    grabCmd    `cmd:"" help:"Take fds of a running process (pidfd_getfd) and exec PROG with them."`
+	Dump    dumpCmd    `cmd:"" help:"Write a JSON image of running processes' fd tables."`
+	Hold    holdCmd    `cmd:"" help:"The fd holder daemon and its clients, wire-compatible with s6-fdholderd."`
+	Stage   stageCmd   `cmd:"" hidden:"" help:"The stage process of the re-exec path (internal)."`
 }
 
 // Run is the root's: the selected command has already run.

@@ -28,6 +28,9 @@ type restoreCmd struct {
 	Setsid bool     `name:"setsid" help:"Call setsid() before exec."`
 	Ctty   *int     `name:"ctty" placeholder:"N" help:"Make target N (a terminal) the controlling terminal; implies --setsid."`
 	Check  bool     `name:"check" help:"Print the plan and exit 0; create nothing."`
+	Lossy  bool     `name:"lossy" help:"Image mode: leave the fds of unrestorable files closed, with a warning each."`
+	// InheritStdio is image mode's --inherit-stdio.
+	InheritStdio bool `name:"inherit-stdio" help:"Image mode: fds 0-2 of every process are fdrestore's own."`
 	placement
 	Args []string `arg:"" optional:"" passthrough:"partial" name:"prog" help:"The program and its arguments (after --)."`
 	pre  []string // the -f values prescan took out of the arguments, in order
@@ -39,10 +42,10 @@ func (r *restoreCmd) Run(env *cli.Env) error {
 	prog := cli.Operands(r.Args)
 	r.FD = append(r.pre, r.FD...)
 	if len(r.FD) == 0 {
-		if len(prog) > 0 {
-			return exitcode.Errorf(exitcode.Usage, "image mode is not supported yet")
+		if len(prog) == 0 {
+			return exitcode.ErrUsage
 		}
-		return exitcode.ErrUsage
+		return r.image(env, prog)
 	}
 	if len(prog) == 0 && !r.Check {
 		return exitcode.ErrUsage
@@ -124,14 +127,28 @@ type stageCmd struct {
 }
 
 func (s *stageCmd) Run(env *cli.Env) error {
-	plan, req, m, err := fdrestore.Stage(s.Control, func(fd int) { env.Stderr = fdWriter(fd) })
+	plan, req, m, control, err := fdrestore.Stage(s.Control, func(fd int) { env.Stderr = fdWriter(fd) })
 	if err != nil {
 		if m != nil {
 			_ = m.Close()
 		}
 		return err
 	}
-	return execProg(env, plan, m, req.Prog)
+	if control < 0 {
+		return execProg(env, plan, m, req.Prog)
+	}
+	// Spawned (image mode): the coordinator owns the created paths and
+	// reports an exec failure.
+	if err := fdrestore.StageBarrier(control); err != nil {
+		return err
+	}
+	progEnv, warning := plan.Environ(os.Environ(), unix.Getpid())
+	if warning != "" {
+		env.Warnf("%s", warning)
+	}
+	err = proc.ExecEnv(req.Prog, progEnv)
+	fdrestore.StageExecFailed(control, err, cli.Message(fmt.Errorf("process %s: %w", req.ID, err)))
+	return exitcode.Exit(exitcode.Of(err))
 }
 
 // limits reads the open-file limits the plan checks targets against: the

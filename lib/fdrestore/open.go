@@ -88,6 +88,10 @@ func OpenMasters(p *Plan) (*Masters, error) {
 			return nil, err
 		}
 		m.FDs = append(m.FDs, fds...)
+		if err := applyState(p, o, fds); err != nil {
+			_ = m.Close()
+			return nil, err
+		}
 		if err := checkDirFD(p, o, fds); err != nil {
 			_ = m.Close()
 			return nil, err
@@ -213,6 +217,19 @@ func openat(path string, flags int, mode uint32) (fd int, err error) {
 }
 
 func (m *Masters) openFile(src *Source, t int) ([]int, error) {
+	if src.FIFO {
+		// A FIFO opened read-only blocks until a writer comes, write-only
+		// fails without a reader: a temporary O_RDWR open is both, and
+		// takes the queued bytes.
+		tmp, err := openat(src.Path, unix.O_RDWR|unix.O_NONBLOCK, 0)
+		if err != nil {
+			return nil, sysErr("open FIFO "+src.Path, t, err)
+		}
+		defer unix.Close(tmp)
+		if err := writeAll(tmp, src.Data); err != nil {
+			return nil, sysErr("refill FIFO "+src.Path, t, err)
+		}
+	}
 	fd, err := openat(src.Path, src.Flags, src.Mode)
 	if err != nil {
 		return nil, sysErr("open "+src.Path, t, err)
@@ -528,4 +545,65 @@ func (m *Masters) closeHolders() {
 		_ = c.Close()
 	}
 	m.holders = nil
+}
+
+// applyState gives the masters of object o the state an image recorded
+// (section 6.2): memfd contents, size and position, queued pipe bytes,
+// status flags.
+func applyState(p *Plan, o int, fds []int) error {
+	obj := &p.Objects[o]
+	src := &obj.Source
+	t := firstTarget(p, o)
+	switch obj.Kind {
+	case KindMemfd:
+		if err := writeAll(fds[0], src.Data); err != nil {
+			return sysErr("fill memfd "+src.Name, t, err)
+		}
+		if src.Size > int64(len(src.Data)) {
+			if err := unix.Ftruncate(fds[0], src.Size); err != nil {
+				return sysErr("size memfd "+src.Name, t, err)
+			}
+		}
+		if _, err := unix.Seek(fds[0], src.Pos, 0); err != nil {
+			return sysErr("seek memfd "+src.Name, t, err)
+		}
+	case KindPipe:
+		if len(src.Data) > 0 {
+			if len(src.Data) > 65536 {
+				if _, err := unix.FcntlInt(uintptr(fds[1]), unix.F_SETPIPE_SZ, len(src.Data)); err != nil {
+					return sysErr("size pipe "+obj.Name, t, err)
+				}
+			}
+			if err := writeAll(fds[1], src.Data); err != nil {
+				return sysErr("refill pipe "+obj.Name, t, err)
+			}
+		}
+	}
+	set := func(fd, fl int) error {
+		if fl == 0 {
+			return nil
+		}
+		old, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+		if err == nil {
+			_, err = unix.FcntlInt(uintptr(fd), unix.F_SETFL, old|fl)
+		}
+		if err != nil {
+			return sysErr("set the status flags of "+src.Text, t, err)
+		}
+		return nil
+	}
+	if obj.Kind.Shared() {
+		for end, fd := range fds { // pipe2, socketpair: both ends; pty: master first
+			if err := set(fd, src.EndFlags[end]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, fd := range fds {
+		if err := set(fd, src.StatusFlags); err != nil {
+			return err
+		}
+	}
+	return nil
 }

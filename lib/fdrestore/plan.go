@@ -121,11 +121,6 @@ func badSource(target int, src Source, format string, args ...any) error {
 // NewFlagsPlan builds the plan of `restore -f ...`. Every error is a usage
 // error (exit 100) with one line naming the bad flag, fd or source.
 func NewFlagsPlan(cfg FlagsConfig) (*Plan, error) {
-	type flag struct {
-		target   int
-		explicit bool
-		src      Source
-	}
 	flags := make([]flag, len(cfg.Flags))
 	taken := map[int]bool{}
 	for i, arg := range cfg.Flags {
@@ -152,7 +147,19 @@ func NewFlagsPlan(cfg FlagsConfig) (*Plan, error) {
 		flags[i].target = next
 		taken[next] = true
 	}
+	return buildPlan(flags, cfg)
+}
 
+// flag is one parsed -f: its target and source.
+type flag struct {
+	target   int
+	explicit bool
+	src      Source
+}
+
+// buildPlan is section 6.1 for parsed flags with distinct targets: objects,
+// dup: resolution, names, checks and the orders.
+func buildPlan(flags []flag, cfg FlagsConfig) (*Plan, error) {
 	p := &Plan{MaxTarget: -1, ListenFDs: cfg.ListenFDs, CloseOthers: cfg.CloseOthers,
 		Setsid: cfg.Setsid || cfg.HasCtty, Ctty: -1, AllowDirFD: cfg.AllowDirFD,
 		HoldTimeout: cfg.HoldTimeout, HoldDelete: cfg.HoldDelete}

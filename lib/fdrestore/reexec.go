@@ -26,6 +26,13 @@ type StageRequest struct {
 	// Stdio lists the fds among 0-2 that pass through: their copies follow
 	// the masters, in this order, then the stderr copy for messages.
 	Stdio []int
+	// Image mode (the spawned path): the process's plan itself, the
+	// indexes in its Masters() of the masters that follow, and the
+	// barrier: the stage says ready and waits for go before it execs.
+	Plan    *Plan  `json:",omitempty"`
+	Masters []int  `json:",omitempty"`
+	Spawned bool   `json:",omitempty"`
+	ID      string `json:",omitempty"` // the image process, for messages
 }
 
 // stageArg is the hidden command line of the stage: the applet's name is
@@ -63,31 +70,13 @@ func Reexec(req StageRequest, p *Plan, m *Masters) error {
 		}
 	}
 	req.Paths = m.Paths
-	data, err := json.Marshal(req)
-	if err != nil {
-		return fail(exitcode.New(exitcode.Internal, fmt.Errorf("unable to encode the stage request: %w", err)))
+	if req.Plan != nil {
+		req.Masters = nil
+		for i := range m.FDs {
+			req.Masters = append(req.Masters, i)
+		}
 	}
-	memfd, err := unix.MemfdCreate("fdrestore-stage", unix.MFD_CLOEXEC)
-	if err != nil {
-		return fail(exitcode.New(exitcode.Sys, fmt.Errorf("unable to create the stage request: %w", err)))
-	}
-	err = writeAll(memfd, data)
-	if err == nil {
-		err = SendFiles(pair[0], []uint32{0}, []int{memfd})
-	}
-	_ = unix.Close(memfd)
-	if err != nil {
-		return fail(exitcode.New(exitcode.Sys, fmt.Errorf("unable to send the stage request: %w", err)))
-	}
-
-	// Masters, stdio copies, stderr copy: fds 0-2 are sent as they are (a
-	// message holds references, not numbers).
-	fds := slices.Concat(m.FDs, req.Stdio, []int{2})
-	idx := make([]uint32, len(fds))
-	for i := range idx {
-		idx[i] = uint32(i)
-	}
-	if err := SendFiles(pair[0], idx, fds); err != nil {
+	if err := sendStage(pair[0], req, slices.Concat(m.FDs, req.Stdio, []int{2})); err != nil {
 		return fail(err)
 	}
 
@@ -123,59 +112,123 @@ func Reexec(req StageRequest, p *Plan, m *Masters) error {
 	return fail(exitcode.New(exitcode.Sys, fmt.Errorf("unable to re-execute for the re-exec path: %w", err)))
 }
 
+// sendStage queues req (JSON in a memfd) and then fds, numbered in order,
+// on the control socket sock.
+func sendStage(sock int, req StageRequest, fds []int) error {
+	data, err := json.Marshal(req)
+	if err != nil {
+		return exitcode.New(exitcode.Internal, fmt.Errorf("unable to encode the stage request: %w", err))
+	}
+	memfd, err := unix.MemfdCreate("fdrestore-stage", unix.MFD_CLOEXEC)
+	if err != nil {
+		return exitcode.New(exitcode.Sys, fmt.Errorf("unable to create the stage request: %w", err))
+	}
+	err = writeAll(memfd, data)
+	if err == nil {
+		err = SendFiles(sock, []uint32{0}, []int{memfd})
+	}
+	_ = unix.Close(memfd)
+	if err != nil {
+		return exitcode.New(exitcode.Sys, fmt.Errorf("unable to send the stage request: %w", unwrapUsage(err)))
+	}
+	idx := make([]uint32, len(fds))
+	for i := range idx {
+		idx[i] = uint32(i)
+	}
+	return SendFiles(sock, idx, fds)
+}
+
 // Stage is the stage process of the re-exec path, `fdrestore stage
 // --control N`: it receives the request and the files on fd control,
 // rebuilds the plan, places everything and returns the plan, the request
 // and the created paths' owner for the caller to set LISTEN_* and exec.
 // stderr is called with the copy of the coordinator's stderr as soon as it
 // is placed above every target.
-func Stage(control int, stderr func(fd int)) (*Plan, *StageRequest, *Masters, error) {
-	if _, err := unix.FcntlInt(uintptr(control), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
-		return nil, nil, nil, exitcode.New(exitcode.Usage, fmt.Errorf("bad control fd %d: %w", control, err))
+func Stage(control int, stderr func(fd int)) (*Plan, *StageRequest, *Masters, int, error) {
+	fail := func(m *Masters, err error) (*Plan, *StageRequest, *Masters, int, error) {
+		_ = unix.Close(control)
+		return nil, nil, m, -1, err
 	}
-	defer unix.Close(control)
+	if _, err := unix.FcntlInt(uintptr(control), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
+		return nil, nil, nil, -1, exitcode.New(exitcode.Usage, fmt.Errorf("bad control fd %d: %w", control, err))
+	}
 	_, first, err := RecvFiles(control, 1)
 	if err != nil {
-		return nil, nil, nil, err
+		return fail(nil, err)
 	}
 	data, err := readAll(first[0])
 	_ = unix.Close(first[0])
 	if err != nil {
-		return nil, nil, nil, exitcode.New(exitcode.Sys, fmt.Errorf("unable to read the stage request: %w", err))
+		return fail(nil, exitcode.New(exitcode.Sys, fmt.Errorf("unable to read the stage request: %w", err)))
 	}
 	req := new(StageRequest)
 	if err := json.Unmarshal(data, req); err != nil {
-		return nil, nil, nil, exitcode.New(exitcode.Usage, fmt.Errorf("bad stage request: %w", err))
+		return fail(nil, exitcode.New(exitcode.Usage, fmt.Errorf("bad stage request: %w", err)))
 	}
 	m := &Masters{Paths: req.Paths}
-	p, err := NewFlagsPlan(req.Config)
-	if err != nil {
-		return nil, nil, m, err
+	p := req.Plan
+	if p == nil {
+		if p, err = NewFlagsPlan(req.Config); err != nil {
+			return fail(m, err)
+		}
+		req.Masters = nil
+		for i := range p.Masters() {
+			req.Masters = append(req.Masters, i)
+		}
 	}
-	list := p.Masters()
-	n := len(list) + len(req.Stdio) + 1
+	// The control socket goes above every target, out of placement's way.
+	if c, err := unix.FcntlInt(uintptr(control), unix.F_DUPFD_CLOEXEC, max(p.MaxTarget, 2)+1); err == nil {
+		_ = unix.Close(control)
+		control = c
+	} else {
+		return fail(m, exitcode.New(exitcode.Sys, fmt.Errorf("unable to move the control socket: %w", err)))
+	}
+	nm := len(req.Masters)
+	n := nm + len(req.Stdio) + 1
 	idx, got, err := RecvFiles(control, n)
 	if err != nil {
-		return nil, nil, m, err
+		return fail(m, err)
 	}
 	fds := make([]int, n)
 	for i, x := range idx {
 		if int(x) >= n {
 			closeAll(got)
-			return nil, nil, m, exitcode.Errorf(exitcode.Sys, "unable to receive files: unknown file index %d", x)
+			return fail(m, exitcode.Errorf(exitcode.Sys, "unable to receive files: unknown file index %d", x))
 		}
 		fds[x] = got[i]
 	}
 	errfd := fds[n-1]
 	masters := fds[:n-1]
-	targets := p.PlaceTargets()
+	compact := map[int]int{} // index in p.Masters() -> index in masters
+	for i, g := range req.Masters {
+		compact[g] = i
+	}
+	var targets []PlaceTarget
+	for _, t := range p.PlaceTargets() {
+		if t.Master >= 0 {
+			c, ok := compact[t.Master]
+			if !ok {
+				closeAll(fds)
+				return fail(m, exitcode.Errorf(exitcode.Internal, "stage: no file for fd %d", t.FD))
+			}
+			t.Master = c
+		}
+		targets = append(targets, t)
+	}
 	for k, fd := range req.Stdio {
-		targets = append(targets, PlaceTarget{FD: fd, Master: len(list) + k})
+		targets = append(targets, PlaceTarget{FD: fd, Master: nm + k})
 	}
-	if err := stage(p, masters, targets, errfd, true, stderr); err != nil {
-		return nil, nil, m, err
+	if err := stage(p, masters, targets, errfd, true, []int{control}, stderr); err != nil {
+		if req.ID != "" {
+			err = exitcode.New(exitcode.Of(err), fmt.Errorf("process %s: %w", req.ID, unwrapUsage(err)))
+		}
+		return fail(m, err)
 	}
-	return p, req, m, nil
+	if !req.Spawned {
+		_ = unix.Close(control)
+		control = -1
+	}
+	return p, req, m, control, nil
 }
 
 func fdOpen(fd int) bool {

@@ -70,6 +70,10 @@ const (
 type EpollItem struct {
 	Target int
 	Events uint32
+	// Data is the item's user data when HasData (images record it);
+	// otherwise the data is Target.
+	Data    uint64
+	HasData bool
 }
 
 // Source is a parsed SOURCE. Only the fields of its Kind are set.
@@ -107,6 +111,14 @@ type Source struct {
 	// hold:
 	Socket string
 	ID     string
+
+	// State of a file from an image (section 6.2), applied when its master
+	// is created; never set by the -f grammar.
+	Data        []byte // memfd contents, pipe or FIFO bytes queued
+	Size        int64  // memfd size (after Data)
+	StatusFlags int    // O_NONBLOCK, O_APPEND... set with F_SETFL
+	EndFlags    [2]int // the same per end of a pipe, socketpair or pty
+	FIFO        bool   // file: a FIFO, opened through a temporary O_RDWR open
 }
 
 // SyntaxError is a SOURCE that does not parse; Msg names the offending part.

@@ -82,20 +82,22 @@ func (t Table) Blocks(p *Plan) bool {
 func StageInPlace(p *Plan, m *Masters, stderr func(fd int)) error {
 	fds := m.FDs
 	m.FDs = nil // owned by stage from here: it closes them
-	return stage(p, fds, p.PlaceTargets(), 2, false, stderr)
+	return stage(p, fds, p.PlaceTargets(), 2, false, nil, stderr)
 }
 
 // stage places masters at targets in this process. errfd is the fd whose
 // copy above every number in use is handed to stderr (closing errfd itself
 // when closeErr: a received copy that may sit on a target). The masters
 // are always closed, placed or not.
-func stage(p *Plan, masters []int, targets []PlaceTarget, errfd int, closeErr bool, stderr func(fd int)) (err error) {
+// keep are engine fds above every target that must survive placement (the
+// control socket of a spawned stage).
+func stage(p *Plan, masters []int, targets []PlaceTarget, errfd int, closeErr bool, keep []int, stderr func(fd int)) (err error) {
 	defer func() {
 		if err != nil {
 			closeAll(masters)
 		}
 	}()
-	mine := slices.Clone(masters)
+	mine := slices.Concat(masters, keep)
 	if closeErr {
 		mine = append(mine, errfd)
 	}
@@ -103,6 +105,7 @@ func stage(p *Plan, masters []int, targets []PlaceTarget, errfd int, closeErr bo
 	if err != nil {
 		return err
 	}
+	t.Reserved = append(t.Reserved, keep...)
 	for _, pt := range targets {
 		if slices.Contains(t.Reserved, pt.FD) {
 			return exitcode.Errorf(exitcode.Sys, "unable to place fd %d: the Go runtime holds it", pt.FD)
@@ -195,7 +198,11 @@ func Register(p *Plan) error {
 		}
 		epfd := obj.Targets[0]
 		for _, it := range obj.Source.Items {
-			ev := unix.EpollEvent{Events: it.Events, Fd: int32(it.Target)}
+			data := uint64(it.Target)
+			if it.HasData {
+				data = it.Data
+			}
+			ev := unix.EpollEvent{Events: it.Events, Fd: int32(uint32(data)), Pad: int32(uint32(data >> 32))}
 			if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, it.Target, &ev); err != nil {
 				return exitcode.New(exitcode.Sys, fmt.Errorf("unable to register fd %d in the epoll at fd %d: %w", it.Target, epfd, err))
 			}

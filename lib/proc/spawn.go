@@ -22,8 +22,10 @@ type Attr struct {
 	Files []*os.File
 	Env   []string // nil means the caller's environment
 	Dir   string
-	// Setpgid puts the child in a new process group of its own.
+	// Setpgid puts the child in a new process group of its own, or with
+	// Pgid > 0 in the existing group Pgid.
 	Setpgid bool
+	Pgid    int
 	// Path, when set, is the file to execute instead of argv[0] looked up
 	// in PATH (s6-supervise runs ./finish with argv[0] "finish").
 	Path string
@@ -117,7 +119,7 @@ func SpawnCode(err error) int {
 }
 
 func sysAttr(attr Attr) *unix.SysProcAttr {
-	sa := &unix.SysProcAttr{Setpgid: attr.Setpgid, Setsid: attr.Setsid, Pdeathsig: attr.Pdeathsig}
+	sa := &unix.SysProcAttr{Setpgid: attr.Setpgid, Pgid: attr.Pgid, Setsid: attr.Setsid, Pdeathsig: attr.Pdeathsig}
 	if attr.NewPIDNS {
 		sa.Cloneflags = unix.CLONE_NEWPID
 	}

@@ -1,0 +1,128 @@
+package fdrestore
+
+import (
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gotools-dev/gotools/lib/cli"
+	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/fdrestore"
+)
+
+// image is `restore IMAGE|- [-- PROG [ARG...]]`: a one-process image is
+// placed in this process (in place or re-exec'd) and execs; a
+// multi-process image spawns one stage per process and stays their parent.
+func (r *restoreCmd) image(env *cli.Env, args []string) error {
+	name, prog := args[0], []string(nil)
+	if len(args) > 1 {
+		if args[1] != "--" || len(args) == 2 {
+			return exitcode.ErrUsage
+		}
+		prog = args[2:]
+	}
+	if r.Setsid || r.Ctty != nil || len(r.Name) > 0 {
+		return exitcode.Errorf(exitcode.Usage, "--setsid, --ctty and --name are for flags mode: an image says them per process")
+	}
+	data, err := readImage(name)
+	if err != nil {
+		return err
+	}
+	img, err := fdrestore.DecodeImage(data)
+	if err != nil {
+		return err
+	}
+	lim, err := limits()
+	if err != nil {
+		return err
+	}
+	ip, err := fdrestore.NewImagePlan(fdrestore.ImageConfig{
+		Image: img, Prog: prog, Lossy: r.Lossy, ListenFDs: r.ListenFDs,
+		AllowDirFD: r.AllowDirFD, InheritStdio: r.InheritStdio, Limits: lim,
+	})
+	if err != nil {
+		return err
+	}
+	for _, w := range ip.Warnings {
+		env.Warnf("%s", w)
+	}
+	if r.Check {
+		for _, pp := range ip.Procs {
+			fmt.Fprintf(env.Stdout, "process %s: %q\n", pp.ID, pp.Exec)
+			printPlan(env.Stdout, pp.Plan)
+		}
+		return nil
+	}
+	if len(ip.Procs) == 1 && ip.Procs[0].Plan.Setsid && unix.Getpgrp() == unix.Getpid() {
+		return exitcode.Errorf(exitcode.Sys, "unable to create a new session: fdrestore leads its process group")
+	}
+	m, err := fdrestore.OpenMasters(ip.Global)
+	if err != nil {
+		return ip.RenameTargets(err)
+	}
+	if len(ip.Procs) > 1 {
+		if r.Verbose {
+			fmt.Fprintf(env.Stderr, "%s: info: placement path: %d stage processes\n", env.Name, len(ip.Procs))
+		}
+		code, err := fdrestore.RunImage(ip, m, os.Environ(), nil)
+		if err != nil {
+			return err
+		}
+		return exitcode.Exit(code)
+	}
+	pp := ip.Procs[0]
+	t, err := fdrestore.Census(m.FDs)
+	if err != nil {
+		_ = m.Close()
+		return err
+	}
+	reexec := t.Blocks(pp.Plan)
+	if r.Verbose {
+		printPlan(env.Stderr, pp.Plan)
+		path := "in place"
+		if reexec {
+			path = fmt.Sprintf("re-exec (the Go runtime holds fds %v)", t.Reserved)
+		}
+		fmt.Fprintf(env.Stderr, "%s: info: placement path: %s\n", env.Name, path)
+	}
+	if reexec {
+		return fdrestore.Reexec(fdrestore.StageRequest{Plan: pp.Plan, Prog: pp.Exec, ID: pp.ID}, pp.Plan, m)
+	}
+	if err := fdrestore.StageInPlace(pp.Plan, m, func(fd int) { env.Stderr = fdWriter(fd) }); err != nil {
+		_ = m.Close()
+		return err
+	}
+	return execProg(env, pp.Plan, m, pp.Exec)
+}
+
+// readImage reads the image file, or stdin for "-", with raw system calls
+// (6.3 rule 1: an os.File would start the Go runtime's netpoller).
+func readImage(name string) ([]byte, error) {
+	fd := 0
+	if name != "-" {
+		var err error
+		if fd, err = unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+			return nil, exitcode.Errorf(exitcode.Sys, "unable to open image %s: %w", name, err)
+		}
+		defer unix.Close(fd)
+	}
+	var out []byte
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := unix.Read(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, exitcode.Errorf(exitcode.Sys, "unable to read image %s: %w", name, err)
+		}
+		if n == 0 {
+			return out, nil
+		}
+		out = append(out, buf[:n]...)
+		if len(out) > 1<<30 {
+			return nil, exitcode.Errorf(exitcode.Usage, "image %s is larger than 1 GiB", name)
+		}
+	}
+}
