@@ -55,6 +55,8 @@ var roles = map[string]func(args []string) int{
 	"epollprobe": roleEpollprobe,
 	"lineserver": roleLineserver,
 	"ttyprobe":   roleTtyprobe,
+
+	"fdstoreprobe": roleFdstoreprobe, // supervise_fdstore_test.go
 }
 
 // roleDaemonize is a launcher that backgrounds a daemon, the prog of

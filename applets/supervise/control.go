@@ -91,9 +91,11 @@ func (s *service) command(c byte) bool {
 			s.start()
 		}
 	case 'd':
+		s.fdstoreStop() // fd store: d, D, x and SIGTERM empty it (§3.11)
 		s.setWantUp(false)
 		s.down()
 	case 'D':
+		s.fdstoreStop()
 		s.touchDown(true)
 		s.setWantUp(false)
 		s.down()
@@ -111,6 +113,7 @@ func (s *service) command(c byte) bool {
 		s.touchDown(true)
 		s.setWantUp(false)
 	case 'x':
+		s.fdstoreStop()
 		return s.lastOrExit()
 	}
 	return false
@@ -194,6 +197,7 @@ func (s *service) lastOrExit() bool {
 
 // onTerm: down and exit (§3.7).
 func (s *service) onTerm() bool {
+	s.fdstoreStop()
 	switch s.st {
 	case stDown:
 		s.exit()

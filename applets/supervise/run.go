@@ -52,6 +52,10 @@ func (s *service) start() {
 		argv = append([]string{"setlock", "-d", strconv.Itoa(lockFD), "--", serviceLockFile}, argv...)
 		path = proc.Self()
 	}
+	// fd store: bind the notify socket if notify-socket asks for one.
+	if !s.notifyOn() {
+		return
+	}
 	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
 	var notifW *os.File
 	if n := notifFD; n >= 0 {
@@ -67,11 +71,23 @@ func (s *service) start() {
 		files[n] = notifW
 		s.notif = p[0]
 	}
+	// fd store: NOTIFY_SOCKET, and stored fds through fdrestore (§3.11).
+	argv, path, env, files, dups, ok := s.fdstoreSpawn(argv, path, files, notifFD, lockFD)
+	if !ok {
+		if notifW != nil {
+			notifW.Close()
+		}
+		s.closeNotif()
+		return
+	}
 	// The launcher's daemon must come back to us when the launcher exits.
 	s.setSubreaper(pf != "")
-	pid, err := proc.Spawn(argv, proc.Attr{Files: files, Setsid: true, NewPIDNS: newns, Path: path})
+	pid, err := proc.Spawn(argv, proc.Attr{Files: files, Env: env, Setsid: true, NewPIDNS: newns, Path: path})
 	if notifW != nil {
 		notifW.Close()
+	}
+	for _, f := range dups {
+		f.Close()
 	}
 	if err != nil {
 		s.closeNotif()
@@ -80,6 +96,7 @@ func (s *service) start() {
 	}
 	s.pid = pid
 	s.pgid = pid
+	s.store.runSID = pid // fd store: run leads its session
 	s.st = stUp
 	s.launching = pf != ""
 	s.pidfilePath = pf
@@ -152,12 +169,20 @@ func (s *service) readNotification(buf []byte) {
 		return
 	}
 	s.closeNotif()
+	s.markReady()
+}
+
+// markReady is readiness (§3.3), from the notification pipe or from
+// READY=1 on the notify socket (§3.11).
+func (s *service) markReady() {
 	s.readyAt = time.Now()
 	s.status.ReadyStamp = tai.Now()
 	s.setFlag(servicedir.FlagReady, true)
 	s.writeStatus()
 	s.emit("U")
 }
+
+func (s *service) ready() bool { return s.status.Flags&servicedir.FlagReady != 0 }
 
 // reap waits for every dead child; run's and finish's deaths drive the
 // machine, others are discarded (§3.5).
@@ -254,6 +279,7 @@ func (s *service) downAndReady(ev string) {
 	s.status.ReadyStamp = tai.Now()
 	s.writeStatus()
 	s.emit(ev)
+	s.fdstoreDown() // fd store: emptied now if d, D, x or SIGTERM asked
 	if last {
 		s.exit()
 		s.quit = true

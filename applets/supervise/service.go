@@ -68,6 +68,8 @@ type service struct {
 	finishLimit time.Duration // the armed timeout-finish, for its warning
 	readyAt     time.Time     // this cycle's readiness, zero if none
 	quit        bool          // the service is down in a LAST state: exit
+
+	store fdStore // the fd store and its notify socket (§3.11, fdstore.go)
 }
 
 func (s *service) run() error {
@@ -84,6 +86,7 @@ func (s *service) run() error {
 		return exitcode.Errorf(exitcode.Sys, "unable to chdir to %s: %w", s.dir, err)
 	}
 	s.notif = -1
+	s.store.sock = -1 // fd store: no notify socket yet
 	if err := s.setupDirs(); err != nil {
 		return err
 	}
@@ -135,9 +138,14 @@ func (s *service) loop() error {
 			daemonAt = len(fds)
 			fds = append(fds, unix.PollFd{Fd: int32(s.daemon.Fd()), Events: unix.POLLIN})
 		}
+		storeAt := len(fds) // fd store: notify socket and watched fds last
+		fds = s.store.pollFDs(fds)
 		if _, err := sys.Poll(fds, s.timeout()); err != nil {
 			return exitcode.Errorf(exitcode.Sys, "unable to poll: %w", sys.Errno(err))
 		}
+		// fd store first, and drained before any reaping: a message sent
+		// just before run died still comes from a known session (§3.11).
+		s.fdstoreEvents(fds[storeAt:], fds[0].Revents != 0)
 		if fds[0].Revents != 0 {
 			if done, err := s.readSignals(buf); done || err != nil {
 				return err

@@ -31,7 +31,22 @@
 // one has let go of the lock. notification-fd equal to lock-fd refuses the
 // start and retries every 60 s (s6-supervise waits for a command).
 //
-// Not implemented yet (spec/supervise.md): the fd store (§3.11).
+// The fd store (§3.11, a gotools extension, systemd-compatible): with a
+// notify-socket file, run gets NOTIFY_SOCKET, a datagram socket at
+// supervise/notify (an abstract @gotools-supervise/DEV:INO address when
+// the path is too long). Messages from run's session are read as
+// sd_notify(3)'s: READY=1 is readiness, as a notification-fd newline;
+// FDSTORE=1 (FDNAME=, default "stored"; FDPOLL=0) with SCM_RIGHTS keeps up
+// to fdstore-max fds (default 0: every fd refused, at most 4096), an open
+// file stored already being ignored (kcmp KCMP_FILE) and an fd that hangs
+// up being dropped unless FDPOLL=0; FDSTOREREMOVE=1 with FDNAME= drops
+// that name's fds. Each start of run then places the fds at 3, 4, ... with
+// LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID through `fdrestore restore
+// --listen-fds` (one more exec, same pid); a notification-fd or lock-fd
+// among those numbers refuses the start (retried every 60 s). The store
+// survives crashes and r; d, D, x and SIGTERM empty it unless
+// flag-fdstore-preserve exists; it dies with supervise. Unlike systemd,
+// an invalid FDNAME= refuses the fds instead of storing them as "stored".
 package supervise
 
 import (
@@ -62,7 +77,14 @@ run waits until every process of the old one has released it.
 notification-fd equal to lock-fd: warning, retried every 60 s
 (s6-supervise waits for a command).
 
-Not implemented yet: the fd store.
+fd store (gotools extension, systemd's FileDescriptorStoreMax=): a
+notify-socket file gives run NOTIFY_SOCKET (supervise/notify); READY=1
+is readiness; FDSTORE=1 [FDNAME=name] [FDPOLL=0] with SCM_RIGHTS keeps up
+to fdstore-max fds (default 0), which every later start of run finds at
+3, 4, ... with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID (placed by
+fdrestore restore --listen-fds); FDSTOREREMOVE=1 FDNAME=name drops them.
+The store survives crashes and restarts; d, D, x and SIGTERM empty it
+unless flag-fdstore-preserve exists.
 
 Test hooks: GOTOOLS_SUPERVISE_THROTTLE_MS=N replaces the 1 s restart
 throttle with N ms (the test suite's soak test uses it).`,
