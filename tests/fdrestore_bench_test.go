@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -200,4 +201,31 @@ func percentile(ds []time.Duration, p int) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[min(len(s)-1, (len(s)*p+99)/100-1)]
+}
+
+// BenchmarkFdrestoreImage4x250 restores an image of four processes with
+// 250 memfds each (spawned stage path, two SCM_RIGHTS batches per stage),
+// every process running `true` (spec target: <= 25 ms).
+func BenchmarkFdrestoreImage4x250(b *testing.B) {
+	var procs, files []string
+	for k := range 4 {
+		var fds []string
+		for i := range 250 {
+			id := fmt.Sprintf("f%d_%d", k, i)
+			fds = append(fds, fmt.Sprintf(`{"fd": %d, "file": %q}`, 3+i, id))
+			files = append(files, fmt.Sprintf(`%q: {"type": "memfd", "mname": %q}`, id, id))
+		}
+		procs = append(procs, fmt.Sprintf(`{"id": "p%d", "exec": ["true"], "fds": [%s]}`, k, strings.Join(fds, ", ")))
+	}
+	path := b.TempDir() + "/image.json"
+	if err := os.WriteFile(path, []byte(imageOf(strings.Join(procs, ", "), strings.Join(files, ", "))), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	var ds []time.Duration
+	for b.Loop() {
+		ds = append(ds, timeCmd(b, nil, "fdrestore", "restore", path))
+	}
+	ref := p50(timeRuns(b, refRuns, lookPath(b, "true"), "true"))
+	b.ReportMetric(ms(p50(ds)), "p50-ms")
+	b.ReportMetric(ms(ref), "true-p50-ms")
 }

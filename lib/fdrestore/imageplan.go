@@ -319,6 +319,12 @@ func (ip *ImagePlan) view(k int, proc *Process, cfg ImageConfig) (*Plan, error) 
 			}
 		}
 		o.Targets = ts
+		if len(ts) == 0 {
+			// Not this process's: keep only what Masters() reads (the
+			// stage gets the view as JSON, and images can be large).
+			*o = Object{Kind: o.Kind, Ends: o.Ends}
+			continue
+		}
 		if o.Kind == KindEpoll {
 			items := slices.Clone(o.Source.Items)
 			for j := range items {
