@@ -225,3 +225,32 @@ func TestFdrestoreImageLossy(t *testing.T) {
 		t.Errorf("restore --lossy = %s, stdout %q, stderr %q; want exit 0, only fd 3, %q", r.Status(), r.Stdout, r.Stderr, wantWarn)
 	}
 }
+
+// A process of an image with "setsid" and "ctty" gets the restored pty
+// slave as its controlling terminal, its own group in the foreground,
+// while another process holds the master.
+func TestFdrestoreImageCtty(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "tty")
+	img := writeImage(t, imageOf(
+		`{"id": "term", "exec": ["sh", "-c", "read x <&4"], "fds": [{"fd": 3, "file": "tm"}, {"fd": 4, "file": "pr"}]},
+		 {"id": "sh", "setsid": true, "ctty": "ts", "exec": `+execJSON("sh", "-c",
+			`set -- $(cat /proc/$$/stat | sed 's/.*) //'); echo "sid=$4 self=$$ tpgid=$6 pgid=$3" > `+out+`; tty >> `+out+`; echo >&5`)+`,
+		  "fds": [{"fd": 0, "file": "ts"}, {"fd": 1, "file": "ts"}, {"fd": 2, "file": "ts"}, {"fd": 5, "file": "pw"}]}`,
+		`"tm": {"type": "pty", "pty": "t1", "end": "master"}, "ts": {"type": "pty", "pty": "t1", "end": "slave"},
+		 "pr": {"type": "pipe", "pipe": "p1", "end": "r"}, "pw": {"type": "pipe", "pipe": "p1", "end": "w"}`,
+		`"pipes": {"p1": {"size": 65536}}`, `"ptys": {"t1": {"index": 4, "winsize": [24, 80, 0, 0]}}`))
+	r := run(t, "fdrestore", "restore", img)
+	if r.Code != 0 {
+		t.Fatalf("restore with a ctty = %s, stderr %q; want exit 0", r.Status(), r.Stderr)
+	}
+	b, err := os.ReadFile(out)
+	got := strings.Fields(string(b))
+	if err != nil || len(got) != 5 {
+		t.Fatalf("probe wrote %q (%v); want 5 fields", b, err)
+	}
+	self := strings.TrimPrefix(got[1], "self=")
+	if got[0] != "sid="+self || got[2] != "tpgid="+self || got[3] != "pgid="+self || !strings.HasPrefix(got[4], "/dev/pts/") {
+		t.Errorf("probe saw %q; want a session leader whose group owns the terminal, and tty naming /dev/pts/N", got)
+	}
+}
