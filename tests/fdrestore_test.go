@@ -171,7 +171,7 @@ func TestFdrestoreErrors(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "s")
 	missing := filepath.Join(dir, "missing")
-	const usage = "fdrestore: usage: fdrestore restore [OPTIONS] -f [N=]SOURCE... -- PROG... | grab [OPTIONS] PID FD[=TARGET]... -- PROG... | hold COMMAND ...\n"
+	const usage = "fdrestore: usage: fdrestore restore [OPTIONS] -f [N=]SOURCE... -- PROG... | restore IMAGE [-- PROG...] | grab [OPTIONS] PID FD[=TARGET]... -- PROG... | dump [OPTIONS] PID... | hold COMMAND ...\n"
 	for _, tt := range []struct {
 		name string
 		args []string
@@ -196,7 +196,7 @@ func TestFdrestoreErrors(t *testing.T) {
 			want: "fdrestore: fatal: invalid pid \"x1\"\n"},
 		{name: "grab bad fd", args: []string{"grab", "1", "3=x", "--", "true"}, code: 100,
 			want: "fdrestore: fatal: invalid fd \"3=x\": it must be FD or FD=TARGET\n"},
-		{name: "dump", args: []string{"dump", "1"}, code: 100, want: "fdrestore: fatal: dump is not supported yet\n"},
+		{name: "dump without pid", args: []string{"dump"}, code: 100, want: usage},
 		{name: "hold daemon without socket", args: []string{"hold", "daemon"}, code: 100, want: usage},
 		{name: "hold without command", args: []string{"hold"}, code: 100, want: usage},
 	} {

@@ -55,6 +55,7 @@ var roles = map[string]func(args []string) int{
 	"epollprobe": roleEpollprobe,
 	"lineserver": roleLineserver,
 	"ttyprobe":   roleTtyprobe,
+	"dumptopo":   roleDumptopo, // fdrestore_dump_test.go
 
 	"fdstoreprobe": roleFdstoreprobe, // supervise_fdstore_test.go
 }

@@ -38,7 +38,11 @@
 //
 // hold is the fd holder of section 8 (see its --help).
 //
-// Not built yet: dump (exit 100).
+// dump [-o FILE] [--tree] [--live] [--data] [--data-max BYTES] [--strict]
+// PID... writes the image of running processes (section 4): sharing found
+// with kcmp, pipe, socket and pty peers, epoll targets; --strict exits 1
+// (after writing) if a file is unsupported or incomplete. Not built:
+// --freeze (every image says "racy"), the verify check at restore.
 //
 // Exit codes
 //
@@ -63,7 +67,7 @@ import (
 var Applet = cli.Applet{
 	Name:    "fdrestore",
 	Summary: "create files at chosen fd numbers and exec a program with them",
-	Usage:   "restore [OPTIONS] -f [N=]SOURCE... -- PROG... | grab [OPTIONS] PID FD[=TARGET]... -- PROG... | hold COMMAND ...",
+	Usage:   "restore [OPTIONS] -f [N=]SOURCE... -- PROG... | restore IMAGE [-- PROG...] | grab [OPTIONS] PID FD[=TARGET]... -- PROG... | dump [OPTIONS] PID... | hold COMMAND ...",
 	Help: `restore places each SOURCE at fd N (no N=: the lowest free number >= 3 no
 other -f names) and execs PROG in place. SOURCE is file:PATH[:FLAGS][@POS],
 null, pipe:NAME:r|w, socketpair:NAME:0|1[:TYPE], listen:tcp|udp:HOST:PORT,
@@ -88,9 +92,12 @@ it cannot create, --inherit-stdio keeps fdrestore's 0-2 in every process.
 hold is an fd holder wire-compatible with s6-fdholderd: fdrestore hold
 daemon|store|retrieve|delete|list|getdump|setdump|transferdump.
 
-Not built yet: dump (exit 100).
+dump [-o FILE] [--tree] [--live] [--data] [--strict] PID... writes a JSON
+image of running processes' fd tables (restore reads it back).
+Not built: dump --freeze.
 
-Exit codes: 1 refused (directory fd); 100 usage, bad source, duplicate
+Exit codes: 1 refused (directory fd, unrestorable file, holder errno,
+dump --strict); 100 usage, bad source, duplicate
 target, unsupported; 111 a system call failed; 126/127 PROG not
 runnable/not found; 0 --check.`,
 	New:     func() cli.Command { return new(command) },

@@ -22,8 +22,16 @@
 //   - [DecodeImage], [EncodeImage] and [Image.Validate] read and write the
 //     JSON image of section 5, strictly.
 //
-// Not built yet: the spawned stage path, multi-process restore from an
-// image, and dump.
+//   - [NewImagePlan] and [RunImage] restore an image: one global plan with
+//     virtual targets, a view per process, one spawned stage per process
+//     (6.3 rule 5, 6.6);
+//   - [Dump] writes the image of running processes (section 4): sharing
+//     by kcmp KCMP_FILE, unix peers by sock_diag, epoll targets by
+//     KCMP_EPOLL_TFD.
+//
+// Not built yet: dump --freeze, the verify check of recreated files,
+// escaped epoll targets, and the file types listed as live only in
+// NewImagePlan.
 //
 // Errors of the parsers and the plan are [exitcode.Error]s with code 100
 // (usage): one line naming the bad flag, fd or part, as in section 10;
