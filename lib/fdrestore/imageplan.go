@@ -207,7 +207,7 @@ func (ip *ImagePlan) source(img *Image, id string, proc *Process, k int) (Source
 			src.SockType = map[string]int{"stream": unix.SOCK_STREAM, "dgram": unix.SOCK_DGRAM, "seqpacket": unix.SOCK_SEQPACKET}[f.SockType]
 			src.End = map[string]int{"0": 0, "1": 1}[f.End]
 		case f.State == "listen" && f.SockType == "stream" && f.Path != "":
-			src.Kind, src.Network, src.Path = KindListen, "unix", f.Path
+			src.Kind, src.Network, src.Path, src.Backlog = KindListen, "unix", f.Path, f.Backlog
 		default:
 			return Source{}, refuse(id, f, fmt.Sprintf("a %s %s unix socket without a peer in the image is live only", f.State, f.SockType))
 		}
@@ -219,7 +219,7 @@ func (ip *ImagePlan) source(img *Image, id string, proc *Process, k int) (Source
 		if err != nil {
 			return Source{}, exitcode.Errorf(exitcode.Usage, "image: files.%s: invalid addr %q", id, f.Addr)
 		}
-		src.Kind, src.Network, src.Addr = KindListen, f.Type, ap
+		src.Kind, src.Network, src.Addr, src.Backlog = KindListen, f.Type, ap, f.Backlog
 	case TypePTY:
 		src.Kind, src.Name = KindPTY, "t:"+f.PTY
 		src.End = map[string]int{"master": PTYMaster, "slave": PTYSlave}[f.End]

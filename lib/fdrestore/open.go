@@ -309,7 +309,7 @@ func listenInet(src *Source, t int) ([]int, error) {
 		return nil, sysErr("bind "+shown, t, err)
 	}
 	if typ == unix.SOCK_STREAM {
-		if err := unix.Listen(fd, unix.SOMAXCONN); err != nil {
+		if err := unix.Listen(fd, backlog(src)); err != nil {
 			unix.Close(fd)
 			return nil, sysErr("listen on "+shown, t, err)
 		}
@@ -357,7 +357,7 @@ func (m *Masters) listenUnix(src *Source, t int) ([]int, error) {
 	if !abstract {
 		m.Paths = append(m.Paths, path)
 	}
-	if err := unix.Listen(fd, unix.SOMAXCONN); err != nil {
+	if err := unix.Listen(fd, backlog(src)); err != nil {
 		unix.Close(fd)
 		return nil, sysErr("listen on "+path, t, err)
 	}
@@ -606,4 +606,13 @@ func applyState(p *Plan, o int, fds []int) error {
 		}
 	}
 	return nil
+}
+
+// backlog is the listen(2) backlog of a listen: source: the image's, else
+// SOMAXCONN.
+func backlog(src *Source) int {
+	if src.Backlog > 0 {
+		return src.Backlog
+	}
+	return unix.SOMAXCONN
 }

@@ -119,6 +119,7 @@ type Source struct {
 	StatusFlags int    // O_NONBLOCK, O_APPEND... set with F_SETFL
 	EndFlags    [2]int // the same per end of a pipe, socketpair or pty
 	FIFO        bool   // file: a FIFO, opened through a temporary O_RDWR open
+	Backlog     int    // listen: the listen(2) backlog; 0: SOMAXCONN
 }
 
 // SyntaxError is a SOURCE that does not parse; Msg names the offending part.
