@@ -5,6 +5,7 @@ package applets
 
 import (
 	"github.com/gotools-dev/gotools/applets/backgroundwatch"
+	"github.com/gotools-dev/gotools/applets/fdholder"
 	"github.com/gotools-dev/gotools/applets/fdrestore"
 	"github.com/gotools-dev/gotools/applets/lockd"
 	"github.com/gotools-dev/gotools/applets/lockdhelper"
@@ -35,4 +36,12 @@ var All = []cli.Applet{
 	lockdhelper.Applet,
 	shmlock.Applet,
 	fdrestore.Applet,
+	fdholder.StoreApplet,
+	fdholder.RetrieveApplet,
+	fdholder.DeleteApplet,
+	fdholder.ListApplet,
+	fdholder.GetdumpApplet,
+	fdholder.SetdumpApplet,
+	fdholder.TransferdumpApplet,
+	fdholder.DaemonApplet,
 }
