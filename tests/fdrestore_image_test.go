@@ -254,3 +254,24 @@ func TestFdrestoreImageCtty(t *testing.T) {
 		t.Errorf("probe saw %q; want a session leader whose group owns the terminal, and tty naming /dev/pts/N", got)
 	}
 }
+
+// An epoll of an image is registered by the process that holds its
+// targets at the recorded numbers, with the recorded events and data: in
+// that process epoll_wait reports the image's data, and EPOLL_CTL_MOD and
+// DEL on the final numbers succeed (ENOENT is the regression), although
+// another process holds the same epoll and eventfd at other numbers.
+func TestFdrestoreImageEpoll(t *testing.T) {
+	t.Parallel()
+	img := writeImage(t, imageOf(
+		`{"id": "a", "exec": ["epollprobe", "6", "4", "5"], "fds": [{"fd": 3, "file": "pr"}, {"fd": 4, "file": "pw"}, {"fd": 5, "file": "ev"}, {"fd": 6, "file": "ep"}]},
+		 {"id": "b", "exec": ["true"], "fds": [{"fd": 3, "file": "ep"}, {"fd": 9, "file": "ev"}]}`,
+		`"pr": {"type": "pipe", "pipe": "p1", "end": "r"}, "pw": {"type": "pipe", "pipe": "p1", "end": "w"},
+		 "ev": {"type": "eventfd", "count": "1"},
+		 "ep": {"type": "epoll", "targets": [{"fd": 4, "file": "pw", "events": "0x4", "data": "0x1234"}, {"fd": 5, "file": "ev", "events": "0x1", "data": "7"}]}`,
+		`"pipes": {"p1": {"size": 65536}}`))
+	r := run(t, "fdrestore", "restore", img)
+	want := "ready 7 4660\nmod 4 ok\nmod 5 ok\ndel 4 ok\ndel 5 ok\n"
+	if r.Code != 0 || r.Stdout != want {
+		t.Errorf("restore of an epoll image = %s, stdout %q, stderr %q; want exit 0, %q", r.Status(), r.Stdout, r.Stderr, want)
+	}
+}

@@ -274,6 +274,11 @@ func TestSuperviseFdstoreKeepsListener(t *testing.T) {
 			t.Errorf("instance %d argv = %q; want fdstoreprobe (fdrestore exec'd in place)", i, args)
 		}
 	}
+	// supervise/fdstore lists the store for inspection.
+	listed := filepath.Join(dir, "supervise", "fdstore")
+	if b, err := os.ReadFile(listed); err != nil || string(b) != "web socket:["+ino+"]\n" {
+		t.Errorf("supervise/fdstore = %q (%v); want %q", b, err, "web socket:["+ino+"]\n")
+	}
 	// FDSTOREREMOVE=1 from the next instance: the one after gets nothing.
 	if err := os.WriteFile(filepath.Join(dir, "probe-args"), []byte("-name web -remove\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -286,6 +291,11 @@ func TestSuperviseFdstoreKeepsListener(t *testing.T) {
 	if got := s.instance("dDuU"); got.n != 0 || got.inherited != "-" {
 		t.Errorf("instance after FDSTOREREMOVE = %+v; want no fd", got)
 	}
+	// That instance, started without fds, stored a listener of its own.
+	waitFor(t, "supervise/fdstore to list the new listener", func() bool {
+		b, err := os.ReadFile(listed)
+		return err == nil && strings.HasPrefix(string(b), "web socket:[") && !strings.Contains(string(b), "["+ino+"]")
+	})
 	if e := s.p.Stderr(); e != "" {
 		t.Errorf("supervise stderr = %q; want nothing", e)
 	}

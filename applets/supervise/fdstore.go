@@ -59,6 +59,7 @@ type fdStore struct {
 	// way out do not survive either.
 	dropAtDown bool
 	buf, oob   []byte
+	listed     string // what supervise/fdstore says now
 }
 
 // notifyMsg is what supervise understands of one notify datagram
@@ -252,6 +253,7 @@ func (s *service) fdstoreEvents(fds []unix.PollFd, drain bool) {
 	if readable || drain {
 		s.readNotify()
 	}
+	s.fdstoreList()
 }
 
 // readNotify reads every queued notify message.
@@ -366,6 +368,7 @@ func (s *service) fdstoreAdd(fds []int, name string, poll bool) {
 	if refused > 0 {
 		s.env.Warnf("fd store full (fdstore-max %d): %s named %s refused", max, nfds(refused), name)
 	}
+	s.fdstoreList()
 }
 
 // fdstoreRemove closes and drops the fds stored under name.
@@ -379,6 +382,7 @@ func (s *service) fdstoreRemove(name string) {
 		kept = append(kept, f)
 	}
 	s.store.fds = kept
+	s.fdstoreList()
 }
 
 // fdstoreMax reads fdstore-max: default 0 (the store refuses every fd),
@@ -394,6 +398,32 @@ func (s *service) fdstoreClear() {
 		unix.Close(f.fd)
 	}
 	s.store.fds = s.store.fds[:0]
+	s.fdstoreList()
+}
+
+// fdstoreList keeps supervise/fdstore up to date, for inspection: one
+// line per stored fd, in store order, "NAME WHAT" where WHAT is the fd's
+// /proc link ("socket:[1234]", a path). It exists once the store has held
+// something (a gotools extension; s6 has no fd store).
+func (s *service) fdstoreList() {
+	var b strings.Builder
+	buf := make([]byte, 256)
+	for _, f := range s.store.fds {
+		what := "?"
+		if n, err := unix.Readlink("/proc/self/fd/"+strconv.Itoa(f.fd), buf); err == nil {
+			what = string(buf[:n])
+		}
+		b.WriteString(f.name + " " + what + "\n")
+	}
+	text := b.String()
+	if text == s.store.listed {
+		return
+	}
+	if err := writeAtomic("supervise/fdstore", []byte(text)); err != nil {
+		s.env.Warnf("unable to write supervise/fdstore: %w", sys.Errno(err))
+		return
+	}
+	s.store.listed = text
 }
 
 // fdstoreStop is d, D, x and SIGTERM: the store is emptied now and again

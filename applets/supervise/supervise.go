@@ -47,6 +47,7 @@
 // survives crashes and r; d, D, x and SIGTERM empty it unless
 // flag-fdstore-preserve exists; it dies with supervise. Unlike systemd,
 // an invalid FDNAME= refuses the fds instead of storing them as "stored".
+// supervise/fdstore lists the store, one "NAME LINK" line per fd.
 package supervise
 
 import (
@@ -84,7 +85,8 @@ to fdstore-max fds (default 0), which every later start of run finds at
 3, 4, ... with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID (placed by
 fdrestore restore --listen-fds); FDSTOREREMOVE=1 FDNAME=name drops them.
 The store survives crashes and restarts; d, D, x and SIGTERM empty it
-unless flag-fdstore-preserve exists.
+unless flag-fdstore-preserve exists. supervise/fdstore lists it, one
+"NAME LINK" line per fd (e.g. "web socket:[1234]").
 
 Test hooks: GOTOOLS_SUPERVISE_THROTTLE_MS=N replaces the 1 s restart
 throttle with N ms (the test suite's soak test uses it).`,
