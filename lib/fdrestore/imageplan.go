@@ -208,6 +208,10 @@ func (ip *ImagePlan) source(img *Image, id string, proc *Process, k int) (Source
 			src.End = map[string]int{"0": 0, "1": 1}[f.End]
 		case f.State == "listen" && f.SockType == "stream" && f.Path != "":
 			src.Kind, src.Network, src.Path, src.Backlog = KindListen, "unix", f.Path, f.Backlog
+		case f.Connect != "" && img.Files[f.Connect] != nil && img.Files[f.Connect].Path != "":
+			// Into the queue of a listener of the image, created before it.
+			src.Kind, src.Path = KindConnect, img.Files[f.Connect].Path
+			src.SockType = map[string]int{"stream": unix.SOCK_STREAM, "dgram": unix.SOCK_DGRAM, "seqpacket": unix.SOCK_SEQPACKET}[f.SockType]
 		default:
 			return Source{}, refuse(id, f, fmt.Sprintf("a %s %s unix socket without a peer in the image is live only", f.State, f.SockType))
 		}
@@ -223,6 +227,19 @@ func (ip *ImagePlan) source(img *Image, id string, proc *Process, k int) (Source
 	case TypePTY:
 		src.Kind, src.Name = KindPTY, "t:"+f.PTY
 		src.End = map[string]int{"master": PTYMaster, "slave": PTYSlave}[f.End]
+		if st := img.Ptys[f.PTY]; st != nil {
+			ws := st.Winsize
+			src.Winsize = &ws
+			if st.Termios != nil {
+				cc, err := st.Termios.CCBytes()
+				if err != nil {
+					return Source{}, exitcode.Errorf(exitcode.Usage, "image: ptys.%s: %v", f.PTY, err)
+				}
+				src.Termios = &unix.Termios{Iflag: st.Termios.Iflag, Oflag: st.Termios.Oflag,
+					Cflag: st.Termios.Cflag, Lflag: st.Termios.Lflag, Line: st.Termios.Line}
+				copy(src.Termios.Cc[:], cc[:])
+			}
+		}
 	case TypeEpoll:
 		reg := registrar(img, id, f)
 		if reg < 0 {

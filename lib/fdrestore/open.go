@@ -202,6 +202,16 @@ func (m *Masters) open(p *Plan, o int) ([]int, error) {
 		return []int{fd}, nil
 	case KindHold:
 		return m.retrieve(p, src, t)
+	case KindConnect:
+		fd, err := unix.Socket(unix.AF_UNIX, src.SockType|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return nil, sysErr("create a unix socket", t, err)
+		}
+		if err := retry(func() error { return unix.Connect(fd, &unix.SockaddrUnix{Name: src.Path}) }); err != nil {
+			unix.Close(fd)
+			return nil, sysErr("connect to "+src.Path, t, err)
+		}
+		return []int{fd}, nil
 	case KindGrab:
 		return m.grab(src, t)
 	}
@@ -566,6 +576,18 @@ func applyState(p *Plan, o int, fds []int) error {
 		}
 		if _, err := unix.Seek(fds[0], src.Pos, 0); err != nil {
 			return sysErr("seek memfd "+src.Name, t, err)
+		}
+	case KindPTY:
+		if src.Winsize != nil {
+			ws := unix.Winsize{Row: src.Winsize[0], Col: src.Winsize[1], Xpixel: src.Winsize[2], Ypixel: src.Winsize[3]}
+			if err := unix.IoctlSetWinsize(fds[0], unix.TIOCSWINSZ, &ws); err != nil {
+				return sysErr("set the window size of pty "+obj.Name, t, err)
+			}
+		}
+		if src.Termios != nil {
+			if err := unix.IoctlSetTermios(fds[0], unix.TCSETS, src.Termios); err != nil {
+				return sysErr("set the termios of pty "+obj.Name, t, err)
+			}
 		}
 	case KindPipe:
 		if len(src.Data) > 0 {

@@ -416,6 +416,8 @@ func (p *Plan) order() {
 			return 0
 		case k == KindListen:
 			return 1
+		case k == KindConnect:
+			return 3 // into a listener's queue: after every listener
 		}
 		return 2
 	}

@@ -33,13 +33,16 @@ const (
 	KindClose                      // close
 	KindGrab                       // grab:PID:FD
 	KindHold                       // hold:SOCKET:ID
+	// KindConnect is a unix socket connected to a listener of the image
+	// (Path); images only, opened after every listener (6.2).
+	KindConnect
 )
 
 var kindNames = map[Kind]string{
 	KindFile: "file", KindNull: "null", KindPipe: "pipe", KindSocketpair: "socketpair",
 	KindListen: "listen", KindPTY: "pty", KindMemfd: "memfd", KindEventfd: "eventfd",
 	KindEpoll: "epoll", KindFD: "fd", KindDup: "dup", KindClose: "close", KindGrab: "grab",
-	KindHold: "hold",
+	KindHold: "hold", KindConnect: "connect",
 }
 
 func (k Kind) String() string {
@@ -120,6 +123,10 @@ type Source struct {
 	EndFlags    [2]int // the same per end of a pipe, socketpair or pty
 	FIFO        bool   // file: a FIFO, opened through a temporary O_RDWR open
 	Backlog     int    // listen: the listen(2) backlog; 0: SOMAXCONN
+	// PTY state (the pty object's Source): window size and, when set,
+	// termios in the layout of TCSETS.
+	Winsize *[4]uint16    `json:",omitempty"`
+	Termios *unix.Termios `json:",omitempty"`
 }
 
 // SyntaxError is a SOURCE that does not parse; Msg names the offending part.
