@@ -275,3 +275,26 @@ func TestFdrestoreImageEpoll(t *testing.T) {
 		t.Errorf("restore of an epoll image = %s, stdout %q, stderr %q; want exit 0, %q", r.Status(), r.Stdout, r.Stderr, want)
 	}
 }
+
+// A stage that fails after it received its files (here TIOCSCTTY on a
+// file that is not a terminal) aborts the restore before go: the other
+// process's program never runs, and the failure is one line naming the
+// process.
+func TestFdrestoreImageStageFailure(t *testing.T) {
+	t.Parallel()
+	marker := filepath.Join(t.TempDir(), "marker")
+	img := writeImage(t, imageOf(
+		`{"id": "first", "exec": `+execJSON("touch", marker)+`, "fds": []},
+		 {"id": "sh", "exec": ["true"], "setsid": true, "ctty": "null", "fds": [{"fd": 0, "file": "null"}]}`,
+		`"null": {"type": "file", "path": "/dev/null"}`))
+	p := start(t, "fdrestore", "restore", img)
+	r := p.Wait(t)
+	want := "fdrestore: fatal: process sh: unable to make fd 0 the controlling terminal: Inappropriate ioctl for device\n"
+	if r.Code != 111 || r.Stderr != want {
+		t.Errorf("restore with a bad ctty = %s, stderr %q; want exit 111, %q", r.Status(), r.Stderr, want)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("the first process ran (%s exists); want no program run", marker)
+	}
+	waitFor(t, "no process left in the group", func() bool { return len(groupMembers(p.Pid)) == 0 })
+}
