@@ -231,3 +231,99 @@ func lineDiff(a, b string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestFdrestoreRoundTripBehaviour is the behaviour half of the round trip:
+// a known topology of three processes (a pipe across two, a memfd dup'ed
+// in one and shared with another, a file open twice, a socketpair across
+// two, a unix listener, an epoll on a pipe end and a dup'ed eventfd with
+// its own data, an eventfd at 5, a pty whose slave is the third process's
+// stdio and controlling terminal) is built, dumped, and restored from the
+// dump into checkers: the pipe and the socketpair carry bytes between the
+// restored processes, the memfd's offset is shared, epoll reports the
+// dumped data and accepts MOD/DEL on the final numbers, the terminal is
+// the controlling one with the process's group in the foreground, and no
+// restored process has an fd beyond its table.
+func TestFdrestoreRoundTripBehaviour(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, []byte("0123456789"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	topo := imageOf(
+		`{"id": "w", "exec": ["sleep", "60"], "fds": [{"fd": 3, "file": "pw"}, {"fd": 4, "file": "m"}, {"fd": 5, "file": "m"},
+		   {"fd": 6, "file": "fa"}, {"fd": 7, "file": "fb"}, {"fd": 8, "file": "s0"}, {"fd": 9, "file": "l"},
+		   {"fd": 10, "file": "ep"}, {"fd": 11, "file": "ev"}, {"fd": 12, "file": "tm"}, {"fd": 13, "file": "ev"}]},
+		 {"id": "r", "exec": ["sleep", "60"], "fds": [{"fd": 3, "file": "pr"}, {"fd": 4, "file": "s1"}, {"fd": 5, "file": "m"}]},
+		 {"id": "t", "exec": ["sleep", "60"], "setsid": true, "ctty": "ts",
+		   "fds": [{"fd": 0, "file": "ts"}, {"fd": 1, "file": "ts"}, {"fd": 2, "file": "ts"}]}`,
+		`"pw": {"type": "pipe", "pipe": "p1", "end": "w"}, "pr": {"type": "pipe", "pipe": "p1", "end": "r"},
+		 "m": {"type": "memfd", "mname": "state", "size": 5, "data_b64": "aGVsbG8="},
+		 "fa": {"type": "file", "path": "`+file+`", "pos": 2}, "fb": {"type": "file", "path": "`+file+`", "pos": 7},
+		 "s0": {"type": "unix", "socktype": "stream", "state": "connected", "pair": "sp", "end": "0"},
+		 "s1": {"type": "unix", "socktype": "stream", "state": "connected", "pair": "sp", "end": "1"},
+		 "l": {"type": "unix", "socktype": "stream", "state": "listen", "path": "`+filepath.Join(dir, "sock")+`", "backlog": 16},
+		 "ev": {"type": "eventfd", "count": "5"},
+		 "ep": {"type": "epoll", "targets": [{"fd": 3, "file": "pw", "events": "0x4", "data": "3"}, {"fd": 13, "file": "ev", "events": "0x1", "data": "0x2a"}]},
+		 "tm": {"type": "pty", "pty": "t1", "end": "master"}, "ts": {"type": "pty", "pty": "t1", "end": "slave"}`,
+		`"pipes": {"p1": {"size": 65536}}`, `"ptys": {"t1": {"index": 0, "winsize": [30, 100, 0, 0]}}`)
+	built, err := fdrestore.DecodeImage([]byte(topo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c0, pids := restoreProbes(t, built)
+	img := dumpPids(t, pids)
+	killProbes(t, c0, pids)
+	if n := len(img.Processes); n != 3 {
+		t.Fatalf("dump has %d processes; want 3", n)
+	}
+
+	// Checkers in place of the programs, each writing what it saw to a file.
+	out := func(name string) string { return filepath.Join(dir, name) }
+	fdsOf := `ls /proc/$$/fd | sort -n | tr '\n' ' '`
+	img.Processes[0].Exec = []string{"sh", "-c", `echo ping >&3; echo pong >&8; dd bs=1 count=2 <&4 2>/dev/null >/dev/null; ` +
+		`echo "fds $(` + fdsOf + `)" > ` + out("w") + `; epollprobe 10 3 13 >> ` + out("w") +
+		// The pty master stays open until t is done: its closing would hang t up.
+		`; until [ -e ` + out("t") + ` ]; do sleep 0.05; done`}
+	img.Processes[1].Exec = []string{"sh", "-c", `read a <&3; read b <&4; sleep 0.2; c=$(cat <&5); ` +
+		`echo "$a $b $c fds $(` + fdsOf + `)" > ` + out("r")}
+	img.Processes[2].Exec = []string{"sh", "-c", `set -- $(sed 's/.*) //' /proc/$$/stat); ` +
+		`echo "sid=$4 pgid=$3 tpgid=$6 self=$$ $(stty size) $(tty) fds $(` + fdsOf + `)" > ` + out("t.new") + `; mv ` + out("t.new") + " " + out("t")}
+	b, err := fdrestore.EncodeImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "dumped.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, "fdrestore", "restore", path)
+	if r.Code != 0 {
+		t.Fatalf("restore of the dump into checkers = %s, stderr %q; want exit 0", r.Status(), r.Stderr)
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(out(name))
+		if err != nil {
+			t.Fatalf("checker %s wrote nothing: %v", name, err)
+		}
+		return string(b)
+	}
+	// w: its table (ls adds its own directory fd), then epoll.
+	wantW := "fds 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 \nready 3 42\nmod 3 ok\nmod 13 ok\ndel 3 ok\ndel 13 ok\n"
+	if got := read("w"); got != wantW {
+		t.Errorf("checker w saw %q; want %q", got, wantW)
+	}
+	// r: the pipe's and the socketpair's bytes, the memfd's shared offset
+	// (w read 2 of "hello"), its table.
+	if got, want := read("r"), "ping pong llo fds 0 1 2 3 4 5 6 \n"; got != want {
+		t.Errorf("checker r saw %q; want %q", got, want)
+	}
+	f := strings.Fields(read("t"))
+	if len(f) < 6 {
+		t.Fatalf("checker t saw %q", f)
+	}
+	self := strings.TrimPrefix(f[3], "self=")
+	if f[0] != "sid="+self || f[1] != "pgid="+self || f[2] != "tpgid="+self || f[4] != "30" || f[5] != "100" ||
+		!strings.HasPrefix(f[6], "/dev/pts/") || strings.Join(f[7:], " ") != "fds 0 1 2 3" {
+		t.Errorf("checker t saw %q; want a session leader owning its terminal (30x100), /dev/pts/N, fds 0-2 and ls's own", f)
+	}
+}
