@@ -634,3 +634,22 @@ func TestFdrestoreBadInput(t *testing.T) {
 		}
 	})
 }
+
+// TestFdrestoreNoRuntimeFDRace places 1000 fds 25 times in a row. The Go
+// runtime opens its netpoller fds when its first timer starts, from any
+// thread; the GC's scavenger used to start one in the middle of
+// placement, which then dup3'd onto the netpoller's new fds (about one run
+// in 25 died of EBUSY or "netpoll failed"). fdrestore now runs without GC.
+func TestFdrestoreNoRuntimeFDRace(t *testing.T) {
+	t.Parallel()
+	args := []string{"fdrestore", "restore"}
+	for range 1000 {
+		args = append(args, "-f", "null")
+	}
+	args = append(args, "--", "true")
+	for i := range 25 {
+		if r := run(t, args...); r.Code != 0 {
+			t.Fatalf("run %d of restore -f null x 1000 = %s, stderr %.300q; want exit 0", i+1, r.Status(), r.Stderr)
+		}
+	}
+}

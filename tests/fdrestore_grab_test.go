@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Acceptance tests of `fdrestore grab` (spec/fdrestore.md sections 3 and
@@ -355,4 +358,37 @@ func first(s []string) string {
 		return ""
 	}
 	return s[0]
+}
+
+// killUnderLoad SIGKILLs the supervised service restarts times while the
+// client loop c runs, each instance once it has answered a connection, and
+// returns the pids of the restarts+1 instances. No connection is in flight
+// while an instance dies (the loop's gate is held): a SIGKILLed server
+// loses only a connection it accepted and did not answer, which is not
+// what these tests measure.
+func killUnderLoad(t *testing.T, s *supervised, c *clientLoop, restarts int) []int {
+	t.Helper()
+	servicePID := func() int { return int(s.status().PID) }
+	var pids []int
+	for i := 0; i <= restarts; i++ {
+		var pid int
+		waitFor(t, fmt.Sprintf("instance %d to answer", i+1), func() bool {
+			pid = servicePID()
+			return pid != 0 && !slices.Contains(pids, pid) && c.answeredBy(pid) > 0
+		})
+		pids = append(pids, pid)
+		if i == restarts {
+			break
+		}
+		c.gate.Lock()
+		if err := unix.Kill(pid, unix.SIGKILL); err != nil {
+			t.Errorf("kill instance %d (pid %d): %v", i+1, pid, err)
+		}
+		waitFor(t, fmt.Sprintf("instance %d (pid %d) to die", i+1, pid), func() bool {
+			st, err := readStat(pid)
+			return err != nil || st.State == 'Z' || servicePID() != pid
+		})
+		c.gate.Unlock()
+	}
+	return pids
 }

@@ -738,33 +738,7 @@ func TestFdrestoreHoldRestarts(t *testing.T) {
 		cancel()
 		<-c.finished
 	}()
-	servicePID := func() int {
-		st := s.status()
-		return int(st.PID)
-	}
-	var pids []int
-	for i := 0; i <= restarts; i++ {
-		var pid int
-		waitFor(t, fmt.Sprintf("instance %d to answer", i+1), func() bool {
-			pid = servicePID()
-			return pid != 0 && !slices.Contains(pids, pid) && c.answeredBy(pid) > 0
-		})
-		pids = append(pids, pid)
-		if i == restarts {
-			break
-		}
-		// No connection is in flight while the gate is held: a SIGKILLed
-		// server loses only a connection it accepted and did not answer.
-		c.gate.Lock()
-		if err := unix.Kill(pid, unix.SIGKILL); err != nil {
-			t.Errorf("kill instance %d (pid %d): %v", i+1, pid, err)
-		}
-		waitFor(t, fmt.Sprintf("instance %d (pid %d) to die", i+1, pid), func() bool {
-			st, err := readStat(pid)
-			return err != nil || st.State == 'Z' || servicePID() != pid
-		})
-		c.gate.Unlock()
-	}
+	pids := killUnderLoad(t, s, c, restarts)
 	cancel()
 	<-c.finished
 	// Down and exit: supervise kills and reaps the last instance itself.

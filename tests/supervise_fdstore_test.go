@@ -527,28 +527,7 @@ func TestSuperviseFdstoreRestarts(t *testing.T) {
 		cancel()
 		<-c.finished
 	}()
-	pids := []int{}
-	servicePID := func() int { return int(s.status().PID) }
-	for i := 0; i <= restarts; i++ {
-		var pid int
-		waitFor(t, fmt.Sprintf("instance %d to answer", i+1), func() bool {
-			pid = servicePID()
-			return pid != 0 && !containsInt(pids, pid) && c.answeredBy(pid) > 0
-		})
-		pids = append(pids, pid)
-		if i == restarts {
-			break
-		}
-		c.gate.Lock()
-		if err := unix.Kill(pid, unix.SIGKILL); err != nil {
-			t.Errorf("kill instance %d (pid %d): %v", i+1, pid, err)
-		}
-		waitFor(t, fmt.Sprintf("instance %d (pid %d) to die", i+1, pid), func() bool {
-			st, err := readStat(pid)
-			return err != nil || st.State == 'Z' || servicePID() != pid
-		})
-		c.gate.Unlock()
-	}
+	pids := killUnderLoad(t, s, c, restarts)
 	cancel()
 	<-c.finished
 	s.control("dx")
@@ -569,13 +548,4 @@ func TestSuperviseFdstoreRestarts(t *testing.T) {
 		}
 	}
 	t.Logf("%d connections answered by %d instances", c.answered, len(pids))
-}
-
-func containsInt(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

@@ -1,6 +1,7 @@
 package fdrestore
 
 import (
+	"runtime/debug"
 	"slices"
 	"strings"
 
@@ -15,6 +16,7 @@ import (
 // leaves args alone if an option it cannot read unambiguously (a cluster
 // of short options such as -Cf) could hide an -f.
 func prescan(c cli.Command, args []string) []string {
+	noGC(args)
 	cmd, ok := c.(*command)
 	if !ok || len(args) == 0 || args[0] != "restore" {
 		return args
@@ -51,4 +53,20 @@ func prescan(c cli.Command, args []string) []string {
 	}
 	cmd.Restore.pre = pre
 	return rest
+}
+
+// noGC turns the garbage collector off for the commands that place fds
+// (all but the holder daemon): they are short-lived and exec. The GC's
+// background scavenger sleeps on a runtime timer, and the first timer makes
+// the Go runtime open its netpoller (an epoll fd and an eventfd) at the
+// lowest free numbers, at any moment, from another thread: in the middle
+// of placement that is a number being dup3'd onto (EBUSY, or a clobbered
+// epoll fd and "netpoll failed"). Without GC cycles the scavenger never
+// wakes, so no timer starts. It runs before kong parses anything, while
+// the heap is below the first GC's trigger.
+func noGC(args []string) {
+	if len(args) > 0 && args[0] == "hold" && (len(args) < 2 || args[1] == "daemon") {
+		return
+	}
+	debug.SetGCPercent(-1)
 }
