@@ -72,6 +72,7 @@ func (r *restoreCmd) image(env *cli.Env, args []string) error {
 		return exitcode.Exit(code)
 	}
 	pp := ip.Procs[0]
+	m = ip.ViewMasters(0, m) // one process: every global master is its own
 	t, err := fdrestore.Census(m.FDs)
 	if err != nil {
 		_ = m.Close()

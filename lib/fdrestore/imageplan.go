@@ -37,9 +37,8 @@ type ImagePlan struct {
 	stride   int
 }
 
-// ProcPlan is one process of an image: its plan with real fd numbers (its
-// Objects are the global plan's, by index, so that [Plan.Masters] indexes
-// the global masters), the argv to exec and its process group.
+// ProcPlan is one process of an image: its plan with real fd numbers and
+// only its own objects, the argv to exec and its process group.
 type ProcPlan struct {
 	ID   string
 	Exec []string
@@ -47,6 +46,8 @@ type ProcPlan struct {
 	// Pgrp is -1 to stay in the coordinator's group, -2 for a new group of
 	// its own, else the index of the earlier process whose group it joins.
 	Pgrp int
+	// Masters are the global plan's indexes of the view's masters.
+	Masters []int
 }
 
 // NewImagePlan checks an image against what this engine can create and
@@ -128,7 +129,7 @@ func NewImagePlan(cfg ImageConfig) (*ImagePlan, error) {
 		default:
 			pp.Pgrp = slices.IndexFunc(img.Processes, func(q *Process) bool { return q.ID == p.Pgrp })
 		}
-		if pp.Plan, err = ip.view(k, p, cfg); err != nil {
+		if pp.Plan, pp.Masters, err = ip.view(k, p, cfg); err != nil {
 			return nil, err
 		}
 		if err := pp.Plan.checkRoom(cfg.Limits); err != nil {
@@ -316,51 +317,68 @@ func registrar(img *Image, id string, f *File) int {
 	return -1
 }
 
-// view is process k's plan with real fd numbers: its entries, the objects
-// with the targets it holds, and the epolls it registers.
-func (ip *ImagePlan) view(k int, proc *Process, cfg ImageConfig) (*Plan, error) {
+// view is process k's plan with real fd numbers: its entries, only the
+// objects it holds (renumbered, in the global opening order, so that the
+// stage gets a small plan), and the epolls it registers. It also returns,
+// for each master of the view, its index in the global plan's masters.
+func (ip *ImagePlan) view(k int, proc *Process, cfg ImageConfig) (*Plan, []int, error) {
 	g := ip.Global
 	lo, hi := ip.base(k), ip.base(k)+ip.stride
 	in := func(v int) bool { return v >= lo && v < hi }
 	p := &Plan{
 		MaxTarget: -1, ListenFDs: cfg.ListenFDs, CloseOthers: true, Ctty: -1,
-		Setsid: proc.Session(), AllowDirFD: cfg.AllowDirFD, Order: g.Order,
+		Setsid: proc.Session(), AllowDirFD: cfg.AllowDirFD,
 	}
-	p.Objects = slices.Clone(g.Objects)
-	for i := range p.Objects {
-		o := &p.Objects[i]
+	global := map[Master]int{}
+	for i, m := range g.Masters() {
+		global[m] = i
+	}
+	newIdx := make([]int, len(g.Objects))
+	var masters []int
+	for i := range newIdx {
+		newIdx[i] = -1
+	}
+	for _, o := range g.Order {
+		obj := g.Objects[o]
 		var ts []int
-		for _, v := range o.Targets {
+		for _, v := range obj.Targets {
 			if in(v) {
 				ts = append(ts, v-lo)
 			}
 		}
-		o.Targets = ts
 		if len(ts) == 0 {
-			// Not this process's: keep only what Masters() reads (the
-			// stage gets the view as JSON, and images can be large).
-			*o = Object{Kind: o.Kind, Ends: o.Ends}
 			continue
 		}
-		if o.Kind == KindEpoll {
-			items := slices.Clone(o.Source.Items)
+		obj.Targets = ts
+		if obj.Kind == KindEpoll {
+			items := slices.Clone(obj.Source.Items)
 			for j := range items {
 				items[j].Target -= lo
 			}
-			o.Source.Items = items
+			obj.Source.Items = items
 		}
+		newIdx[o] = len(p.Objects)
+		p.Order = append(p.Order, len(p.Objects))
+		p.Objects = append(p.Objects, obj)
+	}
+	for _, m := range p.Masters() {
+		orig := slices.Index(newIdx, m.Object)
+		masters = append(masters, global[Master{orig, m.End}])
 	}
 	for _, e := range g.Entries {
 		if in(e.Target) {
 			e.Target -= lo
+			if e.Object >= 0 {
+				e.Object = newIdx[e.Object]
+			}
 			p.Entries = append(p.Entries, e)
 			p.MaxTarget = max(p.MaxTarget, e.Target)
 		}
 	}
 	for _, o := range g.EpollOrder {
 		its := g.Objects[o].Source.Items
-		if len(p.Objects[o].Targets) > 0 && len(its) > 0 && in(its[0].Target) {
-			p.EpollOrder = append(p.EpollOrder, o)
+		if newIdx[o] >= 0 && len(its) > 0 && in(its[0].Target) {
+			p.EpollOrder = append(p.EpollOrder, newIdx[o])
 		}
 	}
 	if proc.Ctty != "" {
@@ -378,10 +396,21 @@ func (ip *ImagePlan) view(k int, proc *Process, cfg ImageConfig) (*Plan, error) 
 			}
 		}
 		if err := p.listen(); err != nil {
-			return nil, fmt.Errorf("process %s: %w", proc.ID, err)
+			return nil, nil, fmt.Errorf("process %s: %w", proc.ID, err)
 		}
 	}
-	return p, nil
+	return p, masters, nil
+}
+
+// ViewMasters returns the masters of process k's view, taken from the
+// global masters m: the fds, in the view's order, and the created paths.
+func (ip *ImagePlan) ViewMasters(k int, m *Masters) *Masters {
+	pp := ip.Procs[k]
+	v := &Masters{List: pp.Plan.Masters(), Paths: m.Paths}
+	for _, g := range pp.Masters {
+		v.FDs = append(v.FDs, m.FDs[g])
+	}
+	return v
 }
 
 // fileAt is the file id at fd n of proc, "" if none.

@@ -60,24 +60,25 @@ func TestNewImagePlanViews(t *testing.T) {
 	if !a.Setsid || a.Ctty != 0 || b.Setsid || ip.Procs[1].Pgrp != -2 {
 		t.Errorf("a setsid %v ctty %d, b setsid %v pgrp %d; want true 0 false -2", a.Setsid, a.Ctty, b.Setsid, ip.Procs[1].Pgrp)
 	}
-	// Both views index the same global masters.
-	if len(a.Masters()) != len(ip.Global.Masters()) || len(b.Masters()) != len(ip.Global.Masters()) {
-		t.Errorf("views have %d and %d masters, the global plan %d", len(a.Masters()), len(b.Masters()), len(ip.Global.Masters()))
+	// Each view has only its own objects; a file shared by both is the
+	// same global master.
+	if len(a.Objects) != 4 || len(b.Objects) != 3 {
+		t.Errorf("views have %d and %d objects; want 4 (pty, pipe, epoll, memfd) and 3 (pipe, memfd, epoll)", len(a.Objects), len(b.Objects))
 	}
-	// The memfd at a:5 and b:7 is one object.
-	var ma, mb int = -1, -2
-	for _, e := range a.Entries {
-		if e.Target == 5 {
-			ma = e.Object
+	globalOf := func(pp *ProcPlan, fd int) int {
+		pt := pp.Plan.PlaceTargets()
+		for _, x := range pt {
+			if x.FD == fd {
+				return pp.Masters[x.Master]
+			}
 		}
+		return -1
 	}
-	for _, e := range b.Entries {
-		if e.Target == 7 {
-			mb = e.Object
-		}
+	if ga, gb := globalOf(ip.Procs[0], 5), globalOf(ip.Procs[1], 7); ga < 0 || ga != gb {
+		t.Errorf("the memfd at a:5 and b:7 is global master %d and %d; want one", ga, gb)
 	}
-	if ma != mb {
-		t.Errorf("memfd objects %d and %d; want one", ma, mb)
+	if ga, gb := globalOf(ip.Procs[0], 3), globalOf(ip.Procs[1], 3); ga < 0 || gb < 0 || ga == gb {
+		t.Errorf("the pipe ends at a:3 and b:3 are global masters %d and %d; want two", ga, gb)
 	}
 	err = ip.RenameTargets(exitcode.Errorf(exitcode.Sys, "unable to open x for fd %d: boom", ip.base(1)+7))
 	if !strings.Contains(err.Error(), "for fd 7 of process b:") {

@@ -81,48 +81,48 @@ type EpollItem struct {
 
 // Source is a parsed SOURCE. Only the fields of its Kind are set.
 type Source struct {
-	Kind Kind
-	Text string // the SOURCE as written, for messages
+	Kind Kind   `json:",omitempty"`
+	Text string `json:",omitempty"` // the SOURCE as written, for messages
 
 	// file:
-	Path   string // file:, listen:unix: (a leading @ means abstract)
-	Flags  int    // open(2) flags, without O_CLOEXEC (the engine adds it)
-	Mode   uint32 // creation mode, with creat
-	Pos    int64  // lseek(2) position after open
-	HasPos bool
+	Path   string `json:",omitempty"` // file:, listen:unix: (a leading @ means abstract)
+	Flags  int    `json:",omitempty"` // open(2) flags, without O_CLOEXEC (the engine adds it)
+	Mode   uint32 `json:",omitempty"` // creation mode, with creat
+	Pos    int64  `json:",omitempty"` // lseek(2) position after open
+	HasPos bool   `json:",omitempty"`
 
 	// pipe:, socketpair:, pty:, memfd:
-	Name     string
-	End      int // 0 or 1: see PipeRead, PTYMaster; the socketpair index
-	SockType int // socketpair: unix.SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET
+	Name     string `json:",omitempty"`
+	End      int    `json:",omitempty"` // 0 or 1: see PipeRead, PTYMaster; the socketpair index
+	SockType int    `json:",omitempty"` // socketpair: unix.SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET
 
 	// listen:
-	Network string         // "tcp", "udp" or "unix"
-	Addr    netip.AddrPort // tcp, udp: a zero Addr() means any address (dual-stack)
+	Network string         `json:",omitempty"` // "tcp", "udp" or "unix"
+	Addr    netip.AddrPort `json:",omitempty"` // tcp, udp: a zero Addr() means any address (dual-stack)
 
 	// eventfd:
-	Count        uint32
-	EventfdFlags int // unix.EFD_SEMAPHORE, unix.EFD_NONBLOCK
+	Count        uint32 `json:",omitempty"`
+	EventfdFlags int    `json:",omitempty"` // unix.EFD_SEMAPHORE, unix.EFD_NONBLOCK
 
 	// epoll:
-	Items []EpollItem
+	Items []EpollItem `json:",omitempty"`
 
 	// fd:M, dup:N, grab:PID:FD
-	FD  int
-	PID int
+	FD  int `json:",omitempty"`
+	PID int `json:",omitempty"`
 
 	// hold:
-	Socket string
-	ID     string
+	Socket string `json:",omitempty"`
+	ID     string `json:",omitempty"`
 
 	// State of a file from an image (section 6.2), applied when its master
 	// is created; never set by the -f grammar.
-	Data        []byte // memfd contents, pipe or FIFO bytes queued
-	Size        int64  // memfd size (after Data)
-	StatusFlags int    // O_NONBLOCK, O_APPEND... set with F_SETFL
-	EndFlags    [2]int // the same per end of a pipe, socketpair or pty
-	FIFO        bool   // file: a FIFO, opened through a temporary O_RDWR open
-	Backlog     int    // listen: the listen(2) backlog; 0: SOMAXCONN
+	Data        []byte `json:",omitempty"` // memfd contents, pipe or FIFO bytes queued
+	Size        int64  `json:",omitempty"` // memfd size (after Data)
+	StatusFlags int    `json:",omitempty"` // O_NONBLOCK, O_APPEND... set with F_SETFL
+	EndFlags    [2]int `json:",omitempty"` // the same per end of a pipe, socketpair or pty
+	FIFO        bool   `json:",omitempty"` // file: a FIFO, opened through a temporary O_RDWR open
+	Backlog     int    `json:",omitempty"` // listen: the listen(2) backlog; 0: SOMAXCONN
 	// PTY state (the pty object's Source): window size and, when set,
 	// termios in the layout of TCSETS.
 	Winsize *[4]uint16    `json:",omitempty"`

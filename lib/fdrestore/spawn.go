@@ -106,7 +106,6 @@ func RunImage(ip *ImagePlan, m *Masters, env []string, stderr func(string)) (int
 	nullFile := os.NewFile(uintptr(null), "/dev/null")
 	defer nullFile.Close()
 
-	list := ip.Global.Masters()
 	for k, pp := range ip.Procs {
 		sp := &stageProc{id: pp.ID, control: -1}
 		pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
@@ -136,19 +135,11 @@ func RunImage(ip *ImagePlan, m *Masters, env []string, stderr func(string)) (int
 		}
 		procs = append(procs, sp)
 
-		need := map[int]bool{}
-		for _, t := range pp.Plan.PlaceTargets() {
-			if t.Master >= 0 {
-				need[t.Master] = true
-			}
-		}
 		req := StageRequest{Prog: pp.Exec, Plan: pp.Plan, Spawned: true, ID: pp.ID}
 		var fds []int
-		for i := range list {
-			if need[i] {
-				req.Masters = append(req.Masters, i)
-				fds = append(fds, m.FDs[i])
-			}
+		for i, g := range pp.Masters {
+			req.Masters = append(req.Masters, i)
+			fds = append(fds, m.FDs[g])
 		}
 		placed := map[int]bool{}
 		for _, e := range pp.Plan.Entries {
