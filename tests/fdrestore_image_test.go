@@ -7,7 +7,10 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // writeImage writes an image into the test's directory and returns its path.
@@ -297,4 +300,33 @@ func TestFdrestoreImageStageFailure(t *testing.T) {
 		t.Errorf("the first process ran (%s exists); want no program run", marker)
 	}
 	waitFor(t, "no process left in the group", func() bool { return len(groupMembers(p.Pid)) == 0 })
+}
+
+// A recreated file is checked against the identity the image recorded: a
+// path swapped since the dump (another inode) is not restored (exit 111,
+// nothing run); the right inode is.
+func TestFdrestoreImageVerify(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "conf")
+	if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	dev := fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev))
+	image := func(ino uint64) string {
+		return writeImage(t, imageOf(`{"id": "sh", "exec": ["fdlist"], "fds": [{"fd": 6, "file": "conf"}]}`,
+			fmt.Sprintf(`"conf": {"type": "file", "path": %q, "verify": {"dev": %q, "ino": "%d"}}`, path, dev, ino)))
+	}
+	r := run(t, "fdrestore", "restore", image(st.Ino+1))
+	want := fmt.Sprintf("fdrestore: fatal: unable to restore fd 6 of process sh: %s is not the dumped file (inode %d, found %d)\n", path, st.Ino+1, st.Ino)
+	if r.Code != 111 || r.Stderr != want || r.Stdout != "" {
+		t.Errorf("restore of a swapped file = %s, stdout %q, stderr %q; want exit 111, %q", r.Status(), r.Stdout, r.Stderr, want)
+	}
+	r = run(t, "fdrestore", "restore", image(st.Ino))
+	if r.Code != 0 || fdsAfterStdio(t, r.Stdout) != "6 -> "+path+"\n" {
+		t.Errorf("restore of the dumped file = %s, stdout %q, stderr %q; want exit 0, fd 6", r.Status(), r.Stdout, r.Stderr)
+	}
 }

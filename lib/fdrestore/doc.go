@@ -38,8 +38,7 @@
 //     by kcmp KCMP_FILE, unix peers by sock_diag, epoll targets by
 //     KCMP_EPOLL_TFD.
 //
-// Not built yet: dump --freeze, the verify check of recreated files,
-// escaped epoll targets, and the file types listed as live only in
+// Not built yet: dump --freeze, escaped epoll targets, and the file types listed as live only in
 // NewImagePlan.
 //
 // Errors of the parsers and the plan are [exitcode.Error]s with code 100

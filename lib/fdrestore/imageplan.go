@@ -175,6 +175,17 @@ func (ip *ImagePlan) source(img *Image, id string, proc *Process, k int) (Source
 		}
 		src.Kind, src.Path, src.Flags = KindFile, f.Path, f.OpenFlags()
 		src.Pos, src.HasPos = f.Pos, f.Pos != 0
+		if v := f.Verify; v != nil {
+			c := &FileCheck{}
+			dev, okd, _ := v.Device()
+			ino, oki, _ := v.Inode()
+			c.Dev, c.Ino, c.HasIno = dev, ino, okd && oki
+			if v.Size != nil {
+				c.Size, c.HasSize = *v.Size, true
+			}
+			c.RDev, c.HasRDev, _ = v.RDevice()
+			src.Verify = c
+		}
 	case TypeFIFO:
 		data, err := f.Data()
 		if err != nil || int64(len(data)) != f.Pending {

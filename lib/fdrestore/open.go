@@ -247,6 +247,10 @@ func (m *Masters) openFile(src *Source, t int) ([]int, error) {
 	if src.Flags&(unix.O_CREAT|unix.O_EXCL) == unix.O_CREAT|unix.O_EXCL {
 		m.Paths = append(m.Paths, src.Path)
 	}
+	if err := verifyFile(fd, src, t); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
 	if src.HasPos {
 		if _, err := unix.Seek(fd, src.Pos, 0); err != nil {
 			unix.Close(fd)
@@ -638,3 +642,35 @@ func backlog(src *Source) int {
 	}
 	return unix.SOMAXCONN
 }
+
+// verifyFile checks a file an image recorded against what the open gave
+// (section 6.2): the same device and inode when both were dumped, else the
+// same size for a regular file; the same device number for a device. A
+// mismatch means the path was swapped since the dump (exit 111).
+func verifyFile(fd int, src *Source, t int) error {
+	c := src.Verify
+	if c == nil {
+		return nil
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return sysErr("stat "+src.Path, t, err)
+	}
+	bad := func(what string, want, got any) error {
+		return exitcode.Errorf(exitcode.Sys, "unable to restore fd %d: %s is not the dumped file (%s %v, found %v)", t, src.Path, what, want, got)
+	}
+	switch {
+	case c.HasIno && (uint64(st.Dev) != c.Dev || st.Ino != c.Ino):
+		if uint64(st.Dev) != c.Dev {
+			return bad("device", devText(c.Dev), devText(uint64(st.Dev)))
+		}
+		return bad("inode", c.Ino, st.Ino)
+	case !c.HasIno && c.HasSize && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size != c.Size:
+		return bad("size", c.Size, st.Size)
+	case c.HasRDev && (st.Mode&unix.S_IFMT == unix.S_IFCHR || st.Mode&unix.S_IFMT == unix.S_IFBLK) && uint64(st.Rdev) != c.RDev:
+		return bad("device number", devText(c.RDev), devText(uint64(st.Rdev)))
+	}
+	return nil
+}
+
+func devText(d uint64) string { return fmt.Sprintf("%d:%d", unix.Major(d), unix.Minor(d)) }

@@ -546,3 +546,46 @@ func TestOpenMastersListenIPv6Loopback(t *testing.T) {
 	}
 	acceptOne(t, unix.AF_INET6, fd, &unix.SockaddrInet6{Port: in6.Port, Addr: in6.Addr})
 }
+
+func TestVerifyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, []byte("abc"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, path string
+		check      FileCheck
+		msg        string // "" for a match
+	}{
+		{"same inode", path, FileCheck{Dev: uint64(st.Dev), Ino: st.Ino, HasIno: true}, ""},
+		{"other inode", path, FileCheck{Dev: uint64(st.Dev), Ino: st.Ino + 7, HasIno: true}, fmt.Sprintf("(inode %d, found %d)", st.Ino+7, st.Ino)},
+		{"size without inode", path, FileCheck{Size: 3, HasSize: true}, ""},
+		{"other size", path, FileCheck{Size: 4, HasSize: true}, "(size 4, found 3)"},
+		{"size ignored with inode", path, FileCheck{Dev: uint64(st.Dev), Ino: st.Ino, HasIno: true, Size: 9, HasSize: true}, ""},
+		{"device number", "/dev/null", FileCheck{RDev: unix.Mkdev(1, 3), HasRDev: true}, ""},
+		{"other device number", "/dev/null", FileCheck{RDev: unix.Mkdev(1, 5), HasRDev: true}, "(device number 1:5, found 1:3)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := NewFlagsPlan(FlagsConfig{Flags: []string{"3=file:" + tc.path}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := tc.check
+			p.Objects[0].Source.Verify = &c
+			m, err := OpenMasters(p)
+			switch {
+			case tc.msg == "" && err != nil:
+				t.Errorf("OpenMasters = %v; want the file", err)
+			case tc.msg != "" && (err == nil || !strings.Contains(err.Error(), tc.msg) || exitcode.Of(err) != exitcode.Sys):
+				t.Errorf("OpenMasters = %v; want exit 111 with %q", err, tc.msg)
+			}
+			if m != nil {
+				m.Close()
+			}
+		})
+	}
+}

@@ -127,6 +127,21 @@ type Source struct {
 	// termios in the layout of TCSETS.
 	Winsize *[4]uint16    `json:",omitempty"`
 	Termios *unix.Termios `json:",omitempty"`
+	// Verify is the identity an image recorded for a file: checked after
+	// the open, so that a path swapped since the dump is not restored.
+	Verify *FileCheck `json:",omitempty"`
+}
+
+// FileCheck is what [Source.Verify] compares: device and inode when both
+// are known, else the size of a regular file; the device number of a
+// character or block device in any case.
+type FileCheck struct {
+	Dev, Ino uint64
+	HasIno   bool
+	Size     int64
+	HasSize  bool
+	RDev     uint64
+	HasRDev  bool
 }
 
 // SyntaxError is a SOURCE that does not parse; Msg names the offending part.
