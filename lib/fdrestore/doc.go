@@ -38,8 +38,8 @@
 //     by kcmp KCMP_FILE, unix peers by sock_diag, epoll targets by
 //     KCMP_EPOLL_TFD.
 //
-// Not built yet: dump --freeze, escaped epoll targets, and the file types listed as live only in
-// NewImagePlan.
+// Not built yet: dump --freeze, escaped epoll targets, and the file
+// types listed as live only in NewImagePlan.
 //
 // Errors of the parsers and the plan are [exitcode.Error]s with code 100
 // (usage): one line naming the bad flag, fd or part, as in section 10;
