@@ -512,7 +512,11 @@ func TestSuperviseFdstoreWithLockFD(t *testing.T) {
 // loop connects: no connection is refused (supervise holds the listener
 // across every restart) and every instance answers.
 func TestSuperviseFdstoreRestarts(t *testing.T) {
-	t.Parallel()
+	// Not parallel: under the load of the other end-to-end tests, one
+	// connection in about a thousand has been seen to read EOF without a
+	// line (never a refused one), twice in a dozen crowded runs and never
+	// alone; the cause is not found yet (see the closing note of issues 7
+	// and 8). Run alone, it has not failed in 40 runs under CPU load.
 	const restarts = 20
 	dir := fdstoreDir(t, "-name web -serve", map[string]string{"fdstore-max": "1\n"})
 	s := startSuperviseEnv(t, dir, "GOTOOLS_SUPERVISE_THROTTLE_MS=1")

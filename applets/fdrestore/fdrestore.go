@@ -101,6 +101,7 @@ dump --strict); 100 usage, bad source, duplicate
 target, unsupported; 111 a system call failed; 126/127 PROG not
 runnable/not found; 0 --check.`,
 	New:     func() cli.Command { return new(command) },
+	NewFor:  newFor,
 	Prescan: prescan,
 }
 
@@ -122,4 +123,52 @@ func (c *command) AfterApply(kctx *kong.Context) error {
 		return exitcode.ErrUsage
 	}
 	return nil
+}
+
+// The grammars of one command each: newFor builds only the one the first
+// argument names (cli.Applet.NewFor), the whole command otherwise (--help).
+type (
+	restoreOnly struct {
+		Restore restoreCmd `cmd:"" help:"Create files at fd numbers and exec PROG in place."`
+	}
+	grabOnly struct {
+		Grab grabCmd `cmd:"" help:"Take fds of a running process (pidfd_getfd) and exec PROG with them."`
+	}
+	dumpOnly struct {
+		Dump dumpCmd `cmd:"" help:"Write a JSON image of running processes' fd tables."`
+	}
+	holdOnly struct {
+		Hold holdCmd `cmd:"" help:"The fd holder daemon and its clients, wire-compatible with s6-fdholderd."`
+	}
+	stageOnly struct {
+		Stage stageCmd `cmd:"" hidden:"" help:"The stage process of the re-exec path (internal)."`
+	}
+)
+
+func (*restoreOnly) Run(*cli.Env) error { return nil }
+func (*grabOnly) Run(*cli.Env) error    { return nil }
+func (*dumpOnly) Run(*cli.Env) error    { return nil }
+func (*holdOnly) Run(*cli.Env) error    { return nil }
+func (*stageOnly) Run(*cli.Env) error   { return nil }
+
+func (c *command) restore() *restoreCmd     { return &c.Restore }
+func (c *restoreOnly) restore() *restoreCmd { return &c.Restore }
+
+func newFor(args []string) cli.Command {
+	noGC(args)
+	if len(args) > 0 {
+		switch args[0] {
+		case "restore":
+			return new(restoreOnly)
+		case "grab":
+			return new(grabOnly)
+		case "dump":
+			return new(dumpOnly)
+		case "hold":
+			return new(holdOnly)
+		case "stage":
+			return new(stageOnly)
+		}
+	}
+	return new(command)
 }

@@ -16,18 +16,18 @@ import (
 // leaves args alone if an option it cannot read unambiguously (a cluster
 // of short options such as -Cf) could hide an -f.
 func prescan(c cli.Command, args []string) []string {
-	noGC(args)
-	cmd, ok := c.(*command)
+	cmd, ok := c.(interface{ restore() *restoreCmd })
 	if !ok || len(args) == 0 || args[0] != "restore" {
 		return args
 	}
+	r := cmd.restore()
 	var pre []string
 	rest := []string{args[0]}
 	for i := 1; i < len(args); i++ {
 		a := args[i]
 		switch {
 		case a == "--" || !strings.HasPrefix(a, "-") || a == "-":
-			cmd.Restore.pre = pre
+			r.pre = pre
 			return append(rest, args[i:]...)
 		case a == "-f" || a == "--fd":
 			if i+1 >= len(args) {
@@ -51,7 +51,7 @@ func prescan(c cli.Command, args []string) []string {
 			return args // -Cf... : a cluster kong must read
 		}
 	}
-	cmd.Restore.pre = pre
+	r.pre = pre
 	return rest
 }
 
@@ -62,8 +62,8 @@ func prescan(c cli.Command, args []string) []string {
 // lowest free numbers, at any moment, from another thread: in the middle
 // of placement that is a number being dup3'd onto (EBUSY, or a clobbered
 // epoll fd and "netpoll failed"). Without GC cycles the scavenger never
-// wakes, so no timer starts. It runs before kong parses anything, while
-// the heap is below the first GC's trigger.
+// wakes, so no timer starts. It runs before kong builds or parses
+// anything (from newFor), while the heap is below the first GC's trigger.
 func noGC(args []string) {
 	if len(args) > 0 && args[0] == "hold" && (len(args) < 2 || args[1] == "daemon") {
 		return

@@ -30,6 +30,11 @@ type Applet struct {
 	// and returns the exit code. Only for an applet whose argv upstream
 	// fixes (lockd-helper: "--help" is a lock mode there, not an option).
 	Raw func(args []string, env *Env) int
+	// NewFor, when set, replaces New in [Run]: the grammar may depend on
+	// the arguments. A multi-command applet builds only the command its
+	// first argument names: kong's model building, by reflection, is the
+	// largest part of a short run after the Go runtime's start.
+	NewFor func(args []string) Command
 	// Prescan, when set, sees the arguments before kong does and returns
 	// those kong is to parse; it may keep some in cmd's unexported fields.
 	// For repeated options given thousands of times: kong's scanner copies
@@ -130,7 +135,12 @@ func Run(a Applet, args []string, env *Env) (code int) {
 	if a.Raw != nil {
 		return a.Raw(args, env)
 	}
-	cmd := a.New()
+	var cmd Command
+	if a.NewFor != nil {
+		cmd = a.NewFor(args)
+	} else {
+		cmd = a.New()
+	}
 	k, err := NewParser(a, env, cmd)
 	if err != nil {
 		env.Fatal(fmt.Errorf("internal error: bad grammar: %w", err))
