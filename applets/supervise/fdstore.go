@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gotools-dev/gotools/lib/fd"
 	"github.com/gotools-dev/gotools/lib/proc"
 	"github.com/gotools-dev/gotools/lib/servicedir"
 	"github.com/gotools-dev/gotools/lib/sys"
@@ -131,12 +132,6 @@ func nfds(n int) string {
 		return "1 fd"
 	}
 	return strconv.Itoa(n) + " fds"
-}
-
-func closeAll(fds []int) {
-	for _, fd := range fds {
-		unix.Close(fd)
-	}
 }
 
 // notifyOn binds the notify socket if the service has a notify-socket
@@ -280,10 +275,10 @@ func (s *service) readNotify() {
 		}
 		switch {
 		case !s.notifySender(pid):
-			closeAll(fds) // not the service's: ignored silently
+			fd.CloseAll(fds) // not the service's: ignored silently
 		case flags&(unix.MSG_CTRUNC|unix.MSG_TRUNC) != 0:
 			s.env.Warnf("notify message from pid %d truncated: ignored, %s closed", pid, nfds(len(fds)))
-			closeAll(fds)
+			fd.CloseAll(fds)
 		default:
 			s.notifyMessage(parseNotify(st.buf[:n]), fds)
 		}
@@ -326,14 +321,14 @@ func (s *service) notifyMessage(m notifyMsg, fds []int) {
 	}
 	if !m.Store {
 		s.env.Warnf("%s sent without FDSTORE=1: closed", nfds(len(fds)))
-		closeAll(fds)
+		fd.CloseAll(fds)
 		return
 	}
 	name := defaultFDName
 	if m.HasName {
 		if !validFDName(m.Name) {
 			s.env.Warnf("invalid FDNAME in FDSTORE=1: %s: %s closed", servicedir.Quote([]byte(m.Name)), nfds(len(fds)))
-			closeAll(fds)
+			fd.CloseAll(fds)
 			return
 		}
 		name = m.Name

@@ -71,3 +71,11 @@ func Notify(fd int) error {
 	}
 	return nil
 }
+
+// CloseAll closes every fd of fds, ignoring errors: the cleanup of fds
+// received or created in a batch that is being abandoned.
+func CloseAll(fds []int) {
+	for _, fd := range fds {
+		_ = unix.Close(fd)
+	}
+}

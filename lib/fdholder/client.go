@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gotools-dev/gotools/lib/fd"
 	"github.com/gotools-dev/gotools/lib/tai"
 )
 
@@ -205,7 +206,7 @@ func refused(op, id string, e syscall.Errno) error {
 // status reads a one-byte answer; fds that came with it are closed.
 func status(op, id string, p []byte, fds []int) error {
 	e, err := ParseStatus(p, len(fds))
-	closeAll(fds)
+	fd.CloseAll(fds)
 	if err != nil {
 		return err
 	}
@@ -257,7 +258,7 @@ func (c *Client) Retrieve(id string, del bool) (int, error) {
 	}
 	e, err := ParseRetrieve(p, len(fds))
 	if err != nil {
-		closeAll(fds)
+		fd.CloseAll(fds)
 		return -1, err
 	}
 	if e != 0 {
@@ -273,7 +274,7 @@ func (c *Client) List() ([]string, error) {
 		return nil, err
 	}
 	ids, e, err := ParseList(p, len(fds))
-	closeAll(fds)
+	fd.CloseAll(fds)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +294,7 @@ func (c *Client) GetDump() (entries []Entry, err error) {
 		return nil, err
 	}
 	nmsg, total, e, err := ParseGetDumpHead(p, len(fds))
-	closeAll(fds)
+	fd.CloseAll(fds)
 	if err != nil {
 		return nil, err
 	}
@@ -316,12 +317,12 @@ func (c *Client) GetDump() (entries []Entry, err error) {
 			return entries, err
 		}
 		if uint64(len(entries))+uint64(len(fds)) > uint64(total) || len(fds) == 0 {
-			closeAll(fds)
+			fd.CloseAll(fds)
 			return entries, protoErr("getdump: more fds than the %d announced", total)
 		}
 		ws, err := ParseDumpEntries(p, len(fds))
 		if err != nil {
-			closeAll(fds)
+			fd.CloseAll(fds)
 			return entries, err
 		}
 		for i, w := range ws {
@@ -353,7 +354,7 @@ func (c *Client) SetDump(entries []Entry) error {
 		return err
 	}
 	trips, e, err := ParseSetDumpHead(p, len(fds))
-	closeAll(fds)
+	fd.CloseAll(fds)
 	if err != nil {
 		return err
 	}
@@ -381,7 +382,7 @@ func (c *Client) SetDump(entries []Entry) error {
 			return err
 		}
 		e, err := ParseStatus(p, len(fds))
-		closeAll(fds)
+		fd.CloseAll(fds)
 		if err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gotools-dev/gotools/lib/fd"
 	"github.com/gotools-dev/gotools/lib/tai"
 )
 
@@ -463,12 +464,12 @@ func (s *server) frames(c *conn) {
 		}
 		r, err := ParseRequest(p, len(fds))
 		if err != nil {
-			closeAll(fds)
+			fd.CloseAll(fds)
 			s.drop(c)
 			return
 		}
 		if !s.request(c, r, fds) {
-			closeAll(fds)
+			fd.CloseAll(fds)
 			s.drop(c)
 			return
 		}
@@ -508,7 +509,7 @@ func (s *server) request(c *conn, r Request, fds []int) bool {
 			e = unix.EBUSY
 		}
 		if e != 0 {
-			closeAll(fds)
+			fd.CloseAll(fds)
 		} else {
 			s.add(fds[0], r.ID, r.Limit)
 		}
@@ -581,10 +582,10 @@ func (s *server) request(c *conn, r Request, fds []int) bool {
 		}
 		switch {
 		case !c.access.may(RightSetDump, ""):
-			closeAll(fds)
+			fd.CloseAll(fds)
 			s.answer(c, unix.EPERM)
 		case len(s.byID)+len(fds) > s.maxFDs:
-			closeAll(fds)
+			fd.CloseAll(fds)
 			s.answer(c, unix.ENFILE)
 		default:
 			for i, e := range r.Entries {

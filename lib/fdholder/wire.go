@@ -6,6 +6,8 @@ import (
 	"errors"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gotools-dev/gotools/lib/fd"
 )
 
 // queuedFD is an fd received on a stream, with the stream offset just
@@ -66,7 +68,7 @@ func (r *reader) fill(s int) error {
 		cerr = protoErr("control data truncated")
 	}
 	if cerr != nil {
-		closeAll(fds)
+		fd.CloseAll(fds)
 		return cerr
 	}
 	r.buf = r.buf[:len(r.buf)+n]
@@ -164,11 +166,5 @@ func sendFrame(s int, data []byte, fds []int) (int, error) {
 			continue
 		}
 		return n, err
-	}
-}
-
-func closeAll(fds []int) {
-	for _, fd := range fds {
-		unix.Close(fd)
 	}
 }

@@ -8,9 +8,10 @@ import (
 	"net/netip"
 	"strconv"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gotools-dev/gotools/lib/exitcode"
 	"github.com/gotools-dev/gotools/lib/fdholder"
-	"golang.org/x/sys/unix"
 )
 
 // Masters holds the master fds of a plan (section 6.2): raw CLOEXEC fds the
@@ -662,15 +663,13 @@ func verifyFile(fd int, src *Source, t int) error {
 	switch {
 	case c.HasIno && (uint64(st.Dev) != c.Dev || st.Ino != c.Ino):
 		if uint64(st.Dev) != c.Dev {
-			return bad("device", devText(c.Dev), devText(uint64(st.Dev)))
+			return bad("device", FormatDev(c.Dev), FormatDev(uint64(st.Dev)))
 		}
 		return bad("inode", c.Ino, st.Ino)
 	case !c.HasIno && c.HasSize && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size != c.Size:
 		return bad("size", c.Size, st.Size)
 	case c.HasRDev && (st.Mode&unix.S_IFMT == unix.S_IFCHR || st.Mode&unix.S_IFMT == unix.S_IFBLK) && uint64(st.Rdev) != c.RDev:
-		return bad("device number", devText(c.RDev), devText(uint64(st.Rdev)))
+		return bad("device number", FormatDev(c.RDev), FormatDev(uint64(st.Rdev)))
 	}
 	return nil
 }
-
-func devText(d uint64) string { return fmt.Sprintf("%d:%d", unix.Major(d), unix.Minor(d)) }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/fd"
 	"github.com/gotools-dev/gotools/lib/proc"
 )
 
@@ -101,7 +102,7 @@ func Reexec(req StageRequest, p *Plan, m *Masters) error {
 		_ = unix.Close(null)
 	}
 	if err == nil {
-		err = clearCloexec(pair[1])
+		err = fd.ClearCloexec(pair[1])
 	}
 	if err != nil {
 		restoreStdio(saved)
@@ -192,7 +193,7 @@ func Stage(control int, stderr func(fd int)) (*Plan, *StageRequest, *Masters, in
 	fds := make([]int, n)
 	for i, x := range idx {
 		if int(x) >= n {
-			closeAll(got)
+			fd.CloseAll(got)
 			return fail(m, exitcode.Errorf(exitcode.Sys, "unable to receive files: unknown file index %d", x))
 		}
 		fds[x] = got[i]
@@ -208,7 +209,7 @@ func Stage(control int, stderr func(fd int)) (*Plan, *StageRequest, *Masters, in
 		if t.Master >= 0 {
 			c, ok := compact[t.Master]
 			if !ok {
-				closeAll(fds)
+				fd.CloseAll(fds)
 				return fail(m, exitcode.Errorf(exitcode.Internal, "stage: no file for fd %d", t.FD))
 			}
 			t.Master = c
@@ -234,11 +235,6 @@ func Stage(control int, stderr func(fd int)) (*Plan, *StageRequest, *Masters, in
 func fdOpen(fd int) bool {
 	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
 	return err == nil
-}
-
-func clearCloexec(fd int) error {
-	_, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0)
-	return err
 }
 
 func restoreStdio(saved [3]int) {

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/gotools-dev/gotools/lib/exitcode"
 	"golang.org/x/sys/unix"
+
+	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/fd"
 )
 
 // MaxBatch is the most fds [SendFiles] puts in one message: one below the
@@ -65,7 +67,7 @@ func SendFiles(sock int, idx []uint32, fds []int) error {
 func RecvFiles(sock int, want int) (idx []uint32, fds []int, err error) {
 	defer func() {
 		if err != nil {
-			closeAll(fds)
+			fd.CloseAll(fds)
 			idx, fds = nil, nil
 			err = exitcode.Errorf(exitcode.Sys, "unable to receive files: %w", err)
 		}
@@ -148,10 +150,4 @@ func parseRights(oob []byte) ([]int, error) {
 		fds = append(fds, got...)
 	}
 	return fds, bad
-}
-
-func closeAll(fds []int) {
-	for _, fd := range fds {
-		unix.Close(fd)
-	}
 }

@@ -8,8 +8,10 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/gotools-dev/gotools/lib/exitcode"
 	"golang.org/x/sys/unix"
+
+	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/fd"
 )
 
 func socketpair(t *testing.T, typ int) (int, int) {
@@ -64,13 +66,13 @@ func TestSendRecvFiles(t *testing.T) {
 				if serr := <-done; serr != nil {
 					t.Errorf("SendFiles(%d fds) = %v", n, serr)
 				}
-				closeAll(sent)
+				fd.CloseAll(sent)
 				unix.Close(a)
 				unix.Close(b)
 				if err != nil {
 					t.Fatalf("RecvFiles(%d) = %v", n, err)
 				}
-				defer closeAll(got)
+				defer fd.CloseAll(got)
 				if !slices.Equal(gotIdx, idx) || len(got) != n {
 					t.Fatalf("RecvFiles(%d) = %d indexes %v..., %d fds; want %v...", n, len(gotIdx), gotIdx[:min(3, len(gotIdx))], len(got), idx[:min(3, n)])
 				}
@@ -82,7 +84,7 @@ func TestSendRecvFiles(t *testing.T) {
 						t.Errorf("received fd %d holds %d, %v; want %d (sent in order)", i, v, err, i+1)
 					}
 				}
-				closeAll(got)
+				fd.CloseAll(got)
 				got = nil
 				if after := countFDs(t); after != before {
 					t.Errorf("open fds %d before, %d after; want no leak", before, after)
@@ -98,7 +100,7 @@ func TestSendFilesBatches(t *testing.T) {
 	defer unix.Close(a)
 	defer unix.Close(b)
 	sent := eventfds(t, 600)
-	defer closeAll(sent)
+	defer fd.CloseAll(sent)
 	idx := make([]uint32, 600)
 	done := make(chan error, 1)
 	go func() { done <- SendFiles(a, idx, sent) }()
@@ -111,7 +113,7 @@ func TestSendFilesBatches(t *testing.T) {
 			t.Fatal(err)
 		}
 		fds, err := parseRights(oob[:oobn])
-		closeAll(fds)
+		fd.CloseAll(fds)
 		if err != nil || n != 4+4*len(fds) || int(binary.LittleEndian.Uint32(data)) != len(fds) {
 			t.Fatalf("message %d: %d bytes, %d fds, %v; want a header for its fds", len(sizes), n, len(fds), err)
 		}
@@ -189,12 +191,12 @@ func TestRecvFilesRejectsBadMessages(t *testing.T) {
 			}
 			fds := eventfds(t, 253)
 			tc.send(t, a, fds)
-			closeAll(fds)
+			fd.CloseAll(fds)
 			unix.Close(a) // EOF after what was sent
 			idx, got, err := RecvFiles(b, tc.want)
 			unix.Close(b)
 			if err == nil {
-				closeAll(got)
+				fd.CloseAll(got)
 				t.Fatalf("RecvFiles(%d) = %v, %d fds, nil; want an error", tc.want, idx, len(got))
 			}
 			t.Logf("RecvFiles: %v", err)

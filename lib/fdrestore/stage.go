@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/fd"
 )
 
 // Table is a census of the process's fds (6.3 rule 2): inherited fds come
@@ -94,7 +95,7 @@ func StageInPlace(p *Plan, m *Masters, stderr func(fd int)) error {
 func stage(p *Plan, masters []int, targets []PlaceTarget, errfd int, closeErr bool, keep []int, stderr func(fd int)) (err error) {
 	defer func() {
 		if err != nil {
-			closeAll(masters)
+			fd.CloseAll(masters)
 		}
 	}()
 	mine := slices.Concat(masters, keep)
