@@ -48,11 +48,8 @@ func (t timeout) dial(path string) (*fdholder.Client, error) {
 	}
 	c, err := fdholder.Dial(path, t.d())
 	if err != nil {
-		var errno unix.Errno
-		if errors.As(err, &errno) {
-			err = errno
-		}
-		return nil, exitcode.Errorf(exitcode.Sys, "unable to connect to %s: %w", path, err)
+		_, cause := fdholder.Cause(err)
+		return nil, exitcode.Errorf(exitcode.Sys, "unable to connect to %s: %w", path, cause)
 	}
 	return c, nil
 }
@@ -60,22 +57,8 @@ func (t timeout) dial(path string) (*fdholder.Client, error) {
 // holdErr is the error of a holder operation: exit 1 when the holder
 // answered an errno or closed the connection, else 111.
 func holdErr(what string, err error) error {
-	var refused *fdholder.RefusedError
-	switch {
-	case errors.As(err, &refused):
-		return exitcode.Errorf(exitcode.Refused, "unable to %s: %w", what, refused.Errno)
-	case errors.Is(err, fdholder.ErrClosed):
-		return exitcode.Errorf(exitcode.Refused, "unable to %s: %w", what, err)
-	}
-	return exitcode.Errorf(exitcode.Sys, "unable to %s: %w", what, unwrap(err))
-}
-
-func unwrap(err error) error {
-	var e *exitcode.Error
-	if errors.As(err, &e) && e.Err != nil {
-		return e.Err
-	}
-	return err
+	code, cause := fdholder.Cause(err)
+	return exitcode.Errorf(code, "unable to %s: %w", what, cause)
 }
 
 type holdStore struct {
@@ -382,7 +365,7 @@ func (t *holdTransferdump) Run(env *cli.Env) error {
 	if err := to.SetDump(entries); err != nil {
 		err = holdErr("set the dump of "+t.To, err)
 		if exitcode.Of(err) == exitcode.Refused {
-			err = exitcode.New(2, unwrap(err))
+			err = exitcode.New(2, errors.Unwrap(err))
 		}
 		return err
 	}
@@ -468,7 +451,7 @@ func (d *holdDaemon) Run(env *cli.Env) error {
 		}
 	}
 	if err != nil {
-		return exitcode.Errorf(exitcode.Sys, "%v", unwrap(err))
+		return exitcode.New(exitcode.Sys, err)
 	}
 	return exitcode.Exit(status)
 }

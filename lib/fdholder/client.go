@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gotools-dev/gotools/lib/exitcode"
 	"github.com/gotools-dev/gotools/lib/fd"
 	"github.com/gotools-dev/gotools/lib/tai"
 )
@@ -18,6 +19,25 @@ import (
 // ErrClosed reports that the holder closed the connection: it denied the
 // client at connect time (no rule matched), or it found a protocol error.
 var ErrClosed = errors.New("connection closed by the fd holder")
+
+// Cause sorts out an error of this package's client for a one-line
+// message (spec/fdrestore.md section 10): the holder's errno or a closed
+// connection is a refusal, exit 1; anything else, a failed system call
+// such as the connect, is 111. cause is what the message ends with: the
+// errno when there is one.
+func Cause(err error) (code int, cause error) {
+	var refused *RefusedError
+	var errno syscall.Errno
+	switch {
+	case errors.As(err, &refused):
+		return exitcode.Refused, refused.Errno
+	case errors.Is(err, ErrClosed):
+		return exitcode.Refused, ErrClosed
+	case errors.As(err, &errno):
+		return exitcode.Sys, errno
+	}
+	return exitcode.Sys, err
+}
 
 // Entry is one held fd as getdump and setdump carry it.
 type Entry struct {

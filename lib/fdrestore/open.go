@@ -503,11 +503,8 @@ func (m *Masters) retrieve(p *Plan, src *Source, t int) ([]int, error) {
 	if !ok {
 		var err error
 		if c, err = fdholder.Dial(src.Socket, p.HoldTimeout); err != nil {
-			var errno unix.Errno
-			if errors.As(err, &errno) {
-				err = errno
-			}
-			return nil, exitcode.Errorf(exitcode.Sys, "unable to connect to %s for fd %d: %w", src.Socket, t, err)
+			_, cause := fdholder.Cause(err)
+			return nil, exitcode.Errorf(exitcode.Sys, "unable to connect to %s for fd %d: %w", src.Socket, t, cause)
 		}
 		if m.holders == nil {
 			m.holders = map[string]*fdholder.Client{}
@@ -521,20 +518,14 @@ func (m *Masters) retrieve(p *Plan, src *Source, t int) ([]int, error) {
 	return []int{fd}, nil
 }
 
-// holdErr is the error of a holder operation: exit 1 when the holder
-// refused or closed the connection (section 10), else 111.
+// holdErr is the error of a holder operation for target t (none if t <
+// 0), exit code as [fdholder.Cause] says.
 func holdErr(what string, t int, err error) error {
-	code := exitcode.Sys
-	var refused *fdholder.RefusedError
-	if errors.As(err, &refused) {
-		code, err = exitcode.Refused, refused.Errno
-	} else if errors.Is(err, fdholder.ErrClosed) {
-		code = exitcode.Refused
-	}
+	code, cause := fdholder.Cause(err)
 	if t < 0 {
-		return exitcode.Errorf(code, "unable to %s: %w", what, unwrapUsage(err))
+		return exitcode.Errorf(code, "unable to %s: %w", what, cause)
 	}
-	return exitcode.Errorf(code, "unable to %s for fd %d: %w", what, t, unwrapUsage(err))
+	return exitcode.Errorf(code, "unable to %s for fd %d: %w", what, t, cause)
 }
 
 // deleteHeld deletes, with [Plan.HoldDelete], every id retrieved from a
