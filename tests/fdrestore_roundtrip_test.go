@@ -252,11 +252,12 @@ func TestFdrestoreRoundTripBehaviour(t *testing.T) {
 	topo := imageOf(
 		`{"id": "w", "exec": ["sleep", "60"], "fds": [{"fd": 3, "file": "pw"}, {"fd": 4, "file": "m"}, {"fd": 5, "file": "m"},
 		   {"fd": 6, "file": "fa"}, {"fd": 7, "file": "fb"}, {"fd": 8, "file": "s0"}, {"fd": 9, "file": "l"},
-		   {"fd": 10, "file": "ep"}, {"fd": 11, "file": "ev"}, {"fd": 12, "file": "tm"}, {"fd": 13, "file": "ev"}]},
+		   {"fd": 10, "file": "ep"}, {"fd": 11, "file": "ev"}, {"fd": 12, "file": "tm"}, {"fd": 13, "file": "ev"}, {"fd": 14, "file": "qr"}]},
 		 {"id": "r", "exec": ["sleep", "60"], "fds": [{"fd": 3, "file": "pr"}, {"fd": 4, "file": "s1"}, {"fd": 5, "file": "m"}]},
 		 {"id": "t", "exec": ["sleep", "60"], "setsid": true, "ctty": "ts",
-		   "fds": [{"fd": 0, "file": "ts"}, {"fd": 1, "file": "ts"}, {"fd": 2, "file": "ts"}]}`,
+		   "fds": [{"fd": 0, "file": "ts"}, {"fd": 1, "file": "ts"}, {"fd": 2, "file": "ts"}, {"fd": 3, "file": "qw"}]}`,
 		`"pw": {"type": "pipe", "pipe": "p1", "end": "w"}, "pr": {"type": "pipe", "pipe": "p1", "end": "r"},
+		 "qw": {"type": "pipe", "pipe": "p2", "end": "w"}, "qr": {"type": "pipe", "pipe": "p2", "end": "r"},
 		 "m": {"type": "memfd", "mname": "state", "size": 5, "data_b64": "aGVsbG8="},
 		 "fa": {"type": "file", "path": "`+file+`", "pos": 2}, "fb": {"type": "file", "path": "`+file+`", "pos": 7},
 		 "s0": {"type": "unix", "socktype": "stream", "state": "connected", "pair": "sp", "end": "0"},
@@ -265,7 +266,7 @@ func TestFdrestoreRoundTripBehaviour(t *testing.T) {
 		 "ev": {"type": "eventfd", "count": "5"},
 		 "ep": {"type": "epoll", "targets": [{"fd": 3, "file": "pw", "events": "0x4", "data": "3"}, {"fd": 13, "file": "ev", "events": "0x1", "data": "0x2a"}]},
 		 "tm": {"type": "pty", "pty": "t1", "end": "master"}, "ts": {"type": "pty", "pty": "t1", "end": "slave"}`,
-		`"pipes": {"p1": {"size": 65536}}`, `"ptys": {"t1": {"index": 0, "winsize": [30, 100, 0, 0]}}`)
+		`"pipes": {"p1": {"size": 65536}, "p2": {"size": 65536}}`, `"ptys": {"t1": {"index": 0, "winsize": [30, 100, 0, 0]}}`)
 	built, err := fdrestore.DecodeImage([]byte(topo))
 	if err != nil {
 		t.Fatal(err)
@@ -280,14 +281,16 @@ func TestFdrestoreRoundTripBehaviour(t *testing.T) {
 	// Checkers in place of the programs, each writing what it saw to a file.
 	out := func(name string) string { return filepath.Join(dir, name) }
 	fdsOf := `ls /proc/$$/fd | sort -n | tr '\n' ' '`
-	img.Processes[0].Exec = []string{"sh", "-c", `echo ping >&3; echo pong >&8; dd bs=1 count=2 <&4 2>/dev/null >/dev/null; ` +
-		`echo "fds $(` + fdsOf + `)" > ` + out("w") + `; epollprobe 10 3 13 >> ` + out("w") +
-		// The pty master stays open until t is done: its closing would hang t up.
-		`; until [ -e ` + out("t") + ` ]; do sleep 0.05; done`}
-	img.Processes[1].Exec = []string{"sh", "-c", `read a <&3; read b <&4; sleep 0.2; c=$(cat <&5); ` +
+	// w sends pong only once it has read 2 bytes of the shared memfd, so r
+	// reads the rest after that; w keeps the pty master open until t says
+	// it is done on the second pipe (the master's closing would hang t up).
+	// (dash redirects single-digit fds only: w reopens fd 14 by its path.)
+	img.Processes[0].Exec = []string{"sh", "-c", `echo ping >&3; dd bs=1 count=2 <&4 2>/dev/null >/dev/null; echo pong >&8; ` +
+		`echo "fds $(` + fdsOf + `)" > ` + out("w") + `; epollprobe 10 3 13 >> ` + out("w") + `; read x < /proc/self/fd/14`}
+	img.Processes[1].Exec = []string{"sh", "-c", `read a <&3; read b <&4; c=$(cat <&5); ` +
 		`echo "$a $b $c fds $(` + fdsOf + `)" > ` + out("r")}
 	img.Processes[2].Exec = []string{"sh", "-c", `set -- $(sed 's/.*) //' /proc/$$/stat); ` +
-		`echo "sid=$4 pgid=$3 tpgid=$6 self=$$ $(stty size) $(tty) fds $(` + fdsOf + `)" > ` + out("t.new") + `; mv ` + out("t.new") + " " + out("t")}
+		`echo "sid=$4 pgid=$3 tpgid=$6 self=$$ $(stty size) $(tty) fds $(` + fdsOf + `)" > ` + out("t") + `; echo t >&3`}
 	b, err := fdrestore.EncodeImage(img)
 	if err != nil {
 		t.Fatal(err)
@@ -308,7 +311,7 @@ func TestFdrestoreRoundTripBehaviour(t *testing.T) {
 		return string(b)
 	}
 	// w: its table (ls adds its own directory fd), then epoll.
-	wantW := "fds 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 \nready 3 42\nmod 3 ok\nmod 13 ok\ndel 3 ok\ndel 13 ok\n"
+	wantW := "fds 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 \nready 3 42\nmod 3 ok\nmod 13 ok\ndel 3 ok\ndel 13 ok\n"
 	if got := read("w"); got != wantW {
 		t.Errorf("checker w saw %q; want %q", got, wantW)
 	}
@@ -323,7 +326,7 @@ func TestFdrestoreRoundTripBehaviour(t *testing.T) {
 	}
 	self := strings.TrimPrefix(f[3], "self=")
 	if f[0] != "sid="+self || f[1] != "pgid="+self || f[2] != "tpgid="+self || f[4] != "30" || f[5] != "100" ||
-		!strings.HasPrefix(f[6], "/dev/pts/") || strings.Join(f[7:], " ") != "fds 0 1 2 3" {
+		!strings.HasPrefix(f[6], "/dev/pts/") || strings.Join(f[7:], " ") != "fds 0 1 2 3 4" {
 		t.Errorf("checker t saw %q; want a session leader owning its terminal (30x100), /dev/pts/N, fds 0-2 and ls's own", f)
 	}
 }

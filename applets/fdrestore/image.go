@@ -73,28 +73,7 @@ func (r *restoreCmd) image(env *cli.Env, args []string) error {
 	}
 	pp := ip.Procs[0]
 	m = ip.ViewMasters(0, m) // one process: every global master is its own
-	t, err := fdrestore.Census(m.FDs)
-	if err != nil {
-		_ = m.Close()
-		return err
-	}
-	reexec := t.Blocks(pp.Plan)
-	if r.Verbose {
-		printPlan(env.Stderr, pp.Plan)
-		path := "in place"
-		if reexec {
-			path = fmt.Sprintf("re-exec (the Go runtime holds fds %v)", t.Reserved)
-		}
-		fmt.Fprintf(env.Stderr, "%s: info: placement path: %s\n", env.Name, path)
-	}
-	if reexec {
-		return fdrestore.Reexec(fdrestore.StageRequest{Plan: pp.Plan, Prog: pp.Exec, ID: pp.ID}, pp.Plan, m)
-	}
-	if err := fdrestore.StageInPlace(pp.Plan, m, func(fd int) { env.Stderr = fdWriter(fd) }); err != nil {
-		_ = m.Close()
-		return err
-	}
-	return execProg(env, pp.Plan, m, pp.Exec)
+	return r.placeAndExec(env, fdrestore.StageRequest{Plan: pp.Plan, Prog: pp.Exec, ID: pp.ID}, pp.Plan, m)
 }
 
 // readImage reads the image file, or stdin for "-", with raw system calls

@@ -84,6 +84,13 @@ func (o *placement) run(env *cli.Env, cfg fdrestore.FlagsConfig, prog []string, 
 	if err != nil {
 		return err
 	}
+	return o.placeAndExec(env, fdrestore.StageRequest{Config: cfg, Prog: prog}, plan, m)
+}
+
+// placeAndExec places the open masters m of one process's plan in this
+// process, or through the re-exec path when the Go runtime holds a target
+// (req then tells the stage what to rebuild), and execs req.Prog.
+func (o *placement) placeAndExec(env *cli.Env, req fdrestore.StageRequest, plan *fdrestore.Plan, m *fdrestore.Masters) error {
 	t, err := fdrestore.Census(m.FDs)
 	if err != nil {
 		_ = m.Close()
@@ -99,13 +106,13 @@ func (o *placement) run(env *cli.Env, cfg fdrestore.FlagsConfig, prog []string, 
 		fmt.Fprintf(env.Stderr, "%s: info: placement path: %s\n", env.Name, path)
 	}
 	if reexec {
-		return fdrestore.Reexec(fdrestore.StageRequest{Config: cfg, Prog: prog}, plan, m)
+		return fdrestore.Reexec(req, plan, m)
 	}
 	if err := fdrestore.StageInPlace(plan, m, func(fd int) { env.Stderr = fdWriter(fd) }); err != nil {
 		_ = m.Close()
 		return err
 	}
-	return execProg(env, plan, m, prog)
+	return execProg(env, plan, m, req.Prog)
 }
 
 // execProg sets LISTEN_* and execs prog, once every fd is placed. Only the

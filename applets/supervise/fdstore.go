@@ -244,11 +244,11 @@ func (s *service) fdstoreEvents(fds []unix.PollFd, drain bool) {
 			kept = append(kept, f)
 		}
 		s.store.fds = kept
+		s.fdstoreList()
 	}
 	if readable || drain {
 		s.readNotify()
 	}
-	s.fdstoreList()
 }
 
 // readNotify reads every queued notify message.

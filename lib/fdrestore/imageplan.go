@@ -344,7 +344,8 @@ func (ip *ImagePlan) view(k int, proc *Process, cfg ImageConfig) (*Plan, []int, 
 	for i, m := range g.Masters() {
 		global[m] = i
 	}
-	newIdx := make([]int, len(g.Objects))
+	newIdx := make([]int, len(g.Objects)) // global object -> view object, -1
+	var origIdx []int                     // view object -> global object
 	var masters []int
 	for i := range newIdx {
 		newIdx[i] = -1
@@ -369,12 +370,12 @@ func (ip *ImagePlan) view(k int, proc *Process, cfg ImageConfig) (*Plan, []int, 
 			obj.Source.Items = items
 		}
 		newIdx[o] = len(p.Objects)
+		origIdx = append(origIdx, o)
 		p.Order = append(p.Order, len(p.Objects))
 		p.Objects = append(p.Objects, obj)
 	}
 	for _, m := range p.Masters() {
-		orig := slices.Index(newIdx, m.Object)
-		masters = append(masters, global[Master{orig, m.End}])
+		masters = append(masters, global[Master{origIdx[m.Object], m.End}])
 	}
 	for _, e := range g.Entries {
 		if in(e.Target) {
