@@ -14,6 +14,7 @@ import (
 	"github.com/gotools-dev/gotools/lib/exitcode"
 	"github.com/gotools-dev/gotools/lib/fd"
 	"github.com/gotools-dev/gotools/lib/proc"
+	"github.com/gotools-dev/gotools/lib/sys"
 )
 
 // StageRequest is what the coordinator hands the stage process on the
@@ -247,17 +248,8 @@ func restoreStdio(saved [3]int) {
 }
 
 func writeAll(fd int, b []byte) error {
-	for len(b) > 0 {
-		n, err := unix.Write(fd, b)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		b = b[n:]
-	}
-	return nil
+	_, err := sys.Write(fd, b)
+	return sys.Errno(err)
 }
 
 // readAll reads fd from offset 0 to its end with pread.
