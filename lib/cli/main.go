@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gotools-dev/gotools/lib/exitcode"
 )
 
@@ -14,7 +16,23 @@ var Version = "dev"
 // Main dispatches argv to an applet of all: by basename(argv[0]) first
 // (a symlink such as supervise -> gotools), then by argv[1]
 // ("gotools supervise DIR"). It returns the process exit code.
+//
+// Before anything else, and before any argument is looked at, it refuses to
+// run setuid or setgid ([Privileged]): an applet that opens files or runs
+// programs for its caller would hand the caller the file owner's rights.
 func Main(all []Applet, argv []string, env *Env) int {
+	if Privileged() {
+		name := "gotools"
+		if len(argv) > 0 {
+			if a := filepath.Base(argv[0]); a != "" && a != "." && a != "/" {
+				if _, ok := Find(all, a); ok {
+					name = a
+				}
+			}
+		}
+		fmt.Fprintf(env.Stderr, "%s: fatal: refusing to run with real and effective user or group ids that differ (setuid or setgid install)\n", name)
+		return exitcode.Sys
+	}
 	if len(argv) > 0 {
 		name := filepath.Base(argv[0])
 		if a, ok := Find(all, name); ok {
@@ -47,6 +65,13 @@ func Main(all []Applet, argv []string, env *Env) int {
 		env.Name = arg
 		return Run(a, argv[2:], env)
 	}
+}
+
+// Privileged reports whether the process runs with real and effective user
+// or group ids that differ: a setuid or setgid install (common.md "No
+// privilege crossing", fdrestore.md: grab is ptrace-level access).
+func Privileged() bool {
+	return unix.Getuid() != unix.Geteuid() || unix.Getgid() != unix.Getegid()
 }
 
 // Find looks name up among the applets' names and aliases.
