@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"syscall"
 
@@ -165,8 +166,29 @@ func NewParser(a Applet, env *Env, cmd Command) (*kong.Kong, error) {
 		kong.Writers(env.Stdout, env.Stderr),
 		kong.Exit(func(c int) { panic(exitRequest(c)) }),
 		kong.Bind(env),
+		kong.KindMapper(reflect.String, kong.MapperFunc(decodeBytes)),
 	}, a.Options...)
 	return kong.New(cmd, opts...)
+}
+
+// decodeBytes stores an argument in a string field (or an element of a
+// []string) as the bytes it was given. kong's own string mapper goes through
+// a JSON round trip (Scanner.PopValueInto), which turns every byte that is
+// not UTF-8 into U+FFFD: a path or a program argument would come out
+// changed ("\xff" as "\xef\xbf\xbd"). Paths and argv are bytes in s6; so
+// they are here (issue 20).
+func decodeBytes(ctx *kong.DecodeContext, target reflect.Value) error {
+	t, err := ctx.Scan.PopValue("string")
+	if err != nil {
+		return err
+	}
+	s, ok := t.Value.(string)
+	if !ok {
+		ctx.Scan.PushToken(t)
+		return ctx.Scan.PopValueInto("string", target.Addr().Interface())
+	}
+	target.SetString(s)
+	return nil
 }
 
 func (e *Env) usage(a Applet) int {

@@ -684,3 +684,34 @@ func BenchmarkRunParse(b *testing.B) {
 		}
 	}
 }
+
+// bytesCmd has every shape of string field a grammar uses: an option, a
+// plain positional and a passthrough list.
+type bytesCmd struct {
+	Name string   `short:"N" name:"name" help:"A name."`
+	Dir  string   `arg:"" name:"dir" help:"A directory."`
+	Prog []string `arg:"" passthrough:"partial" name:"prog" help:"A program."`
+
+	got *bytesCmd
+}
+
+func (c *bytesCmd) Run(env *Env) error {
+	*c.got = *c
+	return nil
+}
+
+// TestRunKeepsBytes checks that arguments reach the grammar as the bytes
+// they were (issue 20): kong's own string mapper goes through JSON, which
+// turns a byte that is not UTF-8 into U+FFFD.
+func TestRunKeepsBytes(t *testing.T) {
+	var got bytesCmd
+	a := Applet{Name: "bytes", Usage: "[ -N name ] dir prog...", New: func() Command { return &bytesCmd{got: &got} }}
+	args := []string{"-N", "n\xff", "--", "d\xfe\x80", "p\xc3", "-x", "\xff\xff"}
+	code, stdout, stderr := run(func(env *Env) int { return Run(a, args, env) })
+	if code != 0 || stdout != "" || stderr != "" {
+		t.Fatalf("Run(%q) = %d, %q, %q; want 0", args, code, stdout, stderr)
+	}
+	if want := []string{"p\xc3", "-x", "\xff\xff"}; got.Name != "n\xff" || got.Dir != "d\xfe\x80" || !slices.Equal(got.Prog, want) {
+		t.Errorf("Run(%q) parsed name %q, dir %q, prog %q; want %q, %q, %q", args, got.Name, got.Dir, got.Prog, "n\xff", "d\xfe\x80", want)
+	}
+}
