@@ -11,7 +11,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/gotools-dev/gotools/lib/cli.Version=$(VERSION)
 BIN     := bin/gotools
 
-.PHONY: build check-static test bench bench-podman size install demo clean
+.PHONY: build check-static test soak bench bench-podman size install demo clean
 
 # Static always (STYLE.md rule 16): CGO_ENABLED=0, no PT_INTERP, no DT_NEEDED.
 build:
@@ -70,6 +70,11 @@ test:
 	else \
 		echo "note: no end-to-end tests in tests/ yet, skipped"; \
 	fi
+
+# The slow soak, load and storm tests (files with //go:build soak, tests
+# named TestSoak...): minutes, not part of "make test" or CI.
+soak:
+	$(GO) test -tags soak -count=1 -run Soak -timeout 60m ./tests/...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
