@@ -190,7 +190,7 @@ func TestSvstatSvokFailures(t *testing.T) {
 		{name: "svstat null field", argv: []string{"s6-svstat", "--fields=,up", supervised}, code: 100,
 			stderr: "s6-svstat: fatal: invalid null option field\n"},
 		{name: "svstat option after DIR", argv: []string{"svstat", supervised, "-u"}, code: 100, stderr: svstatUsage},
-		{name: "svstat unknown letter", argv: []string{"svstat", "-x", supervised}, code: 100, stderr: svstatUsage},
+		{name: "svstat unknown letter", argv: []string{"svstat", "-x", supervised}, code: 100, stderr: svstatUsage + "svstat: fatal: unknown option -x\n"},
 		{name: "svstat two operands", argv: []string{"svstat", supervised, supervised}, code: 100, stderr: svstatUsage},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -46,7 +46,6 @@
 package svc
 
 import (
-	"errors"
 	"strings"
 	"time"
 
@@ -133,7 +132,7 @@ type command struct {
 // Validate rejects a -w without a known state.
 func (c *command) Validate() error {
 	if c.Wait != "" && (len(c.Wait) != 1 || !strings.Contains("uUdDrR", c.Wait)) {
-		return errors.New("-w takes one of u U d D r R")
+		return &cli.BadValue{Opt: "-w", Word: c.Wait, Why: "is not one of u U d D r R"}
 	}
 	return nil
 }

@@ -91,18 +91,18 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string // stderr
 	}{
-		{"no DIR", []string{"-u"}, "svc: usage: svc " + Applet.Usage + "\n"},
+		{"no DIR", []string{"-u"}, "svc: usage: svc " + Applet.Usage + "\n" + "svc: fatal: missing operand dir...\n"},
 		{"no args", nil, "svc: usage: svc " + Applet.Usage + "\n"},
-		{"unknown letter", []string{"-z", "x"}, "svc: usage: svc " + Applet.Usage + "\n"},
-		{"bad -w", []string{"-wx", "x"}, "svc: usage: svc " + Applet.Usage + "\n"},
-		{"bad -T", []string{"-T", "0x10", "x"}, "svc: usage: svc " + Applet.Usage + "\n"},
+		{"unknown letter", []string{"-z", "x"}, "svc: usage: svc " + Applet.Usage + "\n" + "svc: fatal: unknown option -z\n"},
+		{"bad -w", []string{"-wx", "x"}, "svc: usage: svc " + Applet.Usage + "\n" + "svc: fatal: -w: \"x\" is not one of u U d D r R\n"},
+		{"bad -T", []string{"-T", "0x10", "x"}, "svc: usage: svc " + Applet.Usage + "\n" + "svc: fatal: -T: \"0x10\" is not a decimal number\n"},
 		{"invalid signal", []string{"-s", "FOO", "x"}, "svc: fatal: invalid signal: FOO\n"},
 		{"signal not in the list", []string{"-s", "SEGV", "x"}, "svc: fatal: SEGV is not in the list of user-available signals\n"},
 		{"signal 11", []string{"-s", "11", "x"}, "svc: fatal: 11 is not in the list of user-available signals\n"},
 		{"63 letters", []string{"-" + strings.Repeat("u", 63), "x"}, "svc: fatal: too many commands\n"},
 		{"empty DIR", []string{"-u", "x", ""}, "svc: fatal: invalid service path\n"},
-		{"-w without DIR", []string{"-wU", "-T", "100", "-u"}, "svc: usage: svc " + Applet.Usage + "\n"},
-		{"--wait two letters", []string{"--wait=du", "x"}, "svc: usage: svc " + Applet.Usage + "\n"},
+		{"-w without DIR", []string{"-wU", "-T", "100", "-u"}, "svc: usage: svc " + Applet.Usage + "\n" + "svc: fatal: missing operand dir...\n"},
+		{"--wait two letters", []string{"--wait=du", "x"}, "svc: usage: svc " + Applet.Usage + "\n" + "svc: fatal: -w: \"du\" is not one of u U d D r R\n"},
 	} {
 		var out, errb bytes.Buffer
 		code := cli.Run(Applet, tt.args, &cli.Env{Stdout: &out, Stderr: &errb})

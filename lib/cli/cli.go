@@ -152,7 +152,7 @@ func Run(a Applet, args []string, env *Env) (code int) {
 	}
 	kctx, err := k.Parse(args)
 	if err != nil {
-		return env.usage(a)
+		return env.parseFailed(a, err, args)
 	}
 	return env.report(a, kctx.Run(env))
 }
@@ -192,7 +192,7 @@ func decodeBytes(ctx *kong.DecodeContext, target reflect.Value) error {
 }
 
 func (e *Env) usage(a Applet) int {
-	fmt.Fprintf(e.Stderr, "%s: usage: %s %s\n", e.Name, e.Name, a.Usage)
+	fmt.Fprintln(e.Stderr, UsageLine(e.Name, a))
 	return exitcode.Usage
 }
 
@@ -202,6 +202,10 @@ func (e *Env) report(a Applet, err error) int {
 	case err == nil:
 	case code == exitcode.Usage && errors.Is(err, exitcode.ErrUsage):
 		e.usage(a)
+		var ud *usageDetail
+		if errors.As(err, &ud) {
+			e.Fatal(ud)
+		}
 	default:
 		var xe *exitcode.Error
 		if errors.As(err, &xe) && xe.Err == nil {

@@ -238,23 +238,30 @@ func TestRunUsageError(t *testing.T) {
 		name   string
 		invoke string // the name the applet is called by
 		args   []string
-		ret    error // what Run returns, if it is reached
+		ret    error  // what Run returns, if it is reached
+		reason string // the second line, after "APPLET: fatal: "; "" for none
 	}{
-		{name: "unknown long flag", invoke: "testapp", args: []string{"--nosuch", "pf", "prog"}},
-		{name: "unknown short flag", invoke: "testapp", args: []string{"-x", "pf", "prog"}},
+		{name: "unknown long flag", invoke: "testapp", args: []string{"--nosuch", "pf", "prog"}, reason: "unknown option --nosuch"},
+		{name: "unknown short flag", invoke: "testapp", args: []string{"-x", "pf", "prog"}, reason: "unknown option -x"},
 		{name: "missing operand", invoke: "testapp", args: nil},
-		{name: "missing flag value", invoke: "testapp", args: []string{"-t"}},
-		{name: "negative looking value", invoke: "testapp", args: []string{"-t", "-5", "pf", "prog"}},
-		{name: "bad number", invoke: "testapp", args: []string{"-t", "0x10", "pf", "prog"}},
-		{name: "alias in the message", invoke: "s6-testapp", args: []string{"-x", "pf", "prog"}},
+		{name: "missing flag value", invoke: "testapp", args: []string{"-t"}, reason: "-t: missing value"},
+		{name: "negative looking value", invoke: "testapp", args: []string{"-t", "-5", "pf", "prog"}, reason: `-t: "-5" is not a decimal number`},
+		{name: "bad number", invoke: "testapp", args: []string{"-t", "0x10", "pf", "prog"}, reason: `-t: "0x10" is not a decimal number`},
+		{name: "long option, bad number", invoke: "testapp", args: []string{"--count=abc", "pf", "prog"}, reason: `-n: "abc" is not a decimal number`},
+		{name: "number too large", invoke: "testapp", args: []string{"-t", "4294967296", "pf", "prog"}, reason: `-t: "4294967296" is too large (at most 4294967295)`},
+		{name: "alias in the message", invoke: "s6-testapp", args: []string{"-x", "pf", "prog"}, reason: "unknown option -x"},
 		{name: "applet returns ErrUsage", invoke: "testapp", args: []string{"pf"}, ret: exitcode.ErrUsage},
 		{name: "applet wraps ErrUsage", invoke: "testapp", args: []string{"pf"}, ret: errors.Join(errors.New("one operand"), exitcode.ErrUsage)},
+		{name: "applet returns Usagef", invoke: "testapp", args: []string{"pf"}, ret: Usagef("pf: bad operand"), reason: "pf: bad operand"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := &record{ret: tt.ret}
 			argv := append([]string{"/bin/" + tt.invoke}, tt.args...)
 			code, stdout, stderr := run(func(env *Env) int { return Main([]Applet{testApplet(rec)}, argv, env) })
 			want := tt.invoke + ": usage: " + tt.invoke + " " + testUsage + "\n"
+			if tt.reason != "" {
+				want += tt.invoke + ": fatal: " + tt.reason + "\n"
+			}
 			if code != exitcode.Usage || stderr != want || stdout != "" {
 				t.Errorf("Main(%q) = %d, stdout %q, stderr %q; want %d, nothing, %q", argv, code, stdout, stderr, exitcode.Usage, want)
 			}
@@ -262,6 +269,21 @@ func TestRunUsageError(t *testing.T) {
 				t.Errorf("Main(%q) ran the applet despite a parse error", argv)
 			}
 		})
+	}
+}
+
+// TestUpstreamUsage checks that under an upstream name the usage line is
+// upstream's synopsis, and under gotools' name the applet's own.
+func TestUpstreamUsage(t *testing.T) {
+	a := Applet{Name: "svok", Aliases: []string{"s6-svok"}, Usage: "DIR", New: func() Command { return &testCmd{rec: &record{}} }}
+	for _, tt := range []struct{ name, want string }{
+		{name: "svok", want: "svok: usage: svok DIR\n"},
+		{name: "s6-svok", want: "s6-svok: usage: s6-svok servicedir\n"},
+	} {
+		code, _, stderr := run(func(env *Env) int { return Main([]Applet{a}, []string{tt.name}, env) })
+		if code != exitcode.Usage || stderr != tt.want {
+			t.Errorf("Main(%q) = %d, stderr %q; want 100, %q", tt.name, code, stderr, tt.want)
+		}
 	}
 }
 

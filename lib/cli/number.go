@@ -34,15 +34,34 @@ func (m *Millis) Decode(ctx *kong.DecodeContext) error {
 }
 
 func decodeDecimal(ctx *kong.DecodeContext, what string) (uint32, error) {
-	var s string
-	if err := ctx.Scan.PopValueInto(what, &s); err != nil {
-		return 0, err
+	// The next word is the value whatever it looks like, as getopt takes
+	// it: "-t -5" is a bad number, not a missing value.
+	t := ctx.Scan.Pop()
+	if t.IsEOL() {
+		return 0, &usageDetail{msg: optName(ctx.Value) + ": missing value"}
+	}
+	s, ok := t.Value.(string)
+	if !ok {
+		s = fmt.Sprint(t.Value)
 	}
 	v, err := ParseDecimal(s)
 	if err != nil {
-		return 0, fmt.Errorf("invalid %s %q", what, s)
+		why := "is not a decimal number"
+		if _, ok := decimal.Parse(s, 0, math.MaxUint64); ok || allDigits(s) {
+			why = "is too large (at most 4294967295)"
+		}
+		return 0, &BadValue{Opt: optName(ctx.Value), Word: s, Why: why}
 	}
 	return v, nil
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // ParseDecimal reads s as a plain unsigned decimal that fits in 32 bits:
