@@ -93,14 +93,21 @@ func TestSvcDirErrors(t *testing.T) {
 		code int
 		line string
 	}{
-		{"unsupervised", unsupervised, 102, "svc: warning: unable to control " + unsupervised + ": supervisor not listening\n"},
-		{"supervise without FIFO", broken, 1, "svc: warning: something is wrong with " + broken + "/supervise\n"},
-		{"missing DIR", missing, 111, "svc: warning: unable to control " + missing + ": No such file or directory\n"},
+		{"unsupervised", unsupervised, 102, "svc: fatal: unable to control " + unsupervised + ": supervisor not listening\n"},
+		{"supervise without FIFO", broken, 1, "svc: fatal: something is wrong with the " + broken + "/supervise directory\n"},
+		{"missing DIR", missing, 111, "svc: fatal: unable to control " + missing + ": No such file or directory\n"},
 	} {
-		for _, args := range [][]string{{"svc", "-u", tt.dir}, {"svc", tt.dir}} {
-			if r := run(t, args...); r.Code != tt.code || r.Stderr != tt.line || r.Stdout != "" {
-				t.Errorf("%s: run(%q) = %s, stderr %q; want exit %d, %q", tt.name, args, r.Status(), r.Stderr, tt.code, tt.line)
+		for _, args := range [][]string{{"svc", "-u", tt.dir}, {"svc", tt.dir}, {"s6-svc", "-u", tt.dir}} {
+			line := strings.Replace(tt.line, "svc: ", args[0]+": ", 1)
+			if r := run(t, args...); r.Code != tt.code || r.Stderr != line || r.Stdout != "" {
+				t.Errorf("%s: run(%q) = %s, stderr %q; want exit %d, %q", tt.name, args, r.Status(), r.Stderr, tt.code, line)
 			}
+		}
+		// Among several DIRs, each failure is a warning and svc goes on.
+		args := []string{"svc", "-u", tt.dir, tt.dir}
+		line := strings.ReplaceAll(tt.line, "svc: fatal: ", "svc: warning: ")
+		if r := run(t, args...); r.Code != tt.code || r.Stderr != line+line || r.Stdout != "" {
+			t.Errorf("%s: run(%q) = %s, stderr %q; want exit %d, %q twice", tt.name, args, r.Status(), r.Stderr, tt.code, line)
 		}
 	}
 }

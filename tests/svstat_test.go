@@ -173,6 +173,8 @@ func TestSvstatSvokFailures(t *testing.T) {
 		{name: "svok dash-dash", argv: []string{"svok", "--", supervised}, code: 0},
 		{name: "svstat unsupervised", argv: []string{"svstat", unsupervised}, code: 1,
 			stderr: "svstat: fatal: unable to read status for " + unsupervised + ": supervise not running\n"},
+		{name: "s6-svstat unsupervised", argv: []string{"s6-svstat", unsupervised}, code: 1,
+			stderr: "s6-svstat: fatal: unable to read status for " + unsupervised + ": s6-supervise not running\n"},
 		{name: "svstat missing dir", argv: []string{"svstat", missing}, code: 1,
 			stderr: "svstat: fatal: unable to read status for " + missing + ": supervise not running\n"},
 		{name: "svstat not a directory", argv: []string{"svstat", file}, code: 111,

@@ -157,6 +157,22 @@ func TestSvwaitFailures(t *testing.T) {
 		s.expect("OD")
 		wantExit(t, p.Wait(t), 1, "svwait: fatal: 1 services failed permanently\n")
 	})
+	t.Run("permanent failure, s6 names", func(t *testing.T) {
+		t.Parallel()
+		s := startSupervise(t, svcDir(t, map[string]string{"run": "#!/bin/sh\nexit 1\n", "finish": "#!/bin/sh\nexit 125\n", "down": ""}))
+		s.expect("s")
+		p := start(t, "s6-svwait", "-U", s.dir)
+		waitListeners(t, s.dir, 2)
+		// s6-svc -wU here: without notification-fd, s6's warning, then up.
+		q := start(t, "s6-svc", "-wu", "-u", s.dir)
+		s.expect("u")
+		s.expect("d")
+		s.expect("OD")
+		wantExit(t, p.Wait(t), 1, "s6-svwait: fatal: some services reported permanent failure or their supervisor died\n")
+		if r := q.Wait(t); r.Code != 0 {
+			t.Errorf("s6-svc -wu -u = %s, stderr %q; want 0 (it was up once)", r.Status(), r.Stderr)
+		}
+	})
 	t.Run("SIGTERM", func(t *testing.T) {
 		t.Parallel()
 		dir := svcDir(t, map[string]string{"run": "#!/bin/sh\nexec sleep 1000\n"})
@@ -217,7 +233,7 @@ func TestSvcWait(t *testing.T) {
 		s := startSupervise(t, svcDir(t, map[string]string{"run": "#!/bin/sh\nexec sleep 1000\n", "down": ""}))
 		s.expect("s")
 		wantExit(t, run(t, "svc", "-wU", "-T", "5000", "-u", s.dir), 0,
-			"svc: warning: "+s.dir+"/notification-fd not present - waiting for up instead of up and ready\n")
+			"svc: warning: "+s.dir+"/notification-fd not present - ignoring request for readiness notification\n")
 		s.expect("u")
 	})
 	t.Run("send error", func(t *testing.T) {

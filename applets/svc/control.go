@@ -87,5 +87,5 @@ func notListening(dir string) error {
 }
 
 func broken(dir string) error {
-	return exitcode.New(codeBroken, fmt.Errorf("something is wrong with %s/supervise", dir))
+	return exitcode.New(codeBroken, fmt.Errorf("something is wrong with the %s/supervise directory", dir))
 }

@@ -154,6 +154,10 @@ func (c *command) Run(env *cli.Env) error {
 	if c.Wait != "" {
 		return c.wait(env, dirs, letters)
 	}
+	if len(dirs) == 1 {
+		// One DIR, as s6-svc takes: its failure is fatal.
+		return Control(dirs[0], letters)
+	}
 	code := exitcode.OK
 	for _, d := range dirs {
 		if err := Control(d, letters); err != nil {
@@ -183,7 +187,7 @@ func (c *command) wait(env *cli.Env, dirs []string, letters []byte) error {
 	if goal.Ready && goal.Up {
 		for i, d := range dirs {
 			if !servicedir.HasReadiness(d) {
-				env.Warnf("%s/notification-fd not present - waiting for up instead of up and ready", d)
+				env.Warnf("%s/notification-fd not present - ignoring request for readiness notification", d)
 				w.AnyReady(i)
 			}
 		}
@@ -195,5 +199,13 @@ func (c *command) wait(env *cli.Env, dirs []string, letters []byte) error {
 			}
 		}
 	}
-	return w.Wait(ctx, goal, false)
+	return env.Reword(w.Wait(ctx, goal, false), failedOrDied, s6WaitFailure)
+}
+
+// s6WaitFailure is s6-svwait's one message for permanent failures and dead
+// supervisors, which svwait tells apart (n, 102) under its own name.
+const s6WaitFailure = "some services reported permanent failure or their supervisor died"
+
+func failedOrDied(code int) bool {
+	return code >= 1 && code <= 98 || code == servicedir.CodeDied
 }

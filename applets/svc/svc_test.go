@@ -196,8 +196,8 @@ func TestControl(t *testing.T) {
 	}{
 		{"no reader", noReader, 102, "unable to control " + noReader + ": supervisor not listening"},
 		{"no supervise", unsupervised, 102, "unable to control " + unsupervised + ": supervisor not listening"},
-		{"no FIFO", broken, 1, "something is wrong with " + broken + "/supervise"},
-		{"control not a FIFO", notFIFO, 1, "something is wrong with " + notFIFO + "/supervise"},
+		{"no FIFO", broken, 1, "something is wrong with the " + broken + "/supervise directory"},
+		{"control not a FIFO", notFIFO, 1, "something is wrong with the " + notFIFO + "/supervise directory"},
 		{"missing DIR", broken + "/nosuch", 111, "unable to control " + broken + "/nosuch: No such file or directory"},
 		{"DIR a file", file, 111, "unable to control " + file + ": Not a directory"},
 	} {

@@ -111,7 +111,7 @@ func (c *command) Run(env *cli.Env) error {
 	if err != nil {
 		return err
 	}
-	st, err := read(dir)
+	st, err := read(dir, env.Supervisor())
 	if err != nil {
 		return err
 	}
@@ -188,8 +188,10 @@ type state struct {
 	pgid       int  // the process group of PID, while up
 }
 
-// read checks that a supervisor runs on dir and reads its state.
-func read(dir string) (state, error) {
+// read checks that a supervisor runs on dir and reads its state. supervisor
+// names it in the message when none runs: "supervise", or "s6-supervise"
+// under s6's name, as s6-svstat says.
+func read(dir, supervisor string) (state, error) {
 	fail := func(err error) error {
 		return exitcode.New(exitcode.Sys, fmt.Errorf("unable to read status for %s: %w", dir, err))
 	}
@@ -198,7 +200,7 @@ func read(dir string) (state, error) {
 		return state{}, fail(err)
 	}
 	if !held {
-		return state{}, exitcode.Errorf(exitcode.Refused, "unable to read status for %s: supervise not running", dir)
+		return state{}, exitcode.Errorf(exitcode.Refused, "unable to read status for %s: %s not running", dir, supervisor)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "supervise", "status"))
 	if err != nil {

@@ -100,7 +100,7 @@ func (c *command) Run(env *cli.Env) error {
 		return err
 	}
 	defer w.Close()
-	return w.Wait(ctx, goal, any)
+	return env.Reword(w.Wait(ctx, goal, any), failedOrDied, s6WaitFailure)
 }
 
 // scan returns the last state letter (u by default) and whether the last
@@ -134,4 +134,12 @@ func scan(args []string) (state byte, any bool) {
 		return nil
 	})
 	return state, any
+}
+
+// s6WaitFailure is s6-svwait's one message for permanent failures and dead
+// supervisors, which svwait tells apart (n, 102) under its own name.
+const s6WaitFailure = "some services reported permanent failure or their supervisor died"
+
+func failedOrDied(code int) bool {
+	return code >= 1 && code <= 98 || code == servicedir.CodeDied
 }

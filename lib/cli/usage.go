@@ -177,3 +177,17 @@ func reason(err error) error {
 	}
 	return errors.New(msg)
 }
+
+// Reword returns err with upstream's words under an upstream name, when
+// err's exit code is one match accepts; its code is kept. Elsewhere err is
+// returned as is. (s6-svwait says "some services reported permanent
+// failure or their supervisor died" where svwait counts them.)
+func (e *Env) Reword(err error, match func(code int) bool, words string) error {
+	if err == nil || !e.Upstream() {
+		return err
+	}
+	if code := exitcode.Of(err); match(code) {
+		return exitcode.New(code, errors.New(words))
+	}
+	return err
+}
