@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -79,8 +81,10 @@ func TestSvstatCraftedStatus(t *testing.T) {
 		paused, finishing = servicedir.FlagPaused, servicedir.FlagFinishing
 		wantUp, ready     = servicedir.FlagWantUp, servicedir.FlagReady
 	)
+	// The up services' pid is the test process's: not the service's (its
+	// working directory is not DIR, and it did not start when the status
+	// says), so svstat prints no pgid. TestSvstatScanDir has a real one.
 	self := os.Getpid()
-	pgrp := unix.Getpgrp()
 	upFor, readyFor := 100*time.Second+200*time.Millisecond, 40*time.Second+200*time.Millisecond
 	for _, tt := range []struct {
 		name   string
@@ -91,9 +95,9 @@ func TestSvstatCraftedStatus(t *testing.T) {
 		counts []int
 	}{
 		{name: "up ready", st: servicedir.Status{PID: uint64(self), Flags: wantUp | ready},
-			want: fmt.Sprintf("up (pid %d pgid %d) %%d seconds, ready %%d seconds", self, pgrp), counts: []int{100, 40}},
+			want: fmt.Sprintf("up (pid %d) %%d seconds, ready %%d seconds", self), counts: []int{100, 40}},
 		{name: "up paused normally down", st: servicedir.Status{PID: uint64(self), Flags: wantUp | paused}, down: true,
-			want: fmt.Sprintf("up (pid %d pgid %d) %%d seconds, normally down, paused", self, pgrp), counts: []int{100}},
+			want: fmt.Sprintf("up (pid %d) %%d seconds, normally down, paused", self), counts: []int{100}},
 		{name: "down exitcode", st: servicedir.Status{WStat: 3 << 8, Flags: ready},
 			want: "down (exitcode 3) %d seconds, normally up, ready %d seconds", counts: []int{100, 40}},
 		{name: "down signal", st: servicedir.Status{WStat: 15, Flags: wantUp},
@@ -109,7 +113,7 @@ func TestSvstatCraftedStatus(t *testing.T) {
 		{name: "fields down and ready", st: servicedir.Status{WStat: 2 << 8, Flags: ready}, args: []string{"-o", "up,ready"},
 			want: "false true"},
 		{name: "fields pid pgid up", st: servicedir.Status{PID: uint64(self), Flags: wantUp}, args: []string{"-o", "pid,pgid", "-u"},
-			want: fmt.Sprintf("%d %d true", self, pgrp)},
+			want: fmt.Sprintf("%d -1 true", self)},
 		{name: "letters and fields in order", st: servicedir.Status{WStat: 9}, down: true, args: []string{"-es", "-o", "signum,normallyup,updownfor", "-wt"},
 			want: "-1 SIGKILL 9 false %d false %d", counts: []int{100, 100}},
 		{name: "stamp in the future", st: servicedir.Status{WStat: 0}, args: []string{"-o", "updownfor"},
@@ -150,12 +154,18 @@ func TestSvstatSvokFailures(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(malformed, "supervise", "status"), append(good.Marshal(), 0), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	badNsec := craftedService(t, good, true, false)
+	b := good.Marshal()
+	binary.BigEndian.PutUint32(b[20:], 1000000000)
+	if err := os.WriteFile(filepath.Join(badNsec, "supervise", "status"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	noStatus := craftedService(t, good, true, false)
 	if err := os.Remove(filepath.Join(noStatus, "supervise", "status")); err != nil {
 		t.Fatal(err)
 	}
 	seventeen := strings.TrimSuffix(strings.Repeat("up,", 17), ",")
-	svstatUsage := "svstat: usage: svstat [ -uwNrpgest | -o FIELD,... ] [ -n ] DIR\n"
+	svstatUsage := "svstat: usage: svstat [ -uwNrpgest | -o FIELD,... ] [ -n ] [ --json ] DIR...\n"
 	for _, tt := range []struct {
 		name   string
 		argv   []string
@@ -180,7 +190,9 @@ func TestSvstatSvokFailures(t *testing.T) {
 		{name: "svstat not a directory", argv: []string{"svstat", file}, code: 111,
 			stderr: "svstat: fatal: unable to read status for " + file + ": Not a directory\n"},
 		{name: "svstat malformed", argv: []string{"svstat", malformed}, code: 111,
-			stderr: "svstat: fatal: unable to read status for " + malformed + ": malformed status file (36 bytes)\n"},
+			stderr: "svstat: fatal: unable to read status for " + malformed + ": malformed status file: 36 bytes, want 35 (or 43)\n"},
+		{name: "svstat nanoseconds out of range", argv: []string{"svstat", badNsec}, code: 111,
+			stderr: "svstat: fatal: unable to read status for " + badNsec + ": malformed status file: nanoseconds of the ready stamp are 1000000000, out of range (at most 999999999)\n"},
 		{name: "svstat no status file", argv: []string{"svstat", noStatus}, code: 111,
 			stderr: "svstat: fatal: unable to read status for " + noStatus + ": No such file or directory\n"},
 		{name: "svstat 16 fields", argv: []string{"svstat", "-o", strings.Repeat("up,", 16), supervised}, code: 0,
@@ -191,9 +203,10 @@ func TestSvstatSvokFailures(t *testing.T) {
 			stderr: "svstat: fatal: invalid option field: bogus\n"},
 		{name: "svstat null field", argv: []string{"s6-svstat", "--fields=,up", supervised}, code: 100,
 			stderr: "s6-svstat: fatal: invalid null option field\n"},
-		{name: "svstat option after DIR", argv: []string{"svstat", supervised, "-u"}, code: 100, stderr: svstatUsage},
+		// Operands end the options: "-u" is a second DIR.
+		{name: "svstat option after DIR", argv: []string{"svstat", "-o", "up", supervised, "-u"}, code: 1,
+			stdout: supervised + "  false\n-u" + strings.Repeat(" ", len(supervised)) + "supervise not running\n"},
 		{name: "svstat unknown letter", argv: []string{"svstat", "-x", supervised}, code: 100, stderr: svstatUsage + "svstat: fatal: unknown option -x\n"},
-		{name: "svstat two operands", argv: []string{"svstat", supervised, supervised}, code: 100, stderr: svstatUsage},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -381,4 +394,112 @@ func BenchmarkSvstat(b *testing.B) { benchSpawn(b, "svstat", benchDir(b)) }
 // BenchmarkS6Svstat is BenchmarkSvstat for the real s6-svstat.
 func BenchmarkS6Svstat(b *testing.B) {
 	benchSpawn(b, requireS6(b, "s6-svstat")[0], benchDir(b))
+}
+
+// TestSvstatScanDir lists a scan directory: one line per service (each
+// subdirectory not starting with '.', sorted, then its log/), labels
+// aligned, s6-svstat's words; a service without a supervisor says so on
+// its line and makes the exit code 1. --json gives one object per line.
+func TestSvstatScanDir(t *testing.T) {
+	t.Parallel()
+	scan := t.TempDir()
+	put := func(name string, st servicedir.Status, supervised, down bool) string {
+		t.Helper()
+		dst := filepath.Join(scan, name)
+		if err := os.Rename(craftedService(t, st, supervised, down), dst); err != nil {
+			t.Fatal(err)
+		}
+		return dst
+	}
+	old := servicedir.Status{Stamp: ago(100 * time.Second), ReadyStamp: ago(100 * time.Second)}
+	exited := old
+	exited.WStat = 3 << 8
+	put("alpha", exited, true, false)
+	killed := old
+	killed.WStat = 9
+	killed.Flags = servicedir.FlagWantUp
+	put("alpha/log", killed, true, true)
+	put("gamma", old, false, false)
+	up := old
+	sleeper := startIn(t, Opts{Dir: put("beta-long", up, true, true)}, "sleep", "1000")
+	up.PID = uint64(sleeper.Pid)
+	up.Flags = servicedir.FlagWantUp
+	if err := os.WriteFile(filepath.Join(scan, "beta-long", "supervise", "status"), up.Marshal(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(scan, ".s6-svscan"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pid := strconv.Itoa(sleeper.Pid)
+	want := regexp.MustCompile(`^` +
+		`alpha      down \(exitcode 3\) 10[01] seconds, normally up\n` +
+		`alpha/log  down \(signal SIGKILL\) 10[01] seconds, want up\n` +
+		`beta-long  up \(pid ` + pid + ` pgid ` + pid + `\) 10[01] seconds, normally down\n` +
+		`gamma      supervise not running\n$`)
+	r := run(t, "svstat", scan)
+	if r.Code != 1 || r.Stderr != "" || !want.MatchString(r.Stdout) {
+		t.Errorf("svstat SCANDIR = %s, stdout %q, stderr %q; want exit 1, stdout matching %q", r.Status(), r.Stdout, r.Stderr, want)
+	}
+	r = run(t, "s6-svstat", "-o", "up,pid", scan)
+	wantFields := "alpha      false -1\nalpha/log  false -1\nbeta-long  true " + pid + "\ngamma      s6-supervise not running\n"
+	if r.Code != 1 || r.Stdout != wantFields {
+		t.Errorf("s6-svstat -o up,pid SCANDIR = %s, stdout %q; want exit 1, %q", r.Status(), r.Stdout, wantFields)
+	}
+	// Several service directories: labelled by their paths.
+	a, b := filepath.Join(scan, "alpha"), filepath.Join(scan, "beta-long")
+	r = run(t, "svstat", "-o", "up", a, b)
+	if want := a + "      false\n" + b + "  true\n"; r.Code != 0 || r.Stdout != want {
+		t.Errorf("svstat -o up A B = %s, stdout %q; want exit 0, %q", r.Status(), r.Stdout, want)
+	}
+
+	r = run(t, "svstat", "--json", scan)
+	var objs []map[string]any
+	for _, l := range lines(r.Stdout) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("svstat --json line %q: %v", l, err)
+		}
+		objs = append(objs, m)
+	}
+	if r.Code != 1 || len(objs) != 4 {
+		t.Fatalf("svstat --json SCANDIR = %s, stdout %q; want exit 1, 4 objects", r.Status(), r.Stdout)
+	}
+	for i, w := range []map[string]any{
+		{"dir": "alpha", "up": false, "exitcode": 3.0, "signal": nil, "pid": nil, "normallyup": true},
+		{"dir": "alpha/log", "up": false, "exitcode": nil, "signal": "SIGKILL", "signum": 9.0, "wantedup": true},
+		{"dir": "beta-long", "up": true, "pid": float64(sleeper.Pid), "pgid": float64(sleeper.Pid), "normallyup": false},
+		{"dir": "gamma", "error": "supervise not running"},
+	} {
+		for k, v := range w {
+			if got, ok := objs[i][k]; !ok || got != v {
+				t.Errorf("svstat --json object %d: %q = %v (present %v); want %v", i, k, got, ok, v)
+			}
+		}
+	}
+	if len(objs[0]) != 15 {
+		t.Errorf("svstat --json object 0 has %d keys; want dir and the 14 fields: %v", len(objs[0]), objs[0])
+	}
+}
+
+// TestSvstatOtherPIDNamespace runs supervise as PID 1 of a new pid
+// namespace and svstat from outside it: the pid in the status file is the
+// namespace's, and the host's process of that number is not the service,
+// so svstat must not print its process group (issue 14 item 6).
+func TestSvstatOtherPIDNamespace(t *testing.T) {
+	t.Parallel()
+	dir := svcDir(t, map[string]string{"run": "#!/bin/sh\nexec sleep 1000\n"})
+	s := startSupervisorIn(t, Opts{NewPIDNS: true}, "supervise", dir)
+	s.expect("su")
+	st := s.status()
+	if st.PID == 0 {
+		t.Fatal("status has no pid while up")
+	}
+	r := run(t, "svstat", dir)
+	want := regexp.MustCompile(`^up \(pid ` + strconv.FormatUint(st.PID, 10) + `\) \d+ seconds\n$`)
+	if r.Code != 0 || !want.MatchString(r.Stdout) {
+		t.Errorf("svstat DIR from outside the namespace = %s, %q, stderr %q; want exit 0, matching %q", r.Status(), r.Stdout, r.Stderr, want)
+	}
+	if r := run(t, "svstat", "-o", "pid,pgid", dir); r.Code != 0 || r.Stdout != strconv.FormatUint(st.PID, 10)+" -1\n" {
+		t.Errorf("svstat -o pid,pgid = %s, %q; want %d -1", r.Status(), r.Stdout, st.PID)
+	}
 }

@@ -49,7 +49,12 @@ func legacy(s state, numeric bool) string {
 	up, fresh := s.Up(), s.notStarted()
 	switch {
 	case up:
-		b.WriteString("up (pid " + strconv.FormatUint(s.PID, 10) + " pgid " + strconv.Itoa(s.pgid) + ") ")
+		b.WriteString("up (pid " + strconv.FormatUint(s.PID, 10))
+		if s.pgid >= 0 {
+			// -1: not known (another pid namespace); s6 2.11's form.
+			b.WriteString(" pgid " + strconv.Itoa(s.pgid))
+		}
+		b.WriteString(") ")
 	case fresh:
 		b.WriteString("down (not started yet) ")
 	default:

@@ -3,7 +3,7 @@
 //
 // Synopsis
 //
-//	svstat [ -uwNrpgest | -o FIELD,... ] [ -n ] DIR
+//	svstat [ -uwNrpgest | -o FIELD,... ] [ -n ] [ --json ] DIR...
 //
 // Without a field option it prints upstream's human-readable line, e.g.
 // "up (pid 812 pgid 812) 3 seconds, ready 2 seconds". With letters or -o it
@@ -32,10 +32,13 @@
 package svstat
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,7 +56,7 @@ var Applet = cli.Applet{
 	Name:    "svstat",
 	Aliases: []string{"s6-svstat"},
 	Summary: "print the state of a supervised service",
-	Usage:   "[ -uwNrpgest | -o FIELD,... ] [ -n ] DIR",
+	Usage:   "[ -uwNrpgest | -o FIELD,... ] [ -n ] [ --json ] DIR...",
 	Help: `Without field options, prints one line such as
 "up (pid 812 pgid 812) 3 seconds, ready 2 seconds" or
 "down (signal SIGTERM) 5 seconds, normally up, ready 5 seconds".
@@ -63,8 +66,23 @@ exitcode signal signum updownsince readysince updownfor readyfor (at most
 16). Letters: u=up w=wantedup N=normallyup r=ready p=pid g=pgid e=exitcode
 s=signal t=updownfor.
 
-Exit codes: 0 printed; 1 no supervisor runs on DIR; 100 usage, too many or
-unknown fields; 111 system failure or malformed status file.
+Several DIRs, or a scan directory (a directory with neither run nor
+supervise in it), print one line per service, named and aligned: each
+subdirectory of the scan directory not starting with ".", sorted, then its
+log/ if any; a service without a supervisor says "supervise not running"
+on its line. --json prints one JSON object per line and service: "dir",
+then every field (or those asked for) with -1 and NA as null; a service
+that cannot be read has "error" instead. JSON strings are UTF-8: a name
+byte that is not shows as U+FFFD there.
+
+pgid is read only if the process at the status file's pid is the
+service's (its working directory is DIR, or it started when the service
+went up): from another pid namespace the pid names another process, and
+the line then shows "up (pid P)" and the field -1.
+
+Exit codes: 0 printed; 1 no supervisor runs on DIR (on one of the DIRs);
+100 usage, too many or unknown fields; 111 system failure or malformed
+status file (the line says what is wrong with it).
 
 Differences from s6-svstat: long options; the line shows the pgid (as
 upstream HEAD; s6 2.11 does not); ready is the ready flag (true when down
@@ -98,29 +116,29 @@ type command struct {
 	UpDownFor  bool     `short:"t" name:"updownfor" help:"Field updownfor."`
 	Fields     []string `short:"o" name:"fields" sep:"none" placeholder:"FIELD,..." help:"Print these fields (comma-separated)."`
 	Numeric    bool     `short:"n" name:"numeric" help:"Legacy line: print signal numbers, not names."`
-	Args       []string `arg:"" passthrough:"partial" name:"dir" help:"The service directory."`
+	JSON       bool     `name:"json" help:"Print one JSON object per service (all fields, or those asked for)."`
+	Args       []string `arg:"" passthrough:"partial" name:"dir" help:"Service directories, or scan directories (each service in it, and its log)."`
 }
 
 func (c *command) Run(env *cli.Env) error {
 	args := cli.Operands(c.Args)
-	if len(args) != 1 {
+	if len(args) == 0 {
 		return exitcode.ErrUsage
 	}
-	dir := args[0]
 	fields, numeric, err := scan(env.Args)
 	if err != nil {
 		return err
 	}
-	st, err := read(dir, env.Supervisor())
-	if err != nil {
-		return err
+	p := printer{env: env, fields: fields, numeric: numeric, json: c.JSON}
+	if len(args) == 1 && !isScanDir(args[0]) {
+		st, err := read(args[0], env.Supervisor())
+		if err != nil {
+			return err
+		}
+		p.print(args[0], st)
+		return nil
 	}
-	if fields == nil {
-		fmt.Fprintln(env.Stdout, legacy(st, numeric))
-	} else {
-		fmt.Fprintln(env.Stdout, values(st, fields))
-	}
-	return nil
+	return p.list(services(args))
 }
 
 // scan reads the options of args again, as getopt would (up to the first
@@ -208,7 +226,7 @@ func read(dir, supervisor string) (state, error) {
 	}
 	st, err := servicedir.UnmarshalStatus(b)
 	if err != nil {
-		return state{}, fail(err)
+		return state{}, fail(malformed(b, err))
 	}
 	s := state{Status: st, now: time.Now()}
 	down := filepath.Join(dir, "down")
@@ -220,10 +238,93 @@ func read(dir, supervisor string) (state, error) {
 		return state{}, exitcode.New(exitcode.Sys, fmt.Errorf("unable to access %s: %w", down, err))
 	}
 	if s.Up() {
-		s.pgid = int(s.PID)
-		if g, err := unix.Getpgid(int(s.PID)); err == nil {
-			s.pgid = g
-		}
+		s.pgid = pgidOf(dir, s.Status)
 	}
 	return s, nil
+}
+
+// pgidOf returns the process group of the service's process, or -1 when
+// it cannot be told. The pid in the status file is in the supervisor's pid
+// namespace: svstat run from another one (a host looking into a
+// container) would find an unrelated process under that number (issue 14
+// item 6). s6 2.13's 43-byte status file records the pgid; otherwise the
+// process at the pid must be the service's: its working directory is DIR
+// (run starts there), or it started when the status says the service went
+// up (within 2 s: /proc/stat's btime has whole seconds).
+func pgidOf(dir string, st servicedir.Status) int {
+	if st.PGID != 0 {
+		return int(st.PGID)
+	}
+	pid := int(st.PID)
+	if !sameFile(dir, "/proc/"+strconv.Itoa(pid)+"/cwd") && !startedAt(pid, st.Stamp.Time()) {
+		return -1
+	}
+	g, err := unix.Getpgid(pid)
+	if err != nil {
+		return -1
+	}
+	return g
+}
+
+func sameFile(a, b string) bool {
+	var sa, sb unix.Stat_t
+	return unix.Stat(a, &sa) == nil && unix.Stat(b, &sb) == nil && sa.Dev == sb.Dev && sa.Ino == sb.Ino
+}
+
+// startedAt reports whether process pid started within 2 s of t, by its
+// start time in /proc/PID/stat (clock ticks after boot, USER_HZ 100) and
+// the boot time in /proc/stat.
+func startedAt(pid int, t time.Time) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// Fields after the command name, which may hold spaces and ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	const startField = 22 - 3 // field 22 of stat(5), counted from field 3
+	if len(f) <= startField {
+		return false
+	}
+	ticks, err := strconv.ParseUint(f[startField], 10, 64)
+	if err != nil {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return false
+	}
+	_, rest, ok := strings.Cut(string(stat), "\nbtime ")
+	if !ok {
+		return false
+	}
+	line, _, _ := strings.Cut(rest, "\n")
+	boot, err := strconv.ParseInt(line, 10, 64)
+	if err != nil {
+		return false
+	}
+	start := time.Unix(boot, 0).Add(time.Duration(ticks) * 10 * time.Millisecond)
+	d := start.Sub(t)
+	return d < 2*time.Second && d > -2*time.Second
+}
+
+// malformed says what is wrong with a status file that
+// servicedir.UnmarshalStatus refused: its size, or a stamp's nanoseconds
+// (issue 20 item 13).
+func malformed(b []byte, err error) error {
+	if len(b) != servicedir.StatusSize && len(b) != servicedir.StatusSize213 {
+		return fmt.Errorf("malformed status file: %d bytes, want %d (or %d)", len(b), servicedir.StatusSize, servicedir.StatusSize213)
+	}
+	for _, f := range []struct {
+		what string
+		at   int
+	}{{"up/down stamp", 8}, {"ready stamp", 20}} {
+		if ns := binary.BigEndian.Uint32(b[f.at:]); ns > 999999999 {
+			return fmt.Errorf("malformed status file: nanoseconds of the %s are %d, out of range (at most 999999999)", f.what, ns)
+		}
+	}
+	return err
 }
