@@ -7,7 +7,7 @@ PREFIX  ?= /usr/local
 # Extra install.sh options, e.g. make install INSTALLFLAGS=--s6-names
 INSTALLFLAGS ?=
 
-VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/gotools-dev/gotools/lib/cli.Version=$(VERSION)
 BIN     := bin/gotools
 
@@ -65,8 +65,8 @@ test:
 		$(GO) test ./lib/... ./applets/...; \
 	fi
 	@if [ -n "$$(find tests -name '*.go' 2>/dev/null)" ]; then \
-		echo "$(GO) test -count=1 ./tests/..."; \
-		$(GO) test -count=1 ./tests/...; \
+		echo "$(GO) test -count=1 ./tests/... (end-to-end: a few minutes; one line per test as it ends)"; \
+		$(GO) test -count=1 -json ./tests/... | $(GO) run ./tests/progress; \
 	else \
 		echo "note: no end-to-end tests in tests/ yet, skipped"; \
 	fi

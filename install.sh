@@ -277,6 +277,26 @@ for name in $todo; do
 	changed=$((changed + 1))
 done
 
+# Other programs of the same names elsewhere in PATH (Debian's daemontools
+# has setlock, supervise, svc, svok, svscan and svstat): which one a shell
+# runs depends on the order of PATH, so say so.
+realdir() { (cd -P -- "$1" 2>/dev/null && pwd); }
+here=$(realdir "$bindir")
+saved_ifs=$IFS
+IFS=:
+set -- $PATH
+IFS=$saved_ifs
+for d in "$@"; do
+	[ -n "$d" ] && [ -d "$d" ] || continue
+	[ "$(realdir "$d")" != "$here" ] || continue
+	for name in $names; do
+		other=$d/$name
+		if [ -f "$other" ] && [ -x "$other" ] && ! ours "$other"; then
+			printf '%s: warning: %s is also %s, another program: which one runs depends on the order of PATH\n' "$prog" "$bindir/$name" "$other" >&2
+		fi
+	done
+done
+
 if [ "$changed" = 0 ]; then
 	printf '%s: %s is up to date (gotools and %d names)\n' "$prog" "$bindir" "$kept"
 else

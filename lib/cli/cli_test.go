@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -173,7 +174,7 @@ func TestMainInfo(t *testing.T) {
 	}{
 		{name: "list", argv: []string{"gotools", "--list"}, want: "testapp\nother\n"},
 		{name: "list aliases", argv: []string{"gotools", "--list", "--aliases"}, want: "testapp\ts6-testapp\nother\n"},
-		{name: "version", argv: []string{"gotools", "--version"}, want: "gotools v1.2.3-test\n"},
+		{name: "version", argv: []string{"gotools", "--version"}, want: "gotools v1.2.3-test (" + runtime.Version() + ")\n"},
 		{name: "help", argv: []string{"gotools", "--help"}, contains: []string{"Usage: gotools", "testapp", "an applet for tests", "other", "another applet", "--list"}},
 		{name: "short help", argv: []string{"gotools", "-h"}, contains: []string{"Usage: gotools", "testapp"}},
 	} {

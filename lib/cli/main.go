@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -10,8 +12,32 @@ import (
 	"github.com/gotools-dev/gotools/lib/exitcode"
 )
 
-// Version is set at build time with -ldflags "-X .../lib/cli.Version=...".
+// Version is set at build time with -ldflags "-X .../lib/cli.Version=...":
+// the Makefile puts "git describe --tags --always --dirty" there (v0.1.0,
+// or v0.1.0-3-gabcdef0 three commits later).
 var Version = "dev"
+
+// version is [Version], or, for a binary built without the Makefile's
+// flags, "dev" and the commit the go command stamped into it, if any.
+func version() string {
+	if Version != "dev" {
+		return Version
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return Version
+	}
+	v := Version
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision" && len(s.Value) >= 12:
+			v += "-" + s.Value[:12]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			v += "-dirty"
+		}
+	}
+	return v
+}
 
 // Main dispatches argv to an applet of all: by basename(argv[0]) first
 // (a symlink such as supervise -> gotools), then by argv[1]
@@ -52,7 +78,7 @@ func Main(all []Applet, argv []string, env *Env) int {
 		printHelp(all, env)
 		return exitcode.OK
 	case "--version":
-		fmt.Fprintf(env.Stdout, "gotools %s\n", Version)
+		fmt.Fprintf(env.Stdout, "gotools %s (%s)\n", version(), runtime.Version())
 		return exitcode.OK
 	case "--install":
 		return installCmd(all, argv[2:], env)
