@@ -2,7 +2,7 @@
 # install.sh: install the gotools binary and one relative symlink per applet
 # (common.md "install.sh and the Makefile"), like busybox --install -s.
 #
-#   install.sh [-d DESTDIR] [-p PREFIX] [--s6-names] [--copy] [-f] [BINARY]
+#   install.sh [-d DESTDIR] [-p PREFIX] [--s6-names] [--copy] [-f] [--man MANDIR] [BINARY]
 #
 # BINARY (default: bin/gotools next to this script) goes to
 # $DESTDIR$PREFIX/bin/gotools, installed atomically (temp name, then mv).
@@ -27,7 +27,7 @@
 # POSIX sh only: it must run under dash and busybox ash in a minimal rootfs.
 
 prog=install.sh
-synopsis="$prog [-d DESTDIR] [-p PREFIX] [--s6-names] [--copy] [-f] [BINARY]"
+synopsis="$prog [-d DESTDIR] [-p PREFIX] [--s6-names] [--copy] [-f] [--man MANDIR] [BINARY]"
 nl='
 '
 tab=$(printf '\t')
@@ -67,6 +67,7 @@ prefix=${PREFIX-}
 s6names=0
 copy=0
 force=0
+mandir=
 bin=
 
 while [ $# -gt 0 ]; do
@@ -84,6 +85,12 @@ while [ $# -gt 0 ]; do
 		;;
 	-p*) prefix=${1#-p} ;;
 	--s6-names) s6names=1 ;;
+	--man)
+		[ $# -ge 2 ] || usage
+		mandir=$2
+		shift
+		;;
+	--man=*) mandir=${1#--man=} ;;
 	--copy) copy=1 ;;
 	-f | --force) force=1 ;;
 	-h | --help)
@@ -95,6 +102,8 @@ while [ $# -gt 0 ]; do
 		printf '  --s6-names   also link the s6 names (s6-svscan, s6lockd, ...)\n'
 		printf '  --copy       install a copy of the binary per name, not symlinks\n'
 		printf '  -f           replace files that are not gotools links or copies\n'
+		printf '  --man MANDIR also write a man page per name to DESTDIR/MANDIR/man1\n'
+		printf '               (made by "gotools help --man NAME": the text of NAME --help)\n'
 		exit 0
 		;;
 	--)
@@ -296,6 +305,27 @@ for d in "$@"; do
 		fi
 	done
 done
+
+# Man pages, from the binary itself: the same text as each --help.
+if [ -n "$mandir" ]; then
+	case $mandir in
+	/*) ;;
+	*) usage ;;
+	esac
+	man1=$destdir$mandir/man1
+	try "create $man1" mkdir -p -- "$man1"
+	for name in gotools $names; do
+		tmp=$man1/.$name.1.tmp.$$
+		if [ "$name" = gotools ]; then
+			"$bin" help --man >"$tmp" 2>/dev/null || die 111 "unable to run $bin help --man"
+		else
+			"$bin" help --man "$name" >"$tmp" 2>/dev/null || die 111 "unable to run $bin help --man $name"
+		fi
+		try "chmod $tmp" chmod 0644 "$tmp"
+		put "$tmp" "$man1/$name.1"
+	done
+	printf '%s: wrote man pages for gotools and %d names in %s\n' "$prog" "$(set -- $names; echo $#)" "$man1"
+fi
 
 if [ "$changed" = 0 ]; then
 	printf '%s: %s is up to date (gotools and %d names)\n' "$prog" "$bindir" "$kept"

@@ -310,3 +310,72 @@ func TestCLIMulticall(t *testing.T) {
 		})
 	}
 }
+
+// TestCLIHelpManual checks "gotools help APPLET" (the text of APPLET
+// --help) and "gotools help --man APPLET" (a man page holding that text).
+func TestCLIHelpManual(t *testing.T) {
+	t.Parallel()
+	for _, a := range listedApplets(t) {
+		t.Run(a.Name, func(t *testing.T) {
+			t.Parallel()
+			h := run(t, "gotools", "help", a.Name)
+			if h.Code != 0 || h.Stderr != "" || !strings.HasPrefix(h.Stdout, "Usage: "+a.Name+" ") {
+				t.Fatalf("gotools help %s = %s, stdout %q, stderr %q; want exit 0, help on stdout", a.Name, h.Status(), h.Stdout, h.Stderr)
+			}
+			if a.Raw == nil {
+				if d := run(t, a.Name, "--help"); d.Stdout != h.Stdout {
+					t.Errorf("gotools help %s = %q; want what %s --help prints, %q", a.Name, h.Stdout, a.Name, d.Stdout)
+				}
+			}
+			m := run(t, "gotools", "help", "--man", a.Name)
+			if m.Code != 0 || m.Stderr != "" || !strings.HasPrefix(m.Stdout, ".TH "+strings.ToUpper(a.Name)+" 1 ") {
+				t.Fatalf("gotools help --man %s = %s, stdout %q, stderr %q; want exit 0, a man page", a.Name, m.Status(), m.Stdout, m.Stderr)
+			}
+			for _, want := range []string{".SH NAME\n" + a.Name + " \\- " + a.Summary + "\n", ".SH SYNOPSIS\n.nf\n" + a.Name + " " + a.Usage + "\n"} {
+				if !strings.Contains(m.Stdout, want) {
+					t.Errorf("gotools help --man %s lacks %q", a.Name, want)
+				}
+			}
+			for _, l := range lines(h.Stdout) {
+				if l != "" && !strings.Contains(m.Stdout, strings.ReplaceAll(l, `\`, `\e`)) {
+					t.Errorf("gotools help --man %s lacks the help line %q", a.Name, l)
+				}
+			}
+		})
+	}
+	for _, tt := range []struct {
+		argv []string
+		code int
+	}{
+		{[]string{"gotools", "help", "nosuch"}, 100},
+		{[]string{"gotools", "help", "svc", "svok"}, 100},
+		{[]string{"gotools", "help"}, 0},
+	} {
+		if r := run(t, tt.argv...); r.Code != tt.code {
+			t.Errorf("run(%q) = %s, stderr %q; want exit %d", tt.argv, r.Status(), r.Stderr, tt.code)
+		}
+	}
+}
+
+// TestCLIHelpMatchesGrammar checks that what --help shows of the operands
+// is what the parser takes (issue 14 item 8): svok takes one DIR, svstat
+// and svc several.
+func TestCLIHelpMatchesGrammar(t *testing.T) {
+	t.Parallel()
+	dir := svcDir(t, map[string]string{"run": "#!/bin/sh\n"}) // unsupervised
+	for _, tt := range []struct {
+		applet, usage string
+		two           int // the exit code with two DIRs
+	}{
+		{"svok", "Usage: svok <dir>\n", 100},
+		{"svstat", "Usage: svstat <dir> ...", 1},
+		{"svc", "Usage: svc <dir> ...", 102},
+	} {
+		if r := run(t, tt.applet, "--help"); !strings.HasPrefix(r.Stdout, tt.usage) {
+			t.Errorf("%s --help = %q; want it to start with %q", tt.applet, r.Stdout, tt.usage)
+		}
+		if r := run(t, tt.applet, dir, dir); r.Code != tt.two {
+			t.Errorf("%s DIR DIR = %s, stderr %q; want exit %d", tt.applet, r.Status(), r.Stderr, tt.two)
+		}
+	}
+}

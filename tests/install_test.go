@@ -147,6 +147,19 @@ func TestInstallScript(t *testing.T) {
 			argv := append([]string{sh, script, "-d", dest, "-p", "/usr"}, flags...)
 			return runIn(t, Opts{Env: []string{"PATH=" + toolsPATH(t)}}, append(argv, gotoolsBin)...)
 		}
+		t.Run(shell+"/--man", func(t *testing.T) {
+			t.Parallel()
+			dest := t.TempDir()
+			if r := install(t, dest, "--man", "/usr/share/man"); r.Code != 0 || r.Stderr != "" {
+				t.Fatalf("install.sh --man = %s, stderr %q; want exit 0, no stderr", r.Status(), r.Stderr)
+			}
+			for _, name := range append([]string{"gotools"}, listedNames()...) {
+				b, err := os.ReadFile(filepath.Join(dest, "usr/share/man/man1", name+".1"))
+				if err != nil || !bytes.HasPrefix(b, []byte(".TH "+strings.ToUpper(name)+" 1 ")) {
+					t.Errorf("man page of %s: %.40q, %v; want a man page", name, b, err)
+				}
+			}
+		})
 		t.Run(shell+"/warns of same names in PATH", func(t *testing.T) {
 			t.Parallel()
 			dest, other := t.TempDir(), t.TempDir()
@@ -217,6 +230,16 @@ func TestInstallScript(t *testing.T) {
 			checkLinks(t, bin, "", false)
 		})
 	}
+}
+
+// listedNames returns the applet names "gotools --list" printed.
+func listedNames() []string {
+	var n []string
+	for _, l := range listed {
+		name, _, _ := strings.Cut(l, "\t")
+		n = append(n, name)
+	}
+	return n
 }
 
 // toolsPATH returns a directory holding only the commands install.sh runs

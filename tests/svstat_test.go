@@ -179,7 +179,7 @@ func TestSvstatSvokFailures(t *testing.T) {
 		{name: "svok missing dir", argv: []string{"svok", missing}, code: 1},
 		{name: "svok not a directory", argv: []string{"svok", file}, code: 111,
 			stderr: "svok: fatal: unable to check " + file + ": Not a directory\n"},
-		{name: "svok two operands", argv: []string{"svok", supervised, supervised}, code: 100, stderr: "svok: usage: svok DIR\n"},
+		{name: "svok two operands", argv: []string{"svok", supervised, supervised}, code: 100, stderr: "svok: usage: svok DIR\nsvok: fatal: unexpected argument " + supervised + "\n"},
 		{name: "svok dash-dash", argv: []string{"svok", "--", supervised}, code: 0},
 		{name: "svstat unsupervised", argv: []string{"svstat", unsupervised}, code: 1,
 			stderr: "svstat: fatal: unable to read status for " + unsupervised + ": supervise not running\n"},

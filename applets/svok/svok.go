@@ -46,16 +46,14 @@ Exit codes: 0 supervised; 1 not supervised; 100 usage; 111 system failure
 	New: func() cli.Command { return new(command) },
 }
 
+// command is svok's grammar: exactly one DIR, so that --help says what
+// the parser accepts (issue 14 item 8).
 type command struct {
-	Args []string `arg:"" passthrough:"partial" name:"dir" help:"The service directory."`
+	Dir string `arg:"" name:"dir" help:"The service directory."`
 }
 
 func (c *command) Run(env *cli.Env) error {
-	args := cli.Operands(c.Args)
-	if len(args) != 1 {
-		return exitcode.ErrUsage
-	}
-	dir := args[0]
+	dir := c.Dir
 	held, err := lock.Held(filepath.Join(dir, "supervise", "lock"))
 	if err != nil {
 		return exitcode.New(exitcode.Sys, fmt.Errorf("unable to check %s: %w", dir, err))

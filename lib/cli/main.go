@@ -82,6 +82,8 @@ func Main(all []Applet, argv []string, env *Env) int {
 		return exitcode.OK
 	case "--install":
 		return installCmd(all, argv[2:], env)
+	case "help":
+		return helpCmd(all, argv[2:], env)
 	default:
 		a, ok := Find(all, arg)
 		if !ok {
@@ -148,7 +150,8 @@ func printHelp(all []Applet, env *Env) {
 	w := env.Stdout
 	fmt.Fprintf(w, "gotools %s: process supervision and locking, one static binary\n\n", Version)
 	fmt.Fprintf(w, "Usage: gotools APPLET [ARGS...], or APPLET [ARGS...] through a symlink\n")
-	fmt.Fprintf(w, "       gotools --list [--aliases] | --help | --version | --install [--s6-names] [-f] DIR\n\n")
+	fmt.Fprintf(w, "       gotools --list [--aliases] | --help | --version | --install [--s6-names] [-f] DIR\n")
+	fmt.Fprintf(w, "       gotools help [--man] [APPLET]   an applet's help, or its man page\n\n")
 	fmt.Fprintf(w, "Applets:\n")
 	for _, a := range all {
 		fmt.Fprintf(w, "  %-18s %s\n", a.Name, a.Summary)
