@@ -1,8 +1,12 @@
 package tests
 
 import (
+	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -37,4 +41,76 @@ func TestFdrestoreImageKeepsBoundSocketPath(t *testing.T) {
 	}
 	c.Close()
 	p.KillGroup(t)
+}
+
+// Issue 13, defect 4: all exec'd or none. Process a would create a marker,
+// process b names a missing program: the restore is refused at plan time
+// (exit 127, naming the process) before any program runs, every time, and
+// --check exits 1 naming it.
+func TestFdrestoreImageMissingProgramRunsNone(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "marker")
+	img := writeImage(t, imageOf(
+		`{"id": "a", "exec": `+execJSON("touch", marker)+`, "fds": []},
+		 {"id": "b", "exec": ["/nonexistent/prog"], "fds": []}`, ``))
+	want := "fdrestore: fatal: unable to exec /nonexistent/prog for process b: No such file or directory\n"
+	for i := range 12 {
+		r := run(t, "fdrestore", "restore", img)
+		if r.Code != 127 || r.Stderr != want {
+			t.Fatalf("run %d: restore with a missing program = %s, stderr %q; want exit 127, %q", i, r.Status(), r.Stderr, want)
+		}
+		if _, err := os.Lstat(marker); err == nil {
+			t.Fatalf("run %d: %s exists: process a ran although process b could not", i, marker)
+		}
+	}
+	r := run(t, "fdrestore", "restore", "--check", img)
+	if r.Code != 1 || r.Stderr != want {
+		t.Errorf("restore --check with a missing program = %s, stderr %q; want exit 1, %q", r.Status(), r.Stderr, want)
+	}
+}
+
+// Issue 13, defect 5: --check checks on disk, creating nothing: a missing
+// file, a dead grab: pid, a missing program and a missing holder id are
+// each named, and it exits 1; with all of them present it exits 0.
+func TestFdrestoreCheckFindsProblemsOnDisk(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing")
+	created := filepath.Join(dir, "new")
+	h := startHold(t, holdSock(t))
+	mustStore(t, nil, h.sock, "there")
+	// A pid that no longer exists: a child that has been reaped.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	pid := dead.Process.Pid
+	r := run(t, "fdrestore", "restore", "--check",
+		"-f", "3=file:"+missing, "-f", "4=file:"+created+":wronly,creat",
+		"-f", fmt.Sprintf("5=grab:%d:0", pid), "-f", "6=hold:"+h.sock+":absent",
+		"-f", "7=hold:"+h.sock+":there", "--", "/nonexistent/prog")
+	want := []string{
+		"fdrestore: fatal: unable to exec /nonexistent/prog: No such file or directory",
+		fmt.Sprintf("fdrestore: fatal: unable to grab fd 0 of pid %d for fd 5: pid %d does not exist", pid, pid),
+		"fdrestore: fatal: unable to retrieve absent from " + h.sock + " for fd 6: No such file or directory",
+		"fdrestore: fatal: unable to open " + missing + " for fd 3: No such file or directory",
+	}
+	got := lines(r.Stderr)
+	slices.Sort(got)
+	slices.Sort(want)
+	if r.Code != 1 || !slices.Equal(got, want) {
+		t.Errorf("restore --check with problems = %s, stderr %q; want exit 1, the lines %q", r.Status(), r.Stderr, want)
+	}
+	if _, err := os.Lstat(created); err == nil {
+		t.Errorf("--check created %s", created)
+	}
+	if ids := holdList(t, h.sock); !slices.Equal(ids, []string{"there"}) {
+		t.Errorf("holder after --check lists %q; want [there] (nothing retrieved or deleted)", ids)
+	}
+	r = run(t, "fdrestore", "restore", "--check", "-f", "3=file:"+dir, "-f", "4=file:"+created+":wronly,creat",
+		"-f", "7=hold:"+h.sock+":there", "--", "true")
+	if r.Code != 0 || r.Stderr != "" {
+		t.Errorf("restore --check with everything present = %s, stderr %q; want exit 0", r.Status(), r.Stderr)
+	}
 }

@@ -100,11 +100,15 @@ type Image struct {
 
 // Process is one process of an image.
 type Process struct {
-	ID     string    `json:"id" image:"required"`
-	PID    int       `json:"pid,omitempty"`  // informational; what grab: sources name
-	PPID   int       `json:"ppid,omitempty"` // informational
-	Comm   string    `json:"comm,omitempty"` // informational
-	Exec   []string  `json:"exec,omitempty"` // argv; nil: -- PROG must be given
+	ID   string   `json:"id" image:"required"`
+	PID  int      `json:"pid,omitempty"`  // informational; what grab: sources name
+	PPID int      `json:"ppid,omitempty"` // informational
+	Comm string   `json:"comm,omitempty"` // informational
+	Exec []string `json:"exec,omitempty"` // argv; nil: -- PROG must be given
+	// Exe is the file the process ran (/proc/PID/exe), exec'd with Exec
+	// as argv: a program that rewrote its argv (nginx's "nginx: worker
+	// process") restores. Empty: Exec[0] is searched in PATH.
+	Exe    string    `json:"exe,omitempty"`
 	Setsid bool      `json:"setsid,omitempty"`
 	Pgrp   string    `json:"pgrp,omitempty"` // "" or PgrpInherit, PgrpNew, or an earlier process's ID
 	Ctty   string    `json:"ctty,omitempty"` // a file ID held by this process; implies setsid
@@ -1507,6 +1511,9 @@ func (img *Image) validateProcess(p *Process, index map[string]int) error {
 	}
 	if p.Exec != nil && (len(p.Exec) == 0 || p.Exec[0] == "") {
 		return errors.New("exec is empty")
+	}
+	if p.Exe != "" && !strings.HasPrefix(p.Exe, "/") {
+		return fmt.Errorf("exe %q is not an absolute path", p.Exe)
 	}
 	seen := map[int]bool{}
 	held := map[string]bool{}

@@ -42,6 +42,10 @@ type ImagePlan struct {
 type ProcPlan struct {
 	ID   string
 	Exec []string
+	// Exe is the file the image says the process ran (its
+	// /proc/PID/exe), run with Exec as argv; "" runs Exec[0] from PATH.
+	// Path is the file [ImagePlan.ResolveExecs] found.
+	Exe, Path string
 	Plan *Plan
 	// Pgrp is -1 to stay in the coordinator's group, -2 for a new group of
 	// its own, else the index of the earlier process whose group it joins.
@@ -115,9 +119,9 @@ func NewImagePlan(cfg ImageConfig) (*ImagePlan, error) {
 	}
 	ip.Global = g
 	for k, p := range img.Processes {
-		pp := &ProcPlan{ID: p.ID, Exec: p.Exec, Pgrp: -1}
+		pp := &ProcPlan{ID: p.ID, Exec: p.Exec, Exe: p.Exe, Pgrp: -1}
 		if k == 0 && len(cfg.Prog) > 0 {
-			pp.Exec = cfg.Prog
+			pp.Exec, pp.Exe = cfg.Prog, ""
 		}
 		if len(pp.Exec) == 0 {
 			return nil, usagef("image: process %s has no exec: give -- PROG", p.ID)

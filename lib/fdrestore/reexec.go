@@ -23,6 +23,9 @@ import (
 type StageRequest struct {
 	Config FlagsConfig
 	Prog   []string
+	// Path is the file to exec with Prog as argv; "" searches Prog[0]
+	// in PATH.
+	Path string `json:",omitempty"`
 	// Paths are the files the coordinator created, removed if the stage fails.
 	Paths []string
 	// Stdio lists the fds among 0-2 that pass through: their copies follow

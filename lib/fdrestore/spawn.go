@@ -135,7 +135,7 @@ func RunImage(ip *ImagePlan, m *Masters, env []string, stderr func(string)) (int
 		}
 		procs = append(procs, sp)
 
-		req := StageRequest{Prog: pp.Exec, Plan: pp.Plan, Spawned: true, ID: pp.ID}
+		req := StageRequest{Prog: pp.Exec, Path: pp.Path, Plan: pp.Plan, Spawned: true, ID: pp.ID}
 		var fds []int
 		for i, g := range pp.Masters {
 			req.Masters = append(req.Masters, i)
