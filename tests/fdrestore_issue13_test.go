@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -113,4 +114,37 @@ func TestFdrestoreCheckFindsProblemsOnDisk(t *testing.T) {
 	if r.Code != 0 || r.Stderr != "" {
 		t.Errorf("restore --check with everything present = %s, stderr %q; want exit 0", r.Status(), r.Stderr)
 	}
+}
+
+// Issue 13, defect 8: a program that rewrote its argv (nginx's workers
+// dump as "nginx: worker process") restores: dump records /proc/PID/exe
+// apart from argv, and restore execs that file with the dumped argv.
+func TestFdrestoreDumpRestoresRewrittenArgv(t *testing.T) {
+	t.Parallel()
+	orig := start(t, "bash", "-c", `exec -a "nginx: worker process" sleep 30`)
+	sleepPath, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sleepPath, _ = filepath.EvalSymlinks(sleepPath)
+	waitFor(t, "the original runs sleep", func() bool {
+		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", orig.Pid))
+		return exe == sleepPath
+	})
+	img := filepath.Join(t.TempDir(), "img.json")
+	if r := run(t, "fdrestore", "dump", "-o", img, strconv.Itoa(orig.Pid)); r.Code != 0 {
+		t.Fatalf("dump = %s, stderr %q", r.Status(), r.Stderr)
+	}
+	p := start(t, "fdrestore", "restore", "--inherit-stdio", img)
+	want := []string{"nginx: worker process", "30"}
+	waitFor(t, "the restored process runs sleep with the dumped argv", func() bool {
+		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.Pid))
+		return exe == sleepPath && slices.Equal(procArgv(p.Pid), want) || !p.Running()
+	})
+	if !p.Running() {
+		r := p.Wait(t)
+		t.Fatalf("restore of a process with a rewritten argv = %s, stderr %q; want it to run %s as %q", r.Status(), r.Stderr, sleepPath, want)
+	}
+	p.KillGroup(t)
+	orig.KillGroup(t)
 }

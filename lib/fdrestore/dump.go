@@ -86,6 +86,7 @@ type dproc struct {
 	pid   int
 	stat  procStat
 	exec  []string
+	exe   string // /proc/PID/exe; "" when unreadable or deleted
 	pidfd int // -1: not opened, or refused
 	fds   []*dfd
 	img   *Process
@@ -157,6 +158,9 @@ func (d *dumper) run() (*Image, error) {
 	names := map[string]bool{}
 	for _, p := range d.procs {
 		p.img = &Process{ID: processID(p.stat.Comm, names), PID: p.pid, PPID: p.stat.PPID, Comm: p.stat.Comm, Exec: p.exec}
+		if p.exec != nil {
+			p.img.Exe = p.exe
+		}
 		d.img.Processes = append(d.img.Processes, p.img)
 		for _, e := range p.fds {
 			if e.g.id == "" {
@@ -223,6 +227,9 @@ func (d *dumper) sanitize() {
 				break
 			}
 		}
+		if !ok(p.img.Exe) || p.img.Exec == nil {
+			p.img.Exe = ""
+		}
 	}
 }
 
@@ -262,7 +269,7 @@ func (d *dumper) readProc(pid int) (*dproc, error) {
 	if err != nil {
 		return nil, exitcode.Errorf(exitcode.Sys, "unable to read /proc/%d/stat: %w", pid, err)
 	}
-	p := &dproc{pid: pid, stat: st, exec: readCmdline(pid), pidfd: -1}
+	p := &dproc{pid: pid, stat: st, exec: readCmdline(pid), exe: readExe(pid), pidfd: -1}
 	fds, err := listFDs(pid)
 	if err != nil {
 		return p, exitcode.Errorf(exitcode.Sys, "unable to list the fds of pid %d: %w", pid, pathErrno(err))
