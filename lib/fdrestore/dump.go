@@ -87,7 +87,7 @@ type dproc struct {
 	stat  procStat
 	exec  []string
 	exe   string // /proc/PID/exe; "" when unreadable or deleted
-	pidfd int // -1: not opened, or refused
+	pidfd int    // -1: not opened, or refused
 	fds   []*dfd
 	img   *Process
 }

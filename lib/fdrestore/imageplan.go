@@ -46,7 +46,7 @@ type ProcPlan struct {
 	// /proc/PID/exe), run with Exec as argv; "" runs Exec[0] from PATH.
 	// Path is the file [ImagePlan.ResolveExecs] found.
 	Exe, Path string
-	Plan *Plan
+	Plan      *Plan
 	// Pgrp is -1 to stay in the coordinator's group, -2 for a new group of
 	// its own, else the index of the earlier process whose group it joins.
 	Pgrp int
