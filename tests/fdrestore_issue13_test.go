@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/gotools-dev/gotools/lib/fdrestore"
 )
 
 // Issue 13, defect 1: a multi-process image keeps the unix socket path it
@@ -147,4 +149,45 @@ func TestFdrestoreDumpRestoresRewrittenArgv(t *testing.T) {
 	}
 	p.KillGroup(t)
 	orig.KillGroup(t)
+}
+
+// Issue 13, defect 6: a pipe gets the capacity its image records (1 MiB
+// here, seen by dumping the restored process), and a capacity no pipe can
+// have (3 bytes, 2 GiB, 1 TiB) is refused as an invalid image (exit 100).
+func TestFdrestoreImagePipeCapacity(t *testing.T) {
+	t.Parallel()
+	img := writeImage(t, imageOf(
+		`{"id": "p", "exec": ["sleep", "30"], "fds": [{"fd": 3, "file": "pr"}, {"fd": 4, "file": "pw"}]}`,
+		`"pr": {"type": "pipe", "pipe": "p1", "end": "r"}, "pw": {"type": "pipe", "pipe": "p1", "end": "w"}`,
+		`"pipes": {"p1": {"size": 1048576}}`))
+	p := start(t, "fdrestore", "restore", "--inherit-stdio", img)
+	waitFor(t, "the restored process runs sleep", func() bool {
+		st, err := readStat(p.Pid)
+		return err == nil && st.Comm == "sleep" || !p.Running()
+	})
+	r := run(t, "fdrestore", "dump", strconv.Itoa(p.Pid))
+	dumped, err := fdrestore.DecodeImage([]byte(r.Stdout))
+	if err != nil {
+		t.Fatalf("dump of the restored process = %s, stderr %q: %v", r.Status(), r.Stderr, err)
+	}
+	var sizes []int64
+	for _, ps := range dumped.Pipes {
+		sizes = append(sizes, ps.Size)
+	}
+	if !slices.Equal(sizes, []int64{1 << 20}) {
+		t.Errorf("restored pipe capacities %v; want [1048576], as the image says", sizes)
+	}
+	p.KillGroup(t)
+
+	for _, size := range []string{"3", "2147483648", "1099511627776"} {
+		img := writeImage(t, imageOf(
+			`{"id": "p", "exec": ["true"], "fds": [{"fd": 3, "file": "pr"}]}`,
+			`"pr": {"type": "pipe", "pipe": "p1", "end": "r"}`,
+			`"pipes": {"p1": {"size": `+size+`}}`))
+		r := run(t, "fdrestore", "restore", img)
+		want := "fdrestore: fatal: image: pipes.p1: size " + size + " is not a pipe capacity (a power of two from 4096 to 268435456)\n"
+		if r.Code != 100 || r.Stderr != want {
+			t.Errorf("restore of a pipe of size %s = %s, stderr %q; want exit 100, %q", size, r.Status(), r.Stderr, want)
+		}
+	}
 }

@@ -209,6 +209,12 @@ func (ip *ImagePlan) source(img *Image, id string, proc *Process, k int) (Source
 		default:
 			return Source{}, refuse(id, f, "a pipe end opened read-write (through /proc) is not built")
 		}
+		if st != nil && st.Size != 0 {
+			if err := checkPipeSize(st.Size); err != nil {
+				return Source{}, exitcode.Errorf(exitcode.Usage, "image: pipes.%s: %v", f.Pipe, err)
+			}
+			src.Size = st.Size
+		}
 		if st != nil && st.Pending > 0 {
 			data, err := st.Data()
 			if err != nil || int64(len(data)) != st.Pending {
@@ -303,6 +309,21 @@ func (ip *ImagePlan) source(img *Image, id string, proc *Process, k int) (Source
 		src.StatusFlags = status
 	}
 	return src, nil
+}
+
+// maxPipeSlots is the most pipe buffers the kernel can give one pipe: its
+// ring is one kcalloc of struct pipe_buffer (40 bytes), at most 4 MiB.
+const maxPipeSlots = 1 << 16
+
+// checkPipeSize refuses a pipe capacity that F_GETPIPE_SZ can never have
+// reported: it is a power of two number of pages, from one page to the
+// largest ring the kernel can allocate.
+func checkPipeSize(size int64) error {
+	page := int64(unix.Getpagesize())
+	if size < page || size > page*maxPipeSlots || size&(size-1) != 0 {
+		return fmt.Errorf("size %d is not a pipe capacity (a power of two from %d to %d)", size, page, page*maxPipeSlots)
+	}
+	return nil
 }
 
 // registrar is the index of the process that registers epoll file id's

@@ -586,12 +586,14 @@ func applyState(p *Plan, o int, fds []int) error {
 			}
 		}
 	case KindPipe:
-		if len(src.Data) > 0 {
-			if len(src.Data) > 65536 {
-				if _, err := unix.FcntlInt(uintptr(fds[1]), unix.F_SETPIPE_SZ, len(src.Data)); err != nil {
-					return sysErr("size pipe "+obj.Name, t, err)
-				}
+		// The image's capacity (F_SETPIPE_SZ rounds up to a power of two
+		// pages), at least room for the queued bytes.
+		if size := max(src.Size, int64(len(src.Data))); size > 0 && (src.Size > 0 || size > 65536) {
+			if _, err := unix.FcntlInt(uintptr(fds[1]), unix.F_SETPIPE_SZ, int(size)); err != nil {
+				return sysErr(fmt.Sprintf("set the capacity of pipe %s to %d", obj.Name, size), t, err)
 			}
+		}
+		if len(src.Data) > 0 {
 			if err := writeAll(fds[1], src.Data); err != nil {
 				return sysErr("refill pipe "+obj.Name, t, err)
 			}

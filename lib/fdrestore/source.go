@@ -118,7 +118,7 @@ type Source struct {
 	// State of a file from an image (section 6.2), applied when its master
 	// is created; never set by the -f grammar.
 	Data        []byte `json:",omitempty"` // memfd contents, pipe or FIFO bytes queued
-	Size        int64  `json:",omitempty"` // memfd size (after Data)
+	Size        int64  `json:",omitempty"` // memfd size (after Data); pipe capacity (F_SETPIPE_SZ)
 	StatusFlags int    `json:",omitempty"` // O_NONBLOCK, O_APPEND... set with F_SETFL
 	EndFlags    [2]int `json:",omitempty"` // the same per end of a pipe, socketpair or pty
 	FIFO        bool   `json:",omitempty"` // file: a FIFO, opened through a temporary O_RDWR open
