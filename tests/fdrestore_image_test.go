@@ -223,7 +223,7 @@ func TestFdrestoreImageLossy(t *testing.T) {
 		`{"id": "sh", "exec": ["fdlist"], "fds": [{"fd": 3, "file": "m"}, {"fd": 9, "file": "x1"}]}`,
 		`"m": {"type": "memfd", "mname": "m"}, "x1": {"type": "unsupported", "link": "anon_inode:[io_uring]", "reason": "rings live in process memory"}`))
 	r := run(t, "fdrestore", "restore", img)
-	want := "fdrestore: fatal: file x1 (unsupported anon_inode:[io_uring]) is not restorable: this type is restorable from a live source only: give it a source or use --lossy\n"
+	want := "fdrestore: fatal: unable to restore fd 9 of process sh: file x1 (unsupported anon_inode:[io_uring]) is not restorable: this type is restorable from a live source only: give it a source or use --lossy\n"
 	if r.Code != 1 || r.Stderr != want || r.Stdout != "" {
 		t.Errorf("restore of an unsupported file = %s, stdout %q, stderr %q; want exit 1, %q", r.Status(), r.Stdout, r.Stderr, want)
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -189,5 +190,44 @@ func TestFdrestoreImagePipeCapacity(t *testing.T) {
 		if r.Code != 100 || r.Stderr != want {
 			t.Errorf("restore of a pipe of size %s = %s, stderr %q; want exit 100, %q", size, r.Status(), r.Stderr, want)
 		}
+	}
+}
+
+// Issue 13, defect 7: a signalfd is recreated with its mask (fdinfo's
+// sigmask) and status flags; a file that cannot be restored is refused
+// naming "fd N of process ID".
+func TestFdrestoreImageSignalfd(t *testing.T) {
+	t.Parallel()
+	img := writeImage(t, imageOf(
+		`{"id": "p", "exec": ["sleep", "30"], "fds": [{"fd": 3, "file": "sf"}]}`,
+		`"sf": {"type": "signalfd", "sigmask": "0x4200", "flags": ["rdwr", "nonblock"]}`))
+	p := start(t, "fdrestore", "restore", "--inherit-stdio", img)
+	var info string
+	waitFor(t, "the restored process runs sleep", func() bool {
+		st, err := readStat(p.Pid)
+		if err == nil && st.Comm == "sleep" {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/3", p.Pid))
+			info = string(b)
+			return true
+		}
+		return !p.Running()
+	})
+	if !p.Running() {
+		r := p.Wait(t)
+		t.Fatalf("restore of a signalfd = %s, stderr %q; want it restored", r.Status(), r.Stderr)
+	}
+	link, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/3", p.Pid))
+	if link != "anon_inode:[signalfd]" || !strings.Contains(info, "sigmask:\t0000000000004200\n") || !strings.Contains(info, "flags:\t04002\n") {
+		t.Errorf("restored fd 3 is %q with fdinfo %q; want a signalfd of mask 0x4200 (SIGUSR1, SIGTERM), nonblocking", link, info)
+	}
+	p.KillGroup(t)
+
+	img = writeImage(t, imageOf(
+		`{"id": "sh", "exec": ["true"], "fds": [{"fd": 9, "file": "x1"}]}`,
+		`"x1": {"type": "unsupported", "link": "anon_inode:[io_uring]", "reason": "rings live in process memory"}`))
+	r := run(t, "fdrestore", "restore", img)
+	want := "fdrestore: fatal: unable to restore fd 9 of process sh: file x1 (unsupported anon_inode:[io_uring]) is not restorable: this type is restorable from a live source only: give it a source or use --lossy\n"
+	if r.Code != 1 || r.Stderr != want {
+		t.Errorf("restore of an unsupported file = %s, stderr %q; want exit 1, %q", r.Status(), r.Stderr, want)
 	}
 }

@@ -95,6 +95,9 @@ func NewImagePlan(cfg ImageConfig) (*ImagePlan, error) {
 			src, err := ip.source(img, f.File, p, k)
 			if err != nil {
 				if !cfg.Lossy {
+					if exitcode.Of(err) == exitcode.Refused {
+						err = exitcode.Errorf(exitcode.Refused, "unable to restore fd %d of process %s: %w", f.FD, p.ID, unwrapUsage(err))
+					}
 					return nil, err
 				}
 				ip.Warnings = append(ip.Warnings, fmt.Sprintf("fd %d of process %s left closed: %v", f.FD, p.ID, unwrapUsage(err)))
@@ -282,6 +285,12 @@ func (ip *ImagePlan) source(img *Image, id string, proc *Process, k int) (Source
 		if f.Semaphore {
 			src.EventfdFlags |= unix.EFD_SEMAPHORE
 		}
+	case TypeSignalfd:
+		mask, err := f.SignalMask()
+		if err != nil {
+			return Source{}, exitcode.Errorf(exitcode.Usage, "image: files.%s: sigmask: %v", id, err)
+		}
+		src.Kind, src.SigMask = KindSignalfd, mask
 	case TypeMemfd:
 		if len(f.Seals) > 0 {
 			return Source{}, refuse(id, f, "seals are not built")

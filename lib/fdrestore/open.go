@@ -215,6 +215,14 @@ func (m *Masters) open(p *Plan, o int) ([]int, error) {
 		return []int{fd}, nil
 	case KindGrab:
 		return m.grab(src, t)
+	case KindSignalfd:
+		var set unix.Sigset_t
+		set.Val[0] = src.SigMask
+		fd, err := unix.Signalfd(-1, &set, unix.SFD_CLOEXEC)
+		if err != nil {
+			return nil, sysErr(fmt.Sprintf("create signalfd of mask %#x", src.SigMask), t, err)
+		}
+		return []int{fd}, nil
 	}
 	return nil, exitcode.Errorf(exitcode.Internal, "fd %d: %s has no master", t, obj.Kind)
 }

@@ -36,13 +36,15 @@ const (
 	// KindConnect is a unix socket connected to a listener of the image
 	// (Path); images only, opened after every listener (6.2).
 	KindConnect
+	// KindSignalfd is a signalfd of mask SigMask; images only.
+	KindSignalfd
 )
 
 var kindNames = map[Kind]string{
 	KindFile: "file", KindNull: "null", KindPipe: "pipe", KindSocketpair: "socketpair",
 	KindListen: "listen", KindPTY: "pty", KindMemfd: "memfd", KindEventfd: "eventfd",
 	KindEpoll: "epoll", KindFD: "fd", KindDup: "dup", KindClose: "close", KindGrab: "grab",
-	KindHold: "hold", KindConnect: "connect",
+	KindHold: "hold", KindConnect: "connect", KindSignalfd: "signalfd",
 }
 
 func (k Kind) String() string {
@@ -106,6 +108,9 @@ type Source struct {
 
 	// epoll:
 	Items []EpollItem `json:",omitempty"`
+
+	// signalfd: the mask, bit n-1 for signal n
+	SigMask uint64 `json:",omitempty"`
 
 	// fd:M, dup:N, grab:PID:FD
 	FD  int `json:",omitempty"`
