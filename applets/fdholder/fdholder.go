@@ -73,7 +73,10 @@ type command struct {
 	Name, Alias, Usage, Summary, Help string
 	spec                              string
 	hold                              func(opt map[byte]string, operands []string) ([]string, error)
-	before                            func() error // fdholderd: checks fd 0, ignores SIGHUP
+	// setup runs once the command line is read: fdholder-daemon binds
+	// its socket at fd 0 and drops privileges.
+	setup  func(opt map[byte]string, operands []string) error
+	before func() error // fdholderd: checks fd 0, ignores SIGHUP
 }
 
 func (c command) applet() cli.Applet {
@@ -90,7 +93,14 @@ func (c command) applet() cli.Applet {
 // run parses args as s6 does, then runs the fdrestore applet on the
 // equivalent `hold` command line, under the name it was called by.
 func (c command) run(args []string, env *cli.Env) int {
-	hold, err := c.translate(args)
+	opt, operands, err := getopt(args, c.spec)
+	var hold []string
+	if err == nil {
+		hold, err = c.hold(opt, operands)
+	}
+	if err == nil && c.setup != nil {
+		err = c.setup(opt, operands)
+	}
 	switch {
 	case errors.Is(err, errHelp):
 		fmt.Fprintf(env.Stdout, "Usage: %s %s\n\n%s\n\n%s\n", env.Name, c.Usage, c.Summary, c.Help)
@@ -124,6 +134,10 @@ func (c command) translate(args []string) ([]string, error) {
 	}
 	return c.hold(opt, operands)
 }
+
+// lastRules is the key under which getopt records which of -i and -x came
+// last (no option letter is NUL).
+const lastRules = 0
 
 // errHelp is --help in option position (a gotools addition: skalibs'
 // getopt reads it as an unknown option).
@@ -166,6 +180,9 @@ func getopt(args []string, spec string) (map[byte]string, []string, error) {
 				opt[a[j]] = args[i]
 			default:
 				return nil, nil, errUsage
+			}
+			if a[j] == 'i' || a[j] == 'x' {
+				opt[lastRules] = a[j : j+1] // s6: the last of -i and -x wins
 			}
 			break
 		}
@@ -215,10 +232,11 @@ var (
 	SetdumpApplet      = setdump.applet()
 	TransferdumpApplet = transferdump.applet()
 	DaemonApplet       = daemon.applet()
+	FullDaemonApplet   = fullDaemon.applet()
 )
 
 // commands are the s6 programs, for the tests.
-var commands = []command{store, retrieve, deleteCmd, list, getdump, setdump, transferdump, daemon}
+var commands = []command{store, retrieve, deleteCmd, list, getdump, setdump, transferdump, daemon, fullDaemon}
 
 var store = command{
 	Name: "fdholder-store", Alias: "s6-fdholder-store",
@@ -387,7 +405,7 @@ refused; 100 usage; 111 system failure.`,
 
 var daemon = command{
 	Name: "fdholderd", Alias: "s6-fdholderd",
-	Usage:   "[ -1 ] [ -v verbosity ] [ -c maxconn ] [ -n maxfds ] [ -t timeout ] [ -T lameducktimeout ] (fd 0: a listening socket)",
+	Usage:   "[ -1 ] [ -v verbosity ] [ -c maxconn ] [ -n maxfds ] [ -t timeout ] [ -T lameducktimeout ] [ -i rulesdir ] (fd 0: a listening socket)",
 	Summary: "the fd holder daemon on the listening socket fd 0 (s6's argv for fdrestore hold daemon -)",
 	Help: `-1: write a newline on fd 1 once ready. -c maxconn: serve at most maxconn
 clients at once (1..256). -n maxfds: hold at most maxfds fds. -t timeout:
@@ -395,34 +413,17 @@ drop a client idle timeout ms mid-request. -T lameducktimeout: after
 SIGTERM, exit after that many ms even with clients left. -v is ignored.
 SIGHUP is ignored. Run it under s6-ipcserver-socketbinder SOCKET.
 
--i rulesdir and -x rulesfile are not supported (exit 100): the daemon's
-uid and root may do everything; for other rules use
-fdrestore hold daemon -a RULE - (or SOCKET).
+-i rulesdir: s6's access rules directory (uid/UID, gid/GID, uid/default
+with allow or deny and env/S6_FDHOLDER_*), read at each connection: no
+rule, no access, root included. -x rulesfile (a cdb) is not supported
+(exit 100). Without -i, the daemon's uid and root may do everything (s6
+refuses to start); for other rules use fdrestore hold daemon -a RULE -.
 
 Exit codes: after SIGTERM, 1 if fds were held, | 2 if clients were left;
-100 usage (fd 0 not a listening socket, -i, -x); 111 system failure.`,
+100 usage (fd 0 not a listening socket, -x); 111 system failure.`,
 	spec: "1v:c:n:t:T:i:x:",
 	hold: func(opt map[byte]string, ops []string) ([]string, error) {
-		for _, o := range []byte("ix") {
-			if _, ok := opt[o]; ok {
-				return nil, exitcode.Errorf(exitcode.Usage,
-					"-%c is not supported (no rules directory or cdb): use fdrestore hold daemon -a RULE", o)
-			}
-		}
-		if v, ok := opt['v']; ok {
-			if _, err := uint0(v); err != nil {
-				return nil, err
-			}
-		}
-		hold := []string{"hold", "daemon"}
-		if _, ok := opt['1']; ok {
-			hold = append(hold, "-1")
-		}
-		hold, err := numbers(hold, opt, "cntT")
-		if err != nil {
-			return nil, err
-		}
-		return append(hold, "--", "-"), nil
+		return daemonArgs(opt, "-")
 	},
 	before: func() error {
 		if v, err := unix.GetsockoptInt(0, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err != nil || v == 0 {
@@ -433,6 +434,38 @@ Exit codes: after SIGTERM, 1 if fds were held, | 2 if clients were left;
 		signal.Ignore(unix.SIGHUP)
 		return nil
 	},
+}
+
+// daemonArgs is the `fdrestore hold daemon` command line of the options
+// s6-fdholderd takes (-1 -v -c -n -t -T -i -x), serving socket.
+func daemonArgs(opt map[byte]string, socket string) ([]string, error) {
+	if v, ok := opt['v']; ok {
+		if _, err := uint0(v); err != nil {
+			return nil, err
+		}
+	}
+	hold := []string{"hold", "daemon"}
+	if _, ok := opt['1']; ok {
+		hold = append(hold, "-1")
+	}
+	hold, err := numbers(hold, opt, "cntT")
+	if err != nil {
+		return nil, err
+	}
+	// s6 takes the last of -i and -x.
+	switch opt[lastRules] {
+	case "x":
+		return nil, errCDB(opt['x'])
+	case "i":
+		hold = append(hold, "-i", opt['i'])
+	}
+	return append(hold, "--", socket), nil
+}
+
+// errCDB refuses -x: s6's access rules in a cdb are not read.
+func errCDB(file string) error {
+	return exitcode.Errorf(exitcode.Usage,
+		"-x %s: access rules in a cdb are not supported: use -i with a rules directory (s6-accessrules-fs-from-cdb makes one)", file)
 }
 
 // transferTimeout reads -t timeoutfrom:timeoutto as s6-fdholder-transferdump

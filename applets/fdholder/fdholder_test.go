@@ -151,10 +151,8 @@ func TestRunMessages(t *testing.T) {
 			"fdholder-list: usage: fdholder-list [ -t timeout ] socket\n"},
 		{"help", RetrieveApplet, "s6-fdholder-retrieve", []string{"--help"}, exitcode.OK,
 			"Usage: s6-fdholder-retrieve [ -D ] [ -t timeout ] socket id prog...\n", ""},
-		{"-i refused", DaemonApplet, "s6-fdholderd", []string{"-1", "-i", "/rules"}, exitcode.Usage, "",
-			"s6-fdholderd: fatal: -i is not supported (no rules directory or cdb): use fdrestore hold daemon -a RULE\n"},
-		{"-x refused", DaemonApplet, "s6-fdholderd", []string{"-x", "/rules.cdb"}, exitcode.Usage, "",
-			"s6-fdholderd: fatal: -x is not supported (no rules directory or cdb): use fdrestore hold daemon -a RULE\n"},
+		{"-x refused", DaemonApplet, "s6-fdholderd", []string{"-i", "/rules", "-x", "/rules.cdb"}, exitcode.Usage, "",
+			"s6-fdholderd: fatal: -x /rules.cdb: access rules in a cdb are not supported: use -i with a rules directory (s6-accessrules-fs-from-cdb makes one)\n"},
 		{"hold's message under the s6 name", StoreApplet, "s6-fdholder-store", []string{"-t", "50", "/nonexistent/s", "id"}, exitcode.Sys, "",
 			"s6-fdholder-store: fatal: unable to connect to /nonexistent/s: No such file or directory\n"},
 	} {

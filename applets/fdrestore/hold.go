@@ -378,7 +378,9 @@ type holdDaemon struct {
 	MaxFDs   int      `short:"n" name:"max-fds" default:"1000" placeholder:"N" help:"Hold at most N fds."`
 	Timeout  int      `short:"t" name:"timeout" default:"0" placeholder:"MS" help:"Drop a client idle MS milliseconds mid-request (0: never)."`
 	LameDuck int      `short:"T" name:"lameduck" default:"0" placeholder:"MS" help:"After SIGTERM, exit after MS milliseconds even with clients (0: wait)."`
-	Rule     []string `short:"a" name:"allow" sep:"none" placeholder:"WHO[,RIGHT...][:REGEX]" help:"Access rule (repeatable)."`
+	Rule     []string `short:"a" name:"allow" sep:"none" placeholder:"WHO[,RIGHT...][:REGEX]" help:"Access rule (repeatable; several rules for one peer add up)."`
+	RulesDir string   `short:"i" name:"rules-dir" placeholder:"DIR" help:"Read s6's access rules directory DIR at each connection instead of -a rules (no rule, no access: root included)."`
+	RulesCDB string   `short:"x" name:"rules-cdb" placeholder:"FILE" help:"s6's access rules cdb: not supported (exit 100); use -i DIR (s6-accessrules-fs-from-cdb makes one)."`
 	Socket   string   `arg:"" help:"The socket to bind, or - for the listening socket on fd 0."`
 }
 
@@ -394,6 +396,22 @@ func (d *holdDaemon) Run(env *cli.Env) error {
 		MaxConn: d.MaxConn, MaxFDs: d.MaxFDs,
 		Timeout:  time.Duration(d.Timeout) * time.Millisecond,
 		LameDuck: time.Duration(d.LameDuck) * time.Millisecond,
+	}
+	switch {
+	case d.RulesCDB != "":
+		return exitcode.Errorf(exitcode.Usage, "-x %s: access rules in a cdb are not supported: use -i with a rules directory (s6-accessrules-fs-from-cdb makes one)", d.RulesCDB)
+	case d.RulesDir != "" && len(d.Rule) > 0:
+		return exitcode.Errorf(exitcode.Usage, "-i and -a are exclusive: the rules directory is the whole policy")
+	case d.RulesDir != "":
+		var st unix.Stat_t
+		if err := unix.Stat(d.RulesDir, &st); err != nil {
+			return exitcode.Errorf(exitcode.Sys, "unable to read rules directory %s: %w", d.RulesDir, err)
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return exitcode.Errorf(exitcode.Usage, "rules directory %s is not a directory", d.RulesDir)
+		}
+		cfg.RulesDir = d.RulesDir
+		cfg.Warn = env.Warn
 	}
 	for _, r := range d.Rule {
 		rule, err := fdholder.ParseRule(r)
