@@ -156,4 +156,3 @@ func applyUIDGID(opt map[byte]string) error {
 	}
 	return nil
 }
-

@@ -11,7 +11,8 @@
 //	fdholder-getdump [ -t timeout ] socket prog...
 //	fdholder-setdump [ -t timeout ] socket
 //	fdholder-transferdump [ -t timeoutfrom:timeoutto ] socketfrom socketto
-//	fdholderd [ -1 ] [ -v verbosity ] [ -c maxconn ] [ -n maxfds ] [ -t timeout ] [ -T lameducktimeout ]
+//	fdholderd [ -1 ] [ -v verbosity ] [ -c maxconn ] [ -n maxfds ] [ -t timeout ] [ -T lameducktimeout ] [ -i rulesdir ]
+//	fdholder-daemon [ -d | -D ] [ -1 ] [ -c maxconn ] [ -n maxfds ] [ -b backlog ] [ -G gids ] [ -g gid ] [ -u uid ] [ -U ] [ -t timeout ] [ -T lameducktimeout ] -i rulesdir path
 //
 // Each also answers to its s6 name (s6-fdholder-store, ..., s6-fdholderd).
 // Options follow skalibs' getopt: clustered flags (-Dt 100, -t100), "--"
@@ -32,22 +33,21 @@
 //	1        the holder refused (the errno it answered is printed) or closed
 //	         the connection
 //	2        transferdump: the destination holder refused
-//	100      usage; fdholderd: -i or -x, or fd 0 is not a listening socket
-//	111      a system call failed (connect, a timeout included)
+//	100      usage; fdholderd: -x, or fd 0 is not a listening socket
+//	111      the connect failed (a timeout included); a later failure is 1
 //	126/127  retrieve, getdump: prog could not be run / was not found
 //	0/1/2/3  fdholderd after SIGTERM: 1 if fds were held, | 2 if clients
 //	         were left (s6-fdholderd's status)
 //
 // # Differences from s6
 //
-// --help prints help. fdholderd takes no rules directory or cdb (-i, -x
-// exit 100): its access rules are those of `fdrestore hold daemon` without
-// -a, the daemon's uid and root may do everything; use `fdrestore hold
-// daemon -a RULE -` for others. -v is accepted and ignored. transferdump
-// has one timeout for both holders (the larger of the two, 0 winning), and
-// exits 2 when the destination refuses. retrieve refuses a socket path
-// containing ':' (hold: sources name it as hold:SOCKET:ID). The rest of
-// the differences are those of `fdrestore hold` (spec/fdrestore.md 8.6).
+// --help prints help. fdholderd and fdholder-daemon read s6's access rules
+// directories (-i) but not a cdb (-x exits 100); fdholderd without -i
+// uses the rules of `fdrestore hold daemon` without -a (the daemon's uid
+// and root may do everything) where s6 refuses to start. -v is accepted
+// and ignored. transferdump exits 2 when the destination refuses. list is
+// sorted. The rest of the differences are those of `fdrestore hold`
+// (spec/fdrestore.md 8.6).
 package fdholder
 
 import (
@@ -247,7 +247,8 @@ var store = command{
 (0: never).
 
 Exit codes: 0 stored; 1 the holder refused (EBUSY: id in use, EPERM,
-ENFILE); 100 usage; 111 system failure (connect, timeout).`,
+ENFILE), or the request failed (a timeout included); 100 usage; 111
+the connect failed.`,
 	spec: "d:t:T:",
 	hold: func(opt map[byte]string, ops []string) ([]string, error) {
 		if len(ops) < 2 {
@@ -268,9 +269,9 @@ var retrieve = command{
 	Help: `-D: delete id from the holder once retrieved. -t timeout: give up after
 timeout ms (0: never). Other fds pass through to prog.
 
-Exit codes: 1 the holder refused (ENOENT, EPERM); 100 usage (a socket
-path containing ':' included); 111 system failure; 126/127 prog could not
-be run / was not found. Otherwise prog runs in place.`,
+Exit codes: 1 the holder refused (ENOENT, EPERM) or the request failed
+(a timeout included); 100 usage; 111 the connect failed; 126/127 prog
+could not be run / was not found. Otherwise prog runs in place.`,
 	spec: "Dt:",
 	hold: func(opt map[byte]string, ops []string) ([]string, error) {
 		if len(ops) < 3 {
@@ -380,9 +381,8 @@ var transferdump = command{
 	Name: "fdholder-transferdump", Alias: "s6-fdholder-transferdump",
 	Usage:   "[ -t timeoutfrom:timeoutto ] socketfrom socketto",
 	Summary: "copy every fd of one fd holder to another (s6's argv for fdrestore hold transferdump)",
-	Help: `-t timeoutfrom:timeoutto: give up after that many ms (0 or empty: never).
-gotools applies one timeout to both holders: the larger of the two, 0
-winning.
+	Help: `-t timeoutfrom:timeoutto: give up on the source holder after
+timeoutfrom ms, on the destination after timeoutto (0 or empty: never).
 
 Exit codes: 0 copied; 1 the source holder refused; 2 the destination
 refused; 100 usage; 111 system failure.`,
@@ -393,11 +393,11 @@ refused; 100 usage; 111 system failure.`,
 		}
 		hold := []string{"hold", "transferdump"}
 		if v, ok := opt['t']; ok {
-			t, err := transferTimeout(v)
+			from, to, err := transferTimeouts(v)
 			if err != nil {
 				return nil, err
 			}
-			hold = append(hold, "-t", strconv.FormatUint(t, 10))
+			hold = append(hold, "-t", strconv.FormatUint(from, 10), "--to-timeout", strconv.FormatUint(to, 10))
 		}
 		return append(hold, "--", ops[0], ops[1]), nil
 	},
@@ -468,28 +468,22 @@ func errCDB(file string) error {
 		"-x %s: access rules in a cdb are not supported: use -i with a rules directory (s6-accessrules-fs-from-cdb makes one)", file)
 }
 
-// transferTimeout reads -t timeoutfrom:timeoutto as s6-fdholder-transferdump
-// does ("N", "N:", ":M", "N:M", ":"; an empty side is 0) and returns the
-// one timeout hold transferdump applies to both: the larger, 0 (never)
-// winning.
-func transferTimeout(v string) (uint64, error) {
-	from, to, _ := strings.Cut(v, ":")
-	if v == "" || (from == "" && !strings.HasPrefix(v, ":")) {
-		return 0, errUsage
+// transferTimeouts reads -t timeoutfrom:timeoutto as
+// s6-fdholder-transferdump does ("N", "N:", ":M", "N:M", ":"; an empty side
+// is 0, no timeout): one timeout per holder.
+func transferTimeouts(v string) (from, to uint64, err error) {
+	f, t, _ := strings.Cut(v, ":")
+	if v == "" || (f == "" && !strings.HasPrefix(v, ":")) {
+		return 0, 0, errUsage
 	}
 	var ms [2]uint64
-	for i, s := range []string{from, to} {
+	for i, s := range []string{f, t} {
 		if s == "" {
 			continue
 		}
-		n, err := uint0(s)
-		if err != nil {
-			return 0, err
+		if ms[i], err = uint0(s); err != nil {
+			return 0, 0, err
 		}
-		ms[i] = n
 	}
-	if ms[0] == 0 || ms[1] == 0 {
-		return 0, nil
-	}
-	return max(ms[0], ms[1]), nil
+	return ms[0], ms[1], nil
 }

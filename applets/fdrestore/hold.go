@@ -173,22 +173,20 @@ func (r *holdRetrieve) Run(env *cli.Env) error {
 		return exitcode.ErrUsage
 	}
 	sock, ids, prog := args[0], args[1:i], args[i+1:]
-	if strings.Contains(sock, ":") {
-		return exitcode.Errorf(exitcode.Usage, "socket path %q contains ':'", sock)
-	}
 	if len(ids) == 0 && len(r.FD) == 0 {
 		return exitcode.ErrUsage
 	}
 	cfg := fdrestore.FlagsConfig{HoldTimeout: r.d(), HoldDelete: r.Delete}
 	for _, f := range r.FD {
 		n, id, ok := strings.Cut(f, "=")
-		if !ok {
+		t, err := strconv.Atoi(n)
+		if !ok || err != nil || t < 0 || n != strconv.Itoa(t) {
 			return exitcode.Errorf(exitcode.Usage, "invalid -f %q: it must be N=ID", f)
 		}
-		cfg.Flags = append(cfg.Flags, n+"=hold:"+sock+":"+id)
+		cfg.Holds = append(cfg.Holds, fdrestore.Hold{Target: t, Socket: sock, ID: id})
 	}
 	for _, id := range ids {
-		cfg.Flags = append(cfg.Flags, "hold:"+sock+":"+id)
+		cfg.Holds = append(cfg.Holds, fdrestore.Hold{Target: -1, Socket: sock, ID: id})
 	}
 	return r.placement.run(env, cfg, prog, false)
 }
@@ -336,8 +334,9 @@ func dumpFromEnv() ([]fdholder.Entry, error) {
 
 type holdTransferdump struct {
 	timeout
-	From string `arg:"" help:"The socket of the holder to copy from."`
-	To   string `arg:"" help:"The socket of the holder to copy to."`
+	ToTimeout *int   `name:"to-timeout" placeholder:"MS" help:"Give up on the destination holder after MS milliseconds (default: -t's; 0: never)."`
+	From      string `arg:"" help:"The socket of the holder to copy from."`
+	To        string `arg:"" help:"The socket of the holder to copy to."`
 }
 
 // Run copies every held fd from From to To; exit 2 when To refuses (as
@@ -357,7 +356,11 @@ func (t *holdTransferdump) Run(env *cli.Env) error {
 			_ = unix.Close(e.FD)
 		}
 	}()
-	to, err := t.dial(t.To)
+	toTimeout := t.timeout
+	if t.ToTimeout != nil {
+		toTimeout.Timeout = *t.ToTimeout
+	}
+	to, err := toTimeout.dial(t.To)
 	if err != nil {
 		return err
 	}
