@@ -211,3 +211,35 @@ func TestFdholderdRulesDir(t *testing.T) {
 		t.Errorf("real s6-fdholder-list under -i with S6_FDHOLDER_LIST = %s, stdout %q, stderr %q; want exit 0, nothing", r.Status(), r.Stdout, r.Stderr)
 	}
 }
+
+// Issue 13, defect 11: one directory-fd policy for every command that
+// hands held fds to a program. A stored directory fd is refused (exit 1,
+// naming --allow-dirfd) by s6-fdholder-retrieve and s6-fdholder-getdump
+// alike, and the flag the message names is accepted by both and lets the
+// fd through.
+func TestFdholderDirFDPolicy(t *testing.T) {
+	t.Parallel()
+	h := startHold(t, holdSock(t))
+	dir, err := os.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	mustStore(t, dir, h.sock, "dir")
+	for _, tc := range []struct {
+		name string
+		argv []string
+	}{
+		{"retrieve", []string{"s6-fdholder-retrieve", h.sock, "dir", "true"}},
+		{"getdump", []string{"s6-fdholder-getdump", h.sock, "true"}},
+	} {
+		r := run(t, tc.argv...)
+		if r.Code != 1 || !strings.Contains(r.Stderr, "a directory") || !strings.HasSuffix(r.Stderr, "use --allow-dirfd\n") {
+			t.Errorf("%s of a stored directory fd = %s, stderr %q; want exit 1, a refusal naming --allow-dirfd", tc.name, r.Status(), r.Stderr)
+		}
+		argv := append([]string{tc.argv[0], "--allow-dirfd"}, tc.argv[1:]...)
+		if r := run(t, argv...); r.Code != 0 {
+			t.Errorf("%q = %s, stderr %q; want exit 0: the flag the refusal names must work", argv, r.Status(), r.Stderr)
+		}
+	}
+}

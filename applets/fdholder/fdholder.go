@@ -135,9 +135,13 @@ func (c command) translate(args []string) ([]string, error) {
 	return c.hold(opt, operands)
 }
 
-// lastRules is the key under which getopt records which of -i and -x came
-// last (no option letter is NUL).
-const lastRules = 0
+// Keys of opt that are no option letter: which of -i and -x came last,
+// and --allow-dirfd (a gotools option of the commands that hand fds to a
+// program; their spec starts with '+').
+const (
+	lastRules  = 0
+	allowDirFD = 1
+)
 
 // errHelp is --help in option position (a gotools addition: skalibs'
 // getopt reads it as an unknown option).
@@ -160,12 +164,16 @@ func getopt(args []string, spec string) (map[byte]string, []string, error) {
 		if a == "--help" {
 			return nil, nil, errHelp
 		}
+		if a == "--allow-dirfd" && strings.HasPrefix(spec, "+") {
+			opt[allowDirFD] = ""
+			continue
+		}
 		if len(a) < 2 || a[0] != '-' {
 			break
 		}
 		for j := 1; j < len(a); j++ {
 			k := strings.IndexByte(spec, a[j])
-			if a[j] == ':' || k < 0 {
+			if a[j] == ':' || a[j] == '+' || k < 0 {
 				return nil, nil, errUsage
 			}
 			if k+1 == len(spec) || spec[k+1] != ':' {
@@ -267,12 +275,13 @@ var retrieve = command{
 	Usage:   "[ -D ] [ -t timeout ] socket id prog...",
 	Summary: "exec prog with the fd an fd holder keeps as id on fd 0 (s6's argv for fdrestore hold retrieve)",
 	Help: `-D: delete id from the holder once retrieved. -t timeout: give up after
-timeout ms (0: never). Other fds pass through to prog.
+timeout ms (0: never). Other fds pass through to prog. A directory or
+O_PATH fd is refused (exit 1) unless --allow-dirfd (a gotools option).
 
 Exit codes: 1 the holder refused (ENOENT, EPERM) or the request failed
 (a timeout included); 100 usage; 111 the connect failed; 126/127 prog
 could not be run / was not found. Otherwise prog runs in place.`,
-	spec: "Dt:",
+	spec: "+Dt:",
 	hold: func(opt map[byte]string, ops []string) ([]string, error) {
 		if len(ops) < 3 {
 			return nil, errUsage
@@ -283,6 +292,9 @@ could not be run / was not found. Otherwise prog runs in place.`,
 		}
 		if _, ok := opt['D']; ok {
 			hold = append(hold, "-D")
+		}
+		if _, ok := opt[allowDirFD]; ok {
+			hold = append(hold, "--allow-dirfd")
 		}
 		hold = append(hold, "--fd=0="+ops[1], "--", ops[0], "--")
 		return append(hold, ops[2:]...), nil
@@ -337,12 +349,14 @@ var getdump = command{
 	Usage:   "[ -t timeout ] socket prog...",
 	Summary: "exec prog with every fd an fd holder keeps (s6's argv for fdrestore hold getdump)",
 	Help: `-t timeout: give up after timeout ms (0: never). prog gets the fds open and
-S6_FD#, S6_FD_i, S6_FDID_i and S6_FDLIMIT_i in its environment.
+S6_FD#, S6_FD_i, S6_FDID_i and S6_FDLIMIT_i in its environment. A
+directory or O_PATH fd among them is refused (exit 1) unless
+--allow-dirfd (a gotools option).
 
 Exit codes: 1 the holder refused (EPERM); 100 usage; 111 system failure;
 126/127 prog could not be run / was not found. Otherwise prog runs in
 place.`,
-	spec: "t:",
+	spec: "+t:",
 	hold: func(opt map[byte]string, ops []string) ([]string, error) {
 		if len(ops) < 2 {
 			return nil, errUsage
@@ -350,6 +364,9 @@ place.`,
 		hold, err := numbers([]string{"hold", "getdump"}, opt, "t")
 		if err != nil {
 			return nil, err
+		}
+		if _, ok := opt[allowDirFD]; ok {
+			hold = append(hold, "--allow-dirfd")
 		}
 		return append(append(hold, "--"), ops...), nil
 	},

@@ -246,8 +246,9 @@ func (l *holdList) Run(env *cli.Env) error {
 
 type holdGetdump struct {
 	timeout
-	Socket string   `arg:"" help:"The holder's socket."`
-	Prog   []string `arg:"" passthrough:"" help:"The program and its arguments."`
+	AllowDirFD bool     `name:"allow-dirfd" help:"Permit directory and O_PATH fds among those PROG gets."`
+	Socket     string   `arg:"" help:"The holder's socket."`
+	Prog       []string `arg:"" passthrough:"" help:"The program and its arguments."`
 }
 
 // Run execs PROG with every held fd open and S6_FD#, S6_FD_i, S6_FDID_i and
@@ -265,6 +266,17 @@ func (g *holdGetdump) Run(env *cli.Env) error {
 	c.Close()
 	if err != nil {
 		return holdErr("get the dump of "+g.Socket, err)
+	}
+	if !g.AllowDirFD {
+		for _, e := range entries {
+			if what := fdrestore.DirFD(e.FD); what != "" {
+				for _, e := range entries {
+					_ = unix.Close(e.FD)
+				}
+				return exitcode.Errorf(exitcode.Refused,
+					"refusing to pass %s (id %s) to %s: it can reach outside a container's root; use --allow-dirfd", what, e.ID, prog[0])
+			}
+		}
 	}
 	vars := []string{"S6_FD#=" + strconv.Itoa(len(entries))}
 	for i, e := range entries {

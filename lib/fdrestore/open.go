@@ -478,20 +478,29 @@ func checkDirFD(p *Plan, o int, fds []int) error {
 		return nil
 	}
 	for _, fd := range fds {
-		what := ""
-		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			what = "a directory"
-		} else if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil && fl&unix.O_PATH != 0 {
-			what = "an O_PATH fd"
-		}
-		if what != "" {
+		if what := DirFD(fd); what != "" {
 			return exitcode.Errorf(exitcode.Refused,
 				"refusing to place %s at fd %d (%s): it can reach outside a container's root; use --allow-dirfd",
 				what, firstTarget(p, o), obj.Source.Text)
 		}
 	}
 	return nil
+}
+
+// DirFD says what fd is when it is a directory or an O_PATH fd ("a
+// directory", "an O_PATH fd"), the fds section 11 refuses to hand a
+// program without --allow-dirfd; "" otherwise. Every command that hands
+// fds to a program (restore, grab, hold retrieve, hold getdump) applies
+// this one check.
+func DirFD(fd int) string {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return "a directory"
+	}
+	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil && fl&unix.O_PATH != 0 {
+		return "an O_PATH fd"
+	}
+	return ""
 }
 
 func (m *Masters) closePidfds() {
