@@ -231,3 +231,33 @@ func TestFdrestoreImageSignalfd(t *testing.T) {
 		t.Errorf("restore of an unsupported file = %s, stderr %q; want exit 1, %q", r.Status(), r.Stderr, want)
 	}
 }
+
+// Issue 13, defect 9: a TCP listener's backlog is dumped (nginx uses 511)
+// and restored: a listener restored from an image with backlog 511 dumps
+// with backlog 511, not SOMAXCONN or nothing.
+func TestFdrestoreTCPBacklogRoundTrip(t *testing.T) {
+	t.Parallel()
+	img := writeImage(t, imageOf(
+		`{"id": "web", "exec": ["sleep", "30"], "fds": [{"fd": 3, "file": "l"}]}`,
+		`"l": {"type": "tcp", "state": "listen", "addr": "127.0.0.1:0", "backlog": 511}`))
+	p := start(t, "fdrestore", "restore", "--inherit-stdio", img)
+	waitFor(t, "the restored process runs sleep", func() bool {
+		st, err := readStat(p.Pid)
+		return err == nil && st.Comm == "sleep" || !p.Running()
+	})
+	r := run(t, "fdrestore", "dump", strconv.Itoa(p.Pid))
+	dumped, err := fdrestore.DecodeImage([]byte(r.Stdout))
+	if err != nil {
+		t.Fatalf("dump of the restored listener = %s, stderr %q: %v", r.Status(), r.Stderr, err)
+	}
+	var backlogs []int
+	for _, f := range dumped.Files {
+		if f.Type == "tcp" {
+			backlogs = append(backlogs, f.Backlog)
+		}
+	}
+	if !slices.Equal(backlogs, []int{511}) {
+		t.Errorf("dumped tcp listener backlogs %v; want [511]", backlogs)
+	}
+	p.KillGroup(t)
+}

@@ -168,6 +168,13 @@ func inetFile(e *dfd, cp, domain, typ int, flags []string) *File {
 		if n, err := unix.IoctlGetInt(cp, unix.SIOCINQ); err == nil {
 			f.Pending = int64(n)
 		}
+	} else if ti, err := unix.GetsockoptTCPInfo(cp, unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+		// For a listener the kernel reports the listen(2) backlog in
+		// tcpi_sacked and the accept queue's length in tcpi_unacked
+		// (tcp_get_info; sock_diag's idiag_wqueue/rqueue are the same).
+		f.Backlog, f.Pending = int(ti.Sacked), int64(ti.Unacked)
+	} else {
+		f.Missing = append(f.Missing, "backlog")
 	}
 	return f
 }
