@@ -5,8 +5,8 @@ package fdrestore
 import (
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 
