@@ -254,7 +254,7 @@ func DecodeImage(data []byte) (*Image, error) {
 			i += size
 		}
 	}
-	w := walker{data: data, fileKeys: map[string]fieldSet{}, schemas: map[reflect.Type]*schema{}}
+	w := walker{data: data, fileKeys: map[string]fieldSet{}}
 	img := new(Image)
 	if err := w.walk(reflect.ValueOf(img).Elem(), ""); err != nil {
 		// An image of another version or format is told as such, rather
@@ -501,12 +501,16 @@ type walker struct {
 	data     []byte
 	pos      int
 	fileKeys map[string]fieldSet // by file ID
-	schemas  map[reflect.Type]*schema
 }
 
+// schemas caches the schema of each struct type, built on first use (no
+// init-time work) and shared by every decode: reading struct tags is most
+// of a small image's decoding time.
+var schemas sync.Map // reflect.Type -> *schema
+
 func (w *walker) schema(t reflect.Type) *schema {
-	if s := w.schemas[t]; s != nil {
-		return s
+	if s, ok := schemas.Load(t); ok {
+		return s.(*schema)
 	}
 	s := &schema{index: map[string]int{}}
 	for i := range t.NumField() {
@@ -518,7 +522,7 @@ func (w *walker) schema(t reflect.Type) *schema {
 			s.required = append(s.required, i)
 		}
 	}
-	w.schemas[t] = s
+	schemas.Store(t, s)
 	return s
 }
 

@@ -658,9 +658,8 @@ func FuzzDecodeImage(f *testing.F) {
 		if !reflect.DeepEqual(back, img) {
 			t.Fatalf("round trip of %q differs:\n%s", data, enc)
 		}
-		if err := img.Validate(); err != nil {
-			t.Fatalf("Validate(DecodeImage(%q)) = %v", data, err)
-		}
+		// DecodeImage validated img, and EncodeImage validated it again:
+		// a third Validate would only cost time.
 	})
 }
 
