@@ -53,3 +53,26 @@ func TestFdrestoreArgvBytes(t *testing.T) {
 		})
 	}
 }
+
+// Issue 14, item 9: a bad -f says what is wrong: the usage line, then one
+// line naming the bad word and why, exit 100. A flag word typed after a
+// path is not silently made part of the path.
+func TestFdrestoreBadFlagSaysWhy(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	usage := "fdrestore: usage: fdrestore restore [OPTIONS] -f [N=]SOURCE... -- PROG... | restore [OPTIONS] IMAGE [-- PROG...]\n"
+	for _, tc := range []struct {
+		flag, why string
+	}{
+		{"3=file:" + dir + "/x:w", `fdrestore: fatal: invalid source for fd 3: file:` + dir + `/x:w: unknown file flag "w" (flags: rdonly wronly rdwr path append nonblock creat excl trunc directory nofollow noatime sync dsync direct mode=OCTAL; end the path with ':' if ":w" is part of it)` + "\n"},
+		{"abc=null", `fdrestore: fatal: -f abc=null: "abc" is not an fd number: N=SOURCE needs a decimal N` + "\n"},
+	} {
+		r := run(t, "fdrestore", "restore", "-f", tc.flag, "--", "true")
+		if r.Code != 100 || r.Stderr != usage+tc.why {
+			t.Errorf("restore -f %s = %s, stderr %q; want exit 100, %q", tc.flag, r.Status(), r.Stderr, usage+tc.why)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "x:w")); err == nil {
+		t.Errorf("restore -f 3=file:%s/x:w created %s/x:w", dir, dir)
+	}
+}

@@ -23,6 +23,9 @@ type placement struct {
 	Verbose     bool     `short:"v" name:"verbose" help:"Print the plan and the placement path on stderr."`
 }
 
+// restoreSynopsis is restore's usage line.
+const restoreSynopsis = "restore [OPTIONS] -f [N=]SOURCE... -- PROG... | restore [OPTIONS] IMAGE [-- PROG...]"
+
 type restoreCmd struct {
 	FD     []string `short:"f" name:"fd" sep:"none" placeholder:"[N=]SOURCE" help:"Place SOURCE at fd N (repeatable)."`
 	Setsid bool     `name:"setsid" help:"Call setsid() before exec."`
@@ -41,6 +44,13 @@ type restoreCmd struct {
 func (r *restoreCmd) Run(env *cli.Env) error {
 	prog := cli.Operands(r.Args)
 	r.FD = append(r.pre, r.FD...)
+	for _, f := range r.FD {
+		if _, _, _, err := fdrestore.ParseFlag(f); err != nil {
+			// The synopsis, then what was wrong with which word.
+			fmt.Fprintf(env.Stderr, "%s: usage: %s %s\n", env.Name, env.Name, restoreSynopsis)
+			return err
+		}
+	}
 	if len(r.FD) == 0 {
 		if len(prog) == 0 {
 			return exitcode.ErrUsage

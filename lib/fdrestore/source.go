@@ -331,14 +331,44 @@ func parseFile(src *Source, s string) error {
 		s = s[:at]
 	}
 	path, flags := s, ""
-	if c := strings.LastIndexByte(s, ':'); c >= 0 && isFlagList(s[c+1:]) {
-		path, flags = s[:c], s[c+1:]
+	if c := strings.LastIndexByte(s, ':'); c >= 0 {
+		if isFlagList(s[c+1:]) {
+			path, flags = s[:c], s[c+1:]
+		} else if bad := unknownFlag(s[c+1:]); bad != "" {
+			// "file:/x:w" is a mistyped flag far more often than a file
+			// named "x:w": say so (a path ending in such a word ends
+			// with ':', "file:/x:w:").
+			return fmt.Errorf("unknown file flag %q (flags: %s; end the path with ':' if %q is part of it)",
+				bad, fileFlagNames, ":"+s[c+1:])
+		}
 	}
 	if path == "" {
 		return errors.New("missing path")
 	}
 	src.Path = path
 	return parseFileFlags(src, flags)
+}
+
+// fileFlagNames lists the flag words of file: for messages.
+const fileFlagNames = "rdonly wronly rdwr path append nonblock creat excl trunc directory nofollow noatime sync dsync direct mode=OCTAL"
+
+// unknownFlag returns the first unknown word of s when s looks like a flag
+// list (comma-separated words of 1 to 9 lowercase letters, or mode=...);
+// "" otherwise.
+func unknownFlag(s string) string {
+	bad := ""
+	for item := range strings.SplitSeq(s, ",") {
+		if strings.HasPrefix(item, "mode=") {
+			continue
+		}
+		if len(item) == 0 || len(item) > 9 || strings.Trim(item, "abcdefghijklmnopqrstuvwxyz") != "" {
+			return ""
+		}
+		if _, ok := fileFlags[item]; !ok && bad == "" {
+			bad = item
+		}
+	}
+	return bad
 }
 
 func isFlagList(s string) bool {
@@ -688,7 +718,12 @@ func parseHold(src *Source, s string) error {
 // text before the first '=' is all digits; otherwise the whole argument is
 // the SOURCE. Errors are usage errors naming the fd when one is given.
 func ParseFlag(s string) (target int, hasTarget bool, src Source, err error) {
-	if n, rest, ok := strings.Cut(s, "="); ok && allDigits(n) {
+	n, rest, ok := strings.Cut(s, "=")
+	if ok && n != "" && !allDigits(n) && !strings.Contains(n, ":") && parserFor(n) == nil {
+		// "abc=null": no source type has a '=' before its first ':'.
+		return 0, false, Source{}, exitcode.Errorf(exitcode.Usage, "-f %s: %q is not an fd number: N=SOURCE needs a decimal N", s, n)
+	}
+	if ok && allDigits(n) {
 		t, err := parseFD("fd", n)
 		if err != nil {
 			return 0, false, Source{}, exitcode.Errorf(exitcode.Usage, "fd %s is out of range", n)
