@@ -599,7 +599,7 @@ func (d *dumper) pipe(e *dfd) (*File, error) {
 	case unix.O_RDWR:
 		end = "rw"
 	}
-	f := &File{Type: TypePipe, End: end, Flags: flagWords(fl, pipeEndModes[end])}
+	f := &File{Type: TypePipe, End: end, Flags: flagWords(fl, pipeEndModes.get()[end])}
 	ino := e.st.Ino
 	if e.stErr != nil {
 		ino = e.info.Ino
@@ -905,14 +905,16 @@ func (d *dumper) anon(g *dgroup) (*File, error) {
 }
 
 // clockNames are the timerfd clocks of an image by clock id.
-var clockNames = map[int]string{
-	unix.CLOCK_REALTIME: "realtime", unix.CLOCK_MONOTONIC: "monotonic", unix.CLOCK_BOOTTIME: "boottime",
-	unix.CLOCK_REALTIME_ALARM: "realtime_alarm", unix.CLOCK_BOOTTIME_ALARM: "boottime_alarm",
-}
+var clockNames = lazyMap[int, string]{build: func() map[int]string {
+	return map[int]string{
+		unix.CLOCK_REALTIME: "realtime", unix.CLOCK_MONOTONIC: "monotonic", unix.CLOCK_BOOTTIME: "boottime",
+		unix.CLOCK_REALTIME_ALARM: "realtime_alarm", unix.CLOCK_BOOTTIME_ALARM: "boottime_alarm",
+	}
+}}
 
 func timerFile(e *dfd, flags []string) *File {
 	t := e.info.Timer
-	if t == nil || clockNames[t.ClockID] == "" {
+	if t == nil || clockNames.get()[t.ClockID] == "" {
 		reason := "timerfd without readable settings"
 		if t != nil {
 			reason = fmt.Sprintf("timerfd on clock %d", t.ClockID)
@@ -921,7 +923,7 @@ func timerFile(e *dfd, flags []string) *File {
 	}
 	// fdinfo gives the remaining time, so the value is relative whatever
 	// flags it was set with.
-	f := &File{Type: TypeTimerfd, Clock: clockNames[t.ClockID], Flags: flags, Ticks: int64(min(t.Ticks, MaxImageInt))}
+	f := &File{Type: TypeTimerfd, Clock: clockNames.get()[t.ClockID], Flags: flags, Ticks: int64(min(t.Ticks, MaxImageInt))}
 	if t.Value != [2]int64{} {
 		v := t.Value
 		f.Value = &v

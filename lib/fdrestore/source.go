@@ -40,15 +40,17 @@ const (
 	KindSignalfd
 )
 
-var kindNames = map[Kind]string{
-	KindFile: "file", KindNull: "null", KindPipe: "pipe", KindSocketpair: "socketpair",
-	KindListen: "listen", KindPTY: "pty", KindMemfd: "memfd", KindEventfd: "eventfd",
-	KindEpoll: "epoll", KindFD: "fd", KindDup: "dup", KindClose: "close", KindGrab: "grab",
-	KindHold: "hold", KindConnect: "connect", KindSignalfd: "signalfd",
-}
+var kindNames = lazyMap[Kind, string]{build: func() map[Kind]string {
+	return map[Kind]string{
+		KindFile: "file", KindNull: "null", KindPipe: "pipe", KindSocketpair: "socketpair",
+		KindListen: "listen", KindPTY: "pty", KindMemfd: "memfd", KindEventfd: "eventfd",
+		KindEpoll: "epoll", KindFD: "fd", KindDup: "dup", KindClose: "close", KindGrab: "grab",
+		KindHold: "hold", KindConnect: "connect", KindSignalfd: "signalfd",
+	}
+}}
 
 func (k Kind) String() string {
-	if s, ok := kindNames[k]; ok {
+	if s, ok := kindNames.get()[k]; ok {
 		return s
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
@@ -176,36 +178,40 @@ const maxHoldID = 255
 // maxSunPath is the room for a path in sockaddr_un, less the final NUL.
 const maxSunPath = len(unix.RawSockaddrUnix{}.Path) - 1
 
-var fileFlags = map[string]int{
-	"rdonly":    unix.O_RDONLY,
-	"wronly":    unix.O_WRONLY,
-	"rdwr":      unix.O_RDWR,
-	"path":      unix.O_PATH,
-	"append":    unix.O_APPEND,
-	"nonblock":  unix.O_NONBLOCK,
-	"creat":     unix.O_CREAT,
-	"excl":      unix.O_EXCL,
-	"trunc":     unix.O_TRUNC,
-	"directory": unix.O_DIRECTORY,
-	"nofollow":  unix.O_NOFOLLOW,
-	"noatime":   unix.O_NOATIME,
-	"sync":      unix.O_SYNC,
-	"dsync":     unix.O_DSYNC,
-	"direct":    unix.O_DIRECT,
-}
+var fileFlags = lazyMap[string, int]{build: func() map[string]int {
+	return map[string]int{
+		"rdonly":    unix.O_RDONLY,
+		"wronly":    unix.O_WRONLY,
+		"rdwr":      unix.O_RDWR,
+		"path":      unix.O_PATH,
+		"append":    unix.O_APPEND,
+		"nonblock":  unix.O_NONBLOCK,
+		"creat":     unix.O_CREAT,
+		"excl":      unix.O_EXCL,
+		"trunc":     unix.O_TRUNC,
+		"directory": unix.O_DIRECTORY,
+		"nofollow":  unix.O_NOFOLLOW,
+		"noatime":   unix.O_NOATIME,
+		"sync":      unix.O_SYNC,
+		"dsync":     unix.O_DSYNC,
+		"direct":    unix.O_DIRECT,
+	}
+}}
 
 // DefaultMode is the creation mode of file:...:creat without mode=, as a
 // shell's > redirection uses (the umask applies).
 const DefaultMode = 0o666
 
-var epollEvents = map[string]uint32{
-	"in":      unix.EPOLLIN,
-	"out":     unix.EPOLLOUT,
-	"pri":     unix.EPOLLPRI,
-	"rdhup":   unix.EPOLLRDHUP,
-	"et":      unix.EPOLLET,
-	"oneshot": unix.EPOLLONESHOT,
-}
+var epollEvents = lazyMap[string, uint32]{build: func() map[string]uint32 {
+	return map[string]uint32{
+		"in":      unix.EPOLLIN,
+		"out":     unix.EPOLLOUT,
+		"pri":     unix.EPOLLPRI,
+		"rdhup":   unix.EPOLLRDHUP,
+		"et":      unix.EPOLLET,
+		"oneshot": unix.EPOLLONESHOT,
+	}
+}}
 
 // ParseSource parses one SOURCE of the table in spec/fdrestore.md section 2.
 // Errors are usage errors ([exitcode.Usage]) wrapping a [*SyntaxError].
@@ -364,7 +370,7 @@ func unknownFlag(s string) string {
 		if len(item) == 0 || len(item) > 9 || strings.Trim(item, "abcdefghijklmnopqrstuvwxyz") != "" {
 			return ""
 		}
-		if _, ok := fileFlags[item]; !ok && bad == "" {
+		if _, ok := fileFlags.get()[item]; !ok && bad == "" {
 			bad = item
 		}
 	}
@@ -376,7 +382,7 @@ func isFlagList(s string) bool {
 		return true
 	}
 	for item := range strings.SplitSeq(s, ",") {
-		if _, ok := fileFlags[item]; !ok && !strings.HasPrefix(item, "mode=") {
+		if _, ok := fileFlags.get()[item]; !ok && !strings.HasPrefix(item, "mode=") {
 			return false
 		}
 	}
@@ -414,7 +420,7 @@ func parseFileFlags(src *Source, flags string) error {
 				}
 				access = name
 			}
-			other |= fileFlags[name]
+			other |= fileFlags.get()[name]
 		}
 	}
 	if access == "" {
@@ -649,7 +655,7 @@ func parseEpoll(src *Source, s string) error {
 				return fmt.Errorf("missing events after %d/", fd)
 			}
 			for e := range strings.SplitSeq(evs, "+") {
-				bit, ok := epollEvents[e]
+				bit, ok := epollEvents.get()[e]
 				if !ok {
 					return fmt.Errorf("epoll event %q must be in, out, pri, rdhup, et or oneshot", e)
 				}
