@@ -228,19 +228,16 @@ func TestFdholderCompatDaemonUnderSocketbinder(t *testing.T) {
 	}
 }
 
-// TestFdholderCompatDaemonRefusals: s6-fdholderd refuses cdb files (exit
-// 100, one line naming the way out), and a fd 0 that is no listening
-// socket (exit 100, the usage line).
+// TestFdholderCompatDaemonRefusals: s6-fdholderd refuses a fd 0 that is
+// no listening socket and bad numbers (exit 100, the usage line).
 func TestFdholderCompatDaemonRefusals(t *testing.T) {
 	t.Parallel()
-	usage := "s6-fdholderd: usage: s6-fdholderd [ -1 ] [ -v verbosity ] [ -c maxconn ] [ -n maxfds ] [ -t timeout ] [ -T lameducktimeout ] [ -i rulesdir ] (fd 0: a listening socket)\n"
+	usage := "s6-fdholderd: usage: s6-fdholderd [ -1 ] [ -v verbosity ] [ -c maxconn ] [ -n maxfds ] [ -t timeout ] [ -T lameducktimeout ] [ -i rulesdir | -x rulesfile ] (fd 0: a listening socket)\n"
 	for _, tt := range []struct {
 		name   string
 		argv   []string
 		stderr string
 	}{
-		{"-x", []string{"s6-fdholderd", "-x", "rules.cdb"},
-			"s6-fdholderd: fatal: -x rules.cdb: access rules in a cdb are not supported: use -i with a rules directory (s6-accessrules-fs-from-cdb makes one)\n"},
 		{"stdin not a socket", []string{"s6-fdholderd", "-1"}, usage},
 		{"bad -c", []string{"s6-fdholderd", "-c", "-1"}, usage},
 	} {

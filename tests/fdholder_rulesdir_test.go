@@ -35,8 +35,9 @@ func writeRules(t *testing.T, files map[string]string) string {
 
 // TestFdholderDaemonRulesDirMatchesS6: the real s6-fdholder-* clients,
 // as root and as uid 65534, get the same answers (exit code, stdout,
-// stderr) from gotools' `s6-fdholder-daemon -i RULESDIR` as from the real
-// s6-fdholder-daemon with the same directory: separate store and
+// stderr) from gotools' `s6-fdholder-daemon -i RULESDIR` (and -x with the
+// cdb s6-accessrules-cdb-from-fs makes of it) as from the real
+// s6-fdholder-daemon with the same rules: separate store and
 // retrieve regexes, list without getdump, delete under the store regex,
 // a uid without a rule refused, and root refused when no rule names it.
 func TestFdholderDaemonRulesDirMatchesS6(t *testing.T) {
@@ -56,12 +57,19 @@ func TestFdholderDaemonRulesDirMatchesS6(t *testing.T) {
 		"uid/65534/env/S6_FDHOLDER_RETRIEVE_REGEX": "^pub:\n",
 	})
 	noRoot := writeRules(t, map[string]string{"uid/65534/allow": "", "uid/default/deny": ""})
+	// The same rules in a cdb, made by s6's own tool.
+	cdbFromFS := requireS6(t, "s6-accessrules-cdb-from-fs")[0]
+	cdb := filepath.Join(t.TempDir(), "rules.cdb")
+	if r := run(t, cdbFromFS, cdb, rules); r.Code != 0 {
+		t.Fatalf("s6-accessrules-cdb-from-fs = %s, stderr %q", r.Status(), r.Stderr)
+	}
+	policies := [][2]string{{"-i", rules}, {"-i", noRoot}, {"-x", cdb}}
 
 	scenario := func(t *testing.T, daemon string) []string {
 		var out []string
-		for k, rulesDir := range []string{rules, noRoot} {
+		for k, policy := range policies {
 			sock := filepath.Join(bin, fmt.Sprintf("%s-%d", filepath.Base(daemon), k))
-			p := start(t, daemon, "-1", "-i", rulesDir, sock)
+			p := start(t, daemon, "-1", policy[0], policy[1], sock)
 			p.WaitLine(t, "^$")
 			// The socket is made with the umask: let every uid connect.
 			if err := os.Chmod(sock, 0o777); err != nil {

@@ -21,7 +21,8 @@ var fullDaemon = command{
 	Help: `-i rulesdir: s6's access rules directory (uid/UID, gid/GID, uid/default,
 with allow or deny and env/S6_FDHOLDER_STORE_REGEX, _RETRIEVE_REGEX,
 _LIST, _GETDUMP, _SETDUMP), read at each connection; no rule, no access,
-root included. -i is required: -x rulesfile (a cdb) is not supported.
+root included. -x rulesfile: the same rules in a cdb
+(s6-accessrules-cdb-from-fs), read at each connection. One is required.
 -1: write a newline on fd 1 once listening. -c maxconn, -n maxfds,
 -t timeout, -T lameducktimeout: as fdholderd. -b backlog: the listen
 backlog. -d: replace a stale socket at path (default); -D: refuse any
@@ -31,7 +32,8 @@ The socket is made with the umask's mode, as s6's is: clients need
 write permission on it.
 
 Exit codes: after SIGTERM, 1 if fds were held, | 2 if clients were left;
-100 usage (no -i, -x); 111 system failure (bind, dropping privileges).`,
+100 usage (neither -i nor -x); 111 system failure (bind, dropping
+privileges).`,
 	spec: "Dd1Uv:c:n:b:u:g:G:t:T:i:x:",
 	hold: func(opt map[byte]string, ops []string) ([]string, error) {
 		if len(ops) < 1 {

@@ -11,8 +11,8 @@
 //	fdholder-getdump [ -t timeout ] socket prog...
 //	fdholder-setdump [ -t timeout ] socket
 //	fdholder-transferdump [ -t timeoutfrom:timeoutto ] socketfrom socketto
-//	fdholderd [ -1 ] [ -v verbosity ] [ -c maxconn ] [ -n maxfds ] [ -t timeout ] [ -T lameducktimeout ] [ -i rulesdir ]
-//	fdholder-daemon [ -d | -D ] [ -1 ] [ -c maxconn ] [ -n maxfds ] [ -b backlog ] [ -G gids ] [ -g gid ] [ -u uid ] [ -U ] [ -t timeout ] [ -T lameducktimeout ] -i rulesdir path
+//	fdholderd [ -1 ] [ -v verbosity ] [ -c maxconn ] [ -n maxfds ] [ -t timeout ] [ -T lameducktimeout ] [ -i rulesdir | -x rulesfile ]
+//	fdholder-daemon [ -d | -D ] [ -1 ] [ -c maxconn ] [ -n maxfds ] [ -b backlog ] [ -G gids ] [ -g gid ] [ -u uid ] [ -U ] [ -t timeout ] [ -T lameducktimeout ] -i rulesdir|-x rulesfile path
 //
 // Each also answers to its s6 name (s6-fdholder-store, ..., s6-fdholderd).
 // Options follow skalibs' getopt: clustered flags (-Dt 100, -t100), "--"
@@ -33,7 +33,7 @@
 //	1        the holder refused (the errno it answered is printed) or closed
 //	         the connection
 //	2        transferdump: the destination holder refused
-//	100      usage; fdholderd: -x, or fd 0 is not a listening socket
+//	100      usage; fdholderd: fd 0 is not a listening socket
 //	111      the connect failed (a timeout included); a later failure is 1
 //	126/127  retrieve, getdump: prog could not be run / was not found
 //	0/1/2/3  fdholderd after SIGTERM: 1 if fds were held, | 2 if clients
@@ -42,7 +42,8 @@
 // # Differences from s6
 //
 // --help prints help. fdholderd and fdholder-daemon read s6's access rules
-// directories (-i) but not a cdb (-x exits 100); fdholderd without -i
+// directories (-i) and cdb files (-x) at each connection (s6 rereads a cdb
+// on SIGHUP only); fdholderd without -i or -x
 // uses the rules of `fdrestore hold daemon` without -a (the daemon's uid
 // and root may do everything) where s6 refuses to start. -v is accepted
 // and ignored. transferdump exits 2 when the destination refuses. list is
@@ -422,7 +423,7 @@ refused; 100 usage; 111 system failure.`,
 
 var daemon = command{
 	Name: "fdholderd", Alias: "s6-fdholderd",
-	Usage:   "[ -1 ] [ -v verbosity ] [ -c maxconn ] [ -n maxfds ] [ -t timeout ] [ -T lameducktimeout ] [ -i rulesdir ] (fd 0: a listening socket)",
+	Usage:   "[ -1 ] [ -v verbosity ] [ -c maxconn ] [ -n maxfds ] [ -t timeout ] [ -T lameducktimeout ] [ -i rulesdir | -x rulesfile ] (fd 0: a listening socket)",
 	Summary: "the fd holder daemon on the listening socket fd 0 (s6's argv for fdrestore hold daemon -)",
 	Help: `-1: write a newline on fd 1 once ready. -c maxconn: serve at most maxconn
 clients at once (1..256). -n maxfds: hold at most maxfds fds. -t timeout:
@@ -432,12 +433,13 @@ SIGHUP is ignored. Run it under s6-ipcserver-socketbinder SOCKET.
 
 -i rulesdir: s6's access rules directory (uid/UID, gid/GID, uid/default
 with allow or deny and env/S6_FDHOLDER_*), read at each connection: no
-rule, no access, root included. -x rulesfile (a cdb) is not supported
-(exit 100). Without -i, the daemon's uid and root may do everything (s6
-refuses to start); for other rules use fdrestore hold daemon -a RULE -.
+rule, no access, root included. -x rulesfile: the same rules in a cdb
+(s6-accessrules-cdb-from-fs), also read at each connection (no SIGHUP
+needed). Without -i or -x, the daemon's uid and root may do everything
+(s6 refuses to start); for other rules use fdrestore hold daemon -a RULE -.
 
 Exit codes: after SIGTERM, 1 if fds were held, | 2 if clients were left;
-100 usage (fd 0 not a listening socket, -x); 111 system failure.`,
+100 usage (fd 0 not a listening socket); 111 system failure.`,
 	spec: "1v:c:n:t:T:i:x:",
 	hold: func(opt map[byte]string, ops []string) ([]string, error) {
 		return daemonArgs(opt, "-")
@@ -472,17 +474,11 @@ func daemonArgs(opt map[byte]string, socket string) ([]string, error) {
 	// s6 takes the last of -i and -x.
 	switch opt[lastRules] {
 	case "x":
-		return nil, errCDB(opt['x'])
+		hold = append(hold, "-x", opt['x'])
 	case "i":
 		hold = append(hold, "-i", opt['i'])
 	}
 	return append(hold, "--", socket), nil
-}
-
-// errCDB refuses -x: s6's access rules in a cdb are not read.
-func errCDB(file string) error {
-	return exitcode.Errorf(exitcode.Usage,
-		"-x %s: access rules in a cdb are not supported: use -i with a rules directory (s6-accessrules-fs-from-cdb makes one)", file)
 }
 
 // transferTimeouts reads -t timeoutfrom:timeoutto as

@@ -60,6 +60,9 @@ func TestTranslate(t *testing.T) {
 		{"transferdump colon", []string{"s6-fdholder-transferdump", "-t", ":", "/a", "/b"}, []string{"hold", "transferdump", "-t", "0", "--to-timeout", "0", "--", "/a", "/b"}},
 		{"transferdump trailing colon", []string{"s6-fdholder-transferdump", "-t", "7:", "/a", "/b"}, []string{"hold", "transferdump", "-t", "7", "--to-timeout", "0", "--", "/a", "/b"}},
 		{"fdholderd", []string{"s6-fdholderd"}, []string{"hold", "daemon", "--", "-"}},
+		{"fdholderd last of -i and -x", []string{"s6-fdholderd", "-i", "/d", "-x", "/c"}, []string{"hold", "daemon", "-x", "/c", "--", "-"}},
+		{"fdholderd -x then -i", []string{"s6-fdholderd", "-x", "/c", "-i", "/d"}, []string{"hold", "daemon", "-i", "/d", "--", "-"}},
+		{"fdholder-daemon", []string{"s6-fdholder-daemon", "-1", "-c", "4", "-u", "65534", "-i", "/d", "/s"}, []string{"hold", "daemon", "-1", "-c", "4", "-i", "/d", "--", "-"}},
 		{"fdholderd options", []string{"s6-fdholderd", "-1v2", "-c", "4", "-n", "10", "-t", "100", "-T", "200"},
 			[]string{"hold", "daemon", "-1", "-c", "4", "-n", "10", "-t", "100", "-T", "200", "--", "-"}},
 	} {
@@ -151,8 +154,8 @@ func TestRunMessages(t *testing.T) {
 			"fdholder-list: usage: fdholder-list [ -t timeout ] socket\n"},
 		{"help", RetrieveApplet, "s6-fdholder-retrieve", []string{"--help"}, exitcode.OK,
 			"Usage: s6-fdholder-retrieve [ -D ] [ -t timeout ] socket id prog...\n", ""},
-		{"-x refused", DaemonApplet, "s6-fdholderd", []string{"-i", "/rules", "-x", "/rules.cdb"}, exitcode.Usage, "",
-			"s6-fdholderd: fatal: -x /rules.cdb: access rules in a cdb are not supported: use -i with a rules directory (s6-accessrules-fs-from-cdb makes one)\n"},
+		{"fdholder-daemon without rules", FullDaemonApplet, "s6-fdholder-daemon", []string{"/s"}, exitcode.Usage, "",
+			"s6-fdholder-daemon: fatal: no access rights specified!\n"},
 		{"hold's message under the s6 name", StoreApplet, "s6-fdholder-store", []string{"-t", "50", "/nonexistent/s", "id"}, exitcode.Sys, "",
 			"s6-fdholder-store: fatal: unable to connect to /nonexistent/s: No such file or directory\n"},
 	} {

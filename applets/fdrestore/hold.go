@@ -395,7 +395,7 @@ type holdDaemon struct {
 	LameDuck int      `short:"T" name:"lameduck" default:"0" placeholder:"MS" help:"After SIGTERM, exit after MS milliseconds even with clients (0: wait)."`
 	Rule     []string `short:"a" name:"allow" sep:"none" placeholder:"WHO[,RIGHT...][:REGEX]" help:"Access rule (repeatable; several rules for one peer add up)."`
 	RulesDir string   `short:"i" name:"rules-dir" placeholder:"DIR" help:"Read s6's access rules directory DIR at each connection instead of -a rules (no rule, no access: root included)."`
-	RulesCDB string   `short:"x" name:"rules-cdb" placeholder:"FILE" help:"s6's access rules cdb: not supported (exit 100); use -i DIR (s6-accessrules-fs-from-cdb makes one)."`
+	RulesCDB string   `short:"x" name:"rules-cdb" placeholder:"FILE" help:"Read s6's access rules cdb FILE (s6-accessrules-cdb-from-fs) at each connection instead of -a rules."`
 	Socket   string   `arg:"" help:"The socket to bind, or - for the listening socket on fd 0."`
 }
 
@@ -413,10 +413,16 @@ func (d *holdDaemon) Run(env *cli.Env) error {
 		LameDuck: time.Duration(d.LameDuck) * time.Millisecond,
 	}
 	switch {
+	case (d.RulesDir != "" || d.RulesCDB != "") && len(d.Rule) > 0:
+		return exitcode.Errorf(exitcode.Usage, "-i or -x and -a are exclusive: the rules directory or cdb is the whole policy")
+	case d.RulesDir != "" && d.RulesCDB != "":
+		return exitcode.Errorf(exitcode.Usage, "-i and -x are exclusive")
 	case d.RulesCDB != "":
-		return exitcode.Errorf(exitcode.Usage, "-x %s: access rules in a cdb are not supported: use -i with a rules directory (s6-accessrules-fs-from-cdb makes one)", d.RulesCDB)
-	case d.RulesDir != "" && len(d.Rule) > 0:
-		return exitcode.Errorf(exitcode.Usage, "-i and -a are exclusive: the rules directory is the whole policy")
+		if err := unix.Access(d.RulesCDB, unix.R_OK); err != nil {
+			return exitcode.Errorf(exitcode.Sys, "unable to open %s for reading: %w", d.RulesCDB, err)
+		}
+		cfg.RulesCDB = d.RulesCDB
+		cfg.Warn = env.Warn
 	case d.RulesDir != "":
 		var st unix.Stat_t
 		if err := unix.Stat(d.RulesDir, &st); err != nil {

@@ -45,6 +45,9 @@ type Config struct {
 	// RulesDir, when set, is an s6 access rules directory read at each
 	// connection instead of Rules ([DirAccess]: no rule, no access).
 	RulesDir string
+	// RulesCDB, when set, is an s6 access rules cdb read at each
+	// connection instead of Rules ([CDBAccess]).
+	RulesCDB string
 	// Warn, if set, is told why a connection was refused by an error in
 	// the rules directory.
 	Warn func(error)
@@ -363,9 +366,13 @@ func (s *server) accept() {
 		}
 		var a Access
 		var ok bool
-		if s.cfg.RulesDir != "" {
+		if s.cfg.RulesDir != "" || s.cfg.RulesCDB != "" {
 			var err error
-			a, ok, err = DirAccess(s.cfg.RulesDir, cred.Uid, cred.Gid, s.euid, os.Getegid())
+			if s.cfg.RulesDir != "" {
+				a, ok, err = DirAccess(s.cfg.RulesDir, cred.Uid, cred.Gid, s.euid, os.Getegid())
+			} else {
+				a, ok, err = CDBAccess(s.cfg.RulesCDB, cred.Uid, cred.Gid, s.euid, os.Getegid())
+			}
 			if err != nil && s.cfg.Warn != nil {
 				s.cfg.Warn(fmt.Errorf("error while checking rules: %w", err))
 			}
