@@ -161,16 +161,7 @@ func TestFdrestoreImagePipeCapacity(t *testing.T) {
 		`{"id": "p", "exec": ["sleep", "30"], "fds": [{"fd": 3, "file": "pr"}, {"fd": 4, "file": "pw"}]}`,
 		`"pr": {"type": "pipe", "pipe": "p1", "end": "r"}, "pw": {"type": "pipe", "pipe": "p1", "end": "w"}`,
 		`"pipes": {"p1": {"size": 1048576}}`))
-	p := start(t, "fdrestore", "restore", "--inherit-stdio", img)
-	waitFor(t, "the restored process runs sleep", func() bool {
-		st, err := readStat(p.Pid)
-		return err == nil && st.Comm == "sleep" || !p.Running()
-	})
-	r := run(t, "fdrestore", "dump", strconv.Itoa(p.Pid))
-	dumped, err := fdrestore.DecodeImage([]byte(r.Stdout))
-	if err != nil {
-		t.Fatalf("dump of the restored process = %s, stderr %q: %v", r.Status(), r.Stderr, err)
-	}
+	p, dumped := restoreAndDump(t, img)
 	var sizes []int64
 	for _, ps := range dumped.Pipes {
 		sizes = append(sizes, ps.Size)
@@ -240,16 +231,7 @@ func TestFdrestoreTCPBacklogRoundTrip(t *testing.T) {
 	img := writeImage(t, imageOf(
 		`{"id": "web", "exec": ["sleep", "30"], "fds": [{"fd": 3, "file": "l"}]}`,
 		`"l": {"type": "tcp", "state": "listen", "addr": "127.0.0.1:0", "backlog": 511}`))
-	p := start(t, "fdrestore", "restore", "--inherit-stdio", img)
-	waitFor(t, "the restored process runs sleep", func() bool {
-		st, err := readStat(p.Pid)
-		return err == nil && st.Comm == "sleep" || !p.Running()
-	})
-	r := run(t, "fdrestore", "dump", strconv.Itoa(p.Pid))
-	dumped, err := fdrestore.DecodeImage([]byte(r.Stdout))
-	if err != nil {
-		t.Fatalf("dump of the restored listener = %s, stderr %q: %v", r.Status(), r.Stderr, err)
-	}
+	p, dumped := restoreAndDump(t, img)
 	var backlogs []int
 	for _, f := range dumped.Files {
 		if f.Type == "tcp" {
@@ -260,4 +242,26 @@ func TestFdrestoreTCPBacklogRoundTrip(t *testing.T) {
 		t.Errorf("dumped tcp listener backlogs %v; want [511]", backlogs)
 	}
 	p.KillGroup(t)
+}
+
+// restoreAndDump restores a one-process image whose program is sleep,
+// waits until it runs, and returns it and the image `fdrestore dump`
+// makes of it: what the kernel says the restored files are.
+func restoreAndDump(t *testing.T, img string) (*Proc, *fdrestore.Image) {
+	t.Helper()
+	p := start(t, "fdrestore", "restore", "--inherit-stdio", img)
+	waitFor(t, "the restored process runs sleep", func() bool {
+		st, err := readStat(p.Pid)
+		return err == nil && st.Comm == "sleep" || !p.Running()
+	})
+	if !p.Running() {
+		r := p.Wait(t)
+		t.Fatalf("restore = %s, stderr %q; want sleep running", r.Status(), r.Stderr)
+	}
+	r := run(t, "fdrestore", "dump", strconv.Itoa(p.Pid))
+	dumped, err := fdrestore.DecodeImage([]byte(r.Stdout))
+	if err != nil {
+		t.Fatalf("dump of the restored process = %s, stderr %q: %v", r.Status(), r.Stderr, err)
+	}
+	return p, dumped
 }
