@@ -251,3 +251,50 @@ func TestFdholderDirFDPolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestFdholderDaemonDropsPrivileges: fdholder-daemon -u/-g binds as root,
+// then serves as the given ids (s6-applyuidgid's part of
+// s6-fdholder-daemon), still applying the rules to its clients.
+func TestFdholderDaemonDropsPrivileges(t *testing.T) {
+	t.Parallel()
+	s6c := s6HoldClient(t)
+	bin, _ := nobodyFarm(t)
+	// The daemon, as 65534, reads the rules at each connection.
+	rules := filepath.Join(bin, "rules")
+	for name, content := range map[string]string{"uid/0/allow": "", "uid/0/env/S6_FDHOLDER_LIST": "\n"} {
+		p := filepath.Join(rules, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sock := filepath.Join(bin, "s")
+	p := start(t, "s6-fdholder-daemon", "-1", "-u", "65534", "-g", "65534", "-G", "", "-i", rules, sock)
+	p.WaitLine(t, "^$")
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := map[string]string{}
+	for _, l := range lines(string(status)) {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			fields[k] = strings.Join(strings.Fields(v), " ")
+		}
+	}
+	if fields["Uid"] != "65534 65534 65534 65534" || fields["Gid"] != "65534 65534 65534 65534" || fields["Groups"] != "" {
+		t.Errorf("fdholder-daemon -u 65534 -g 65534 -G '' runs with Uid %q, Gid %q, Groups %q; want 65534 everywhere, no groups",
+			fields["Uid"], fields["Gid"], fields["Groups"])
+	}
+	if err := os.Chmod(sock, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, s6c.s6["list"], sock); r.Code != 0 {
+		t.Errorf("real s6-fdholder-list as root against the daemon run as 65534 = %s, stderr %q; want exit 0", r.Status(), r.Stderr)
+	}
+	f, _ := socketEnd(t)
+	if r := s6c.store(t, f, sock, "x"); r.Code != 1 {
+		t.Errorf("real s6-fdholder-store without a store regex = %s, stderr %q; want exit 1", r.Status(), r.Stderr)
+	}
+}

@@ -60,6 +60,10 @@ func TestTranslate(t *testing.T) {
 		{"transferdump colon", []string{"s6-fdholder-transferdump", "-t", ":", "/a", "/b"}, []string{"hold", "transferdump", "-t", "0", "--to-timeout", "0", "--", "/a", "/b"}},
 		{"transferdump trailing colon", []string{"s6-fdholder-transferdump", "-t", "7:", "/a", "/b"}, []string{"hold", "transferdump", "-t", "7", "--to-timeout", "0", "--", "/a", "/b"}},
 		{"fdholderd", []string{"s6-fdholderd"}, []string{"hold", "daemon", "--", "-"}},
+		{"retrieve --allow-dirfd", []string{"s6-fdholder-retrieve", "--allow-dirfd", "-D", "/s", "id", "prog"},
+			[]string{"hold", "retrieve", "-D", "--allow-dirfd", "--fd=0=id", "--", "/s", "--", "prog"}},
+		{"getdump --allow-dirfd", []string{"s6-fdholder-getdump", "--allow-dirfd", "/s", "prog"}, []string{"hold", "getdump", "--allow-dirfd", "--", "/s", "prog"}},
+		{"transferdump each its own, to 0", []string{"s6-fdholder-transferdump", "-t", "500:0", "/a", "/b"}, []string{"hold", "transferdump", "-t", "500", "--to-timeout", "0", "--", "/a", "/b"}},
 		{"fdholderd last of -i and -x", []string{"s6-fdholderd", "-i", "/d", "-x", "/c"}, []string{"hold", "daemon", "-x", "/c", "--", "-"}},
 		{"fdholderd -x then -i", []string{"s6-fdholderd", "-x", "/c", "-i", "/d"}, []string{"hold", "daemon", "-i", "/d", "--", "-"}},
 		{"fdholder-daemon", []string{"s6-fdholder-daemon", "-1", "-c", "4", "-u", "65534", "-i", "/d", "/s"}, []string{"hold", "daemon", "-1", "-c", "4", "-i", "/d", "--", "-"}},
@@ -106,6 +110,11 @@ func TestTranslateUsage(t *testing.T) {
 		{"fdholderd bad -c", []string{"s6-fdholderd", "-c", "x"}},
 		{"fdholderd bad -v", []string{"s6-fdholderd", "-v", "-1"}},
 		{"fdholderd unknown option", []string{"s6-fdholderd", "-r"}},
+		{"store --allow-dirfd", []string{"s6-fdholder-store", "--allow-dirfd", "/s", "id"}},
+		{"retrieve -+", []string{"s6-fdholder-retrieve", "-+", "/s", "id", "prog"}},
+		{"fdholder-daemon bad -u", []string{"s6-fdholder-daemon", "-u", "x", "-i", "/d", "/s"}},
+		{"fdholder-daemon bad -G", []string{"s6-fdholder-daemon", "-G", "1,x", "-i", "/d", "/s"}},
+		{"fdholder-daemon no path", []string{"s6-fdholder-daemon", "-i", "/d"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got, err := find(t, tt.argv[0]).translate(tt.argv[1:]); !errors.Is(err, errUsage) {
