@@ -54,8 +54,8 @@ func (t timeout) dial(path string) (*fdholder.Client, error) {
 	return c, nil
 }
 
-// holdErr is the error of a holder operation: exit 1 when the holder
-// answered an errno or closed the connection, else 111.
+// holdErr is the error of a holder request: exit 1, whatever failed (the
+// holder's errno, a closed connection, a timeout), as s6's clients.
 func holdErr(what string, err error) error {
 	code, cause := fdholder.Cause(err)
 	return exitcode.Errorf(code, "unable to %s: %w", what, cause)

@@ -30,7 +30,7 @@ type restoreCmd struct {
 	FD     []string `short:"f" name:"fd" sep:"none" placeholder:"[N=]SOURCE" help:"Place SOURCE at fd N (repeatable)."`
 	Setsid bool     `name:"setsid" help:"Call setsid() before exec."`
 	Ctty   *int     `name:"ctty" placeholder:"N" help:"Make target N (a terminal) the controlling terminal; implies --setsid."`
-	Check  bool     `name:"check" help:"Print the plan and exit 0; create nothing."`
+	Check  bool     `name:"check" help:"Print the plan, check that files, pids, fds, holder ids and programs exist (exit 1 naming each problem); create nothing."`
 	Lossy  bool     `name:"lossy" help:"Image mode: leave the fds of unrestorable files closed, with a warning each."`
 	// InheritStdio is image mode's --inherit-stdio.
 	InheritStdio bool `name:"inherit-stdio" help:"Image mode: fds 0-2 of every process are fdrestore's own."`
