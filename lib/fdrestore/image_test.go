@@ -702,3 +702,23 @@ func BenchmarkDecodeImage(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFuzzDecodeImageIteration is the work of one FuzzDecodeImage
+// iteration on the example image: decode, encode, decode again.
+func BenchmarkFuzzDecodeImageIteration(b *testing.B) {
+	data := readExample(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		img, err := DecodeImage(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		enc, err := EncodeImage(img)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := DecodeImage(enc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
