@@ -118,7 +118,7 @@ func (p *Plan) CheckDisk(timeout time.Duration) []error {
 			}
 			var st unix.Stat_t
 			if err := unix.Stat(path, &st); err != nil {
-				errs = append(errs, sysErr("open "+path, t, err))
+				errs = append(errs, sysErr("open "+src.Path, t, err))
 			}
 		case KindFD:
 			if _, err := unix.FcntlInt(uintptr(src.FD), unix.F_GETFD, 0); err != nil {
