@@ -66,7 +66,7 @@ privileges).`,
 // bindAtZero binds path (s6-ipcserver-socketbinder) and puts the listening
 // socket at fd 0, where hold daemon - serves it.
 func bindAtZero(opt map[byte]string, path string) error {
-	if _, noReuse := opt['D']; noReuse && opt['d'] == "" {
+	if _, noReuse := opt['D']; noReuse {
 		var st unix.Stat_t
 		if err := unix.Lstat(path, &st); err == nil {
 			return exitcode.Errorf(exitcode.Sys, "unable to bind to %s: %w", path, unix.EADDRINUSE)
