@@ -44,4 +44,5 @@ var All = []cli.Applet{
 	fdholder.SetdumpApplet,
 	fdholder.TransferdumpApplet,
 	fdholder.DaemonApplet,
+	fdholder.FullDaemonApplet,
 }

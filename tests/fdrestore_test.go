@@ -179,7 +179,8 @@ func TestFdrestoreErrors(t *testing.T) {
 		want string
 	}{
 		{name: "bad source", args: []string{"restore", "-f", "3=pipe:a:x", "--", "true"}, code: 100,
-			want: "fdrestore: fatal: invalid source for fd 3: pipe:a:x: pipe end must be r or w\n"},
+			want: "fdrestore: usage: fdrestore restore [OPTIONS] -f [N=]SOURCE... -- PROG... | restore [OPTIONS] IMAGE [-- PROG...]\n" +
+				"fdrestore: fatal: invalid source for fd 3: pipe:a:x: pipe end must be r or w\n"},
 		{name: "duplicate target", args: []string{"restore", "-f", "3=null", "-f", "3=null", "--", "true"}, code: 100,
 			want: "fdrestore: fatal: fd 3 is given twice\n"},
 		{name: "missing file", args: []string{"restore", "-f", "5=file:" + missing, "--", "true"}, code: 111,
