@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/lock"
 	"github.com/gotools-dev/gotools/lib/lockproto"
 )
 
@@ -24,8 +25,13 @@ type conn struct {
 	helloBy  time.Time
 	locks    map[uint32]*lockReq
 	closed   bool
-	paused   bool // not reading: too much output queued
+	paused   bool    // not reading: too much output queued
+	sock     bool    // wfd is a Unix socket: fds can be passed
+	fds      []outFD // fds to attach to bytes of out (G frames)
 }
+
+// outFD is an fd to send with the byte at offset off of a conn's out.
+type outFD struct{ off, fd int }
 
 // lockList returns c's locks in id order, for deterministic output.
 func (c *conn) lockList() []*lockReq {
@@ -43,6 +49,9 @@ func (d *daemon) childConn() (*conn, error) {
 	c := &conn{rfd: 0, wfd: 1, pid: os.Getppid(), uid: os.Geteuid()}
 	if cred, err := unix.GetsockoptUcred(0, unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
 		c.pid, c.uid = int(cred.Pid), int(cred.Uid)
+	}
+	if dom, err := unix.GetsockoptInt(1, unix.SOL_SOCKET, unix.SO_DOMAIN); err == nil && dom == unix.AF_UNIX {
+		c.sock = true // under a UCSPI server: fd 1 is the accepted socket
 	}
 	for _, fd := range []int{0, 1} {
 		if err := unix.SetNonblock(fd, true); err != nil {
@@ -82,7 +91,7 @@ func (d *daemon) accept() {
 			d.fatalf("unable to accept: %w", err)
 			return
 		}
-		c := &conn{rfd: s, wfd: s, pid: -1, uid: -1}
+		c := &conn{rfd: s, wfd: s, pid: -1, uid: -1, sock: true}
 		if cred, err := unix.GetsockoptUcred(s, unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
 			c.pid, c.uid = int(cred.Pid), int(cred.Uid)
 		}
@@ -212,7 +221,7 @@ func (d *daemon) reply(c *conn, id uint32, e syscall.Errno) {
 // EPOLLOUT. A dead reader ends the client (child mode: lockd).
 func (d *daemon) flush(c *conn) {
 	for len(c.out) > 0 && !c.closed {
-		n, err := unix.Write(c.wfd, c.out)
+		n, err := d.write(c)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -224,6 +233,9 @@ func (d *daemon) flush(c *conn) {
 			return
 		}
 		c.out = c.out[n:]
+		for i := range c.fds {
+			c.fds[i].off -= n
+		}
 	}
 	if c.closed {
 		return
@@ -255,6 +267,29 @@ func (d *daemon) flush(c *conn) {
 	}
 }
 
+// write writes the head of c.out: up to the next byte that carries an
+// fd, or from that byte with the fd attached (SCM_RIGHTS), one fd per
+// call so that each goes with its own G frame. A sent fd is lockd's
+// duplicate, closed once the kernel has its copy.
+func (d *daemon) write(c *conn) (int, error) {
+	if len(c.fds) == 0 {
+		return unix.Write(c.wfd, c.out)
+	}
+	if c.fds[0].off > 0 {
+		return unix.Write(c.wfd, c.out[:c.fds[0].off])
+	}
+	end := len(c.out)
+	if len(c.fds) > 1 {
+		end = c.fds[1].off
+	}
+	n, err := unix.SendmsgN(c.wfd, c.out[:end], unix.UnixRights(c.fds[0].fd), nil, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
+	if err == nil && n > 0 {
+		unix.Close(c.fds[0].fd)
+		c.fds = c.fds[1:]
+	}
+	return n, err
+}
+
 // gone handles a client that hung up (EOF, EPIPE): child mode ends.
 func (d *daemon) gone(c *conn) {
 	d.logf("client pid %d uid %d: disconnected", c.pid, c.uid)
@@ -284,6 +319,10 @@ func (d *daemon) closeConn(c *conn) {
 		return
 	}
 	c.closed = true
+	for _, f := range c.fds {
+		unix.Close(f.fd)
+	}
+	c.fds = nil
 	d.unwatch(c.rfd)
 	if c.wfd != c.rfd {
 		d.unwatch(c.wfd)
@@ -324,7 +363,7 @@ func (d *daemon) request(c *conn, r lockproto.Request) {
 
 func (d *daemon) acquire(c *conn, r lockproto.Request) {
 	switch {
-	case r.ID == 0 || r.Flags&^1 != 0:
+	case r.ID == 0 || r.Flags&^(lockproto.FlagExclusive|lockproto.FlagPassFD) != 0:
 		d.reply(c, r.ID, syscall.EINVAL)
 		return
 	case c.locks[r.ID] != nil:
@@ -339,27 +378,74 @@ func (d *daemon) acquire(c *conn, r lockproto.Request) {
 		d.reply(c, r.ID, syscall.ENOLCK)
 		return
 	}
-	try := r.Timeout == 0
-	if try && d.external {
-		d.reply(c, r.ID, syscall.EOPNOTSUPP)
-		return
-	}
-	if e := d.checkFile(r.Name, r.Mode()); e != 0 {
+	fd, e := d.openLock(r.Name, r.Mode())
+	if e != 0 {
 		d.reply(c, r.ID, e)
 		return
 	}
-	l := &lockReq{c: c, id: r.ID, name: r.Name, mode: r.Mode(), try: try, since: time.Now()}
-	if r.Timeout != 0 && r.Timeout != lockproto.Forever {
+	l := &lockReq{c: c, id: r.ID, name: r.Name, mode: r.Mode(), try: r.Timeout == 0, since: time.Now(),
+		pass: r.Flags&lockproto.FlagPassFD != 0, fd: fd, sock: -1}
+	// A free lock is taken at once, on lockd's own open file: no process.
+	err := lock.TryLockFD(fd, l.kind())
+	switch {
+	case err == nil:
+		d.register(l)
+		d.reply(c, r.ID, 0)
+		d.grant(l)
+		return
+	case !errors.Is(err, lock.ErrBusy) || l.try:
+		// Busy in try mode, or the kernel refused the lock (ENOLCK):
+		// accepted, then failed, as if a helper had tried.
+		unix.Close(fd)
+		e := syscall.ENOLCK
+		if errors.Is(err, lock.ErrBusy) {
+			e = syscall.EBUSY
+		}
+		d.reply(c, r.ID, 0)
+		d.send(c, lockproto.Message{Type: lockproto.MsgFailed, ID: r.ID, Errno: e})
+		return
+	}
+	if r.Timeout != lockproto.Forever {
 		l.deadline = l.since.Add(time.Duration(r.Timeout) * time.Millisecond)
 	}
+	if d.external {
+		// s6lockd-helper opens the file and holds the lock itself.
+		unix.Close(fd)
+		l.fd = -1
+	}
 	if err := d.startHelper(l); err != nil {
+		if l.fd >= 0 {
+			unix.Close(l.fd)
+		}
 		d.env.Warnf("unable to spawn a lock helper: %w", err)
 		d.reply(c, r.ID, syscall.EAGAIN)
 		return
 	}
-	c.locks[r.ID] = l
-	d.nlocks++
+	d.register(l)
 	d.reply(c, r.ID, 0)
+}
+
+func (d *daemon) register(l *lockReq) {
+	l.c.locks[l.id] = l
+	d.nlocks++
+}
+
+// grant marks l held and tells its client: with the locked file itself
+// (G and the fd) when the client asked for it and lockd holds the lock
+// on its own open file, else g.
+func (d *daemon) grant(l *lockReq) {
+	l.held = true
+	l.grantedAt = time.Now()
+	l.deadline = time.Time{}
+	c := l.c
+	if l.pass && l.fd >= 0 && c.sock && !c.closed {
+		if dup, err := unix.FcntlInt(uintptr(l.fd), unix.F_DUPFD_CLOEXEC, 0); err == nil {
+			c.fds = append(c.fds, outFD{off: len(c.out), fd: dup})
+			d.send(c, lockproto.Message{Type: lockproto.MsgGrantedFD, ID: l.id})
+			return
+		}
+	}
+	d.send(c, lockproto.Message{Type: lockproto.MsgGranted, ID: l.id})
 }
 
 // finish sends the final f or x of l and forgets it.
@@ -369,11 +455,17 @@ func (d *daemon) finish(l *lockReq, typ byte, e syscall.Errno, hstatus uint16) {
 	d.forget(l)
 }
 
-// forget removes l from its client and the counts; its helper is gone.
+// forget removes l from its client and the counts and closes lockd's
+// open file; its helper is gone, so the lock is free (unless the client
+// holds the file it was given).
 func (d *daemon) forget(l *lockReq) {
 	if l.c.locks[l.id] == l {
 		delete(l.c.locks, l.id)
 		d.nlocks--
+	}
+	if l.fd >= 0 {
+		unix.Close(l.fd)
+		l.fd = -1
 	}
 }
 

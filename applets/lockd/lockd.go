@@ -1,7 +1,8 @@
 // Package lockd is the lockd applet: a lock daemon that takes fcntl locks
-// on files of a lock directory for its clients, each lock held by one
-// lockd-helper process so that a wait can time out (spec/locks.md,
-// "lockd" and "The protocol").
+// on files of a lock directory for its clients (spec/locks.md, "lockd"
+// and "The protocol"). It holds free locks itself, on open files of its
+// own; a lockd-helper child waits for a contended lock (so that the wait
+// can time out) by locking lockd's open file, and exits once it has.
 //
 // Synopsis
 //
@@ -48,8 +49,17 @@ var Applet = cli.Applet{
 	Aliases: []string{"s6lockd"},
 	Summary: "lock daemon: timed shared and exclusive locks for many clients",
 	Usage:   "[ -s socket ] [ -m mode ] [ -u uid,uid... ] [ -n max ] [ -N max ] [ -c max ] [ -v ] lockdir | -L socket",
-	Help: `Takes fcntl (OFD) locks on files of lockdir for its clients, one
-lockd-helper process per lock, so that waits can time out. With -s SOCKET
+	Help: `Takes fcntl (OFD) locks on files of lockdir for its clients. lockd
+holds every lock itself, on an open file of its own; only a contended
+lock has a process, a lockd-helper child that waits for it (and can be
+killed when the wait times out) and exits once lockd's file holds it.
+Lock files are created mode 0600, owned by lockd's uid.
+
+Guarantee: a client that asks for the locked file (setlock -s does) gets
+it with the grant, so its lock lives as long as the program holding that
+file, whatever happens to lockd; a lockd killed and restarted cannot let
+a second client in meanwhile. Other clients' locks end when lockd ends
+or their connection closes. With -s SOCKET
 it serves clients on a Unix socket (mode -m, default 0600; "@name" is
 abstract); without -s, one client on fds 0 and 1. Admitted: root, lockd's
 euid and the -u uids. -n: locks per client (default 1024, at most 65536);

@@ -22,14 +22,17 @@
 //
 // # Differences from s6
 //
-// gotools extension: an "n" after the first byte of the mode ("wn",
-// "rn") tries the lock once and exits 1 if it is busy; s6lockd-helper
-// ignores it and blocks.
+// gotools extensions, letters after the first byte of the mode, which
+// s6lockd-helper ignores: "n" ("wn", "rn") tries the lock once and exits
+// 1 if it is busy; "d" ("wd", "rd") locks the open file on fd 3 (lockd's
+// own, so that the lock belongs to lockd) instead of opening lockfile
+// (then only named in messages), writes "!" and exits 0 at once.
 package lockdhelper
 
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -61,12 +64,24 @@ func run(args []string, env *cli.Env) int {
 		kind = lock.Exclusive
 	}
 	try := len(mode) > 1 && strings.Contains(mode[1:], "n")
+	given := len(mode) > 1 && strings.Contains(mode[1:], "d")
 
-	open := lock.OpenShared
-	if kind == lock.Exclusive {
-		open = lock.OpenExclusive
+	var f *os.File
+	var err error
+	switch {
+	case given:
+		// lockd's open file on fd 3: the lock will belong to it.
+		var st unix.Stat_t
+		if err := unix.Fstat(3, &st); err != nil {
+			env.Fatal(fmt.Errorf("unable to lock %s: fd 3: %w", path, err))
+			return exitcode.Sys
+		}
+		f = os.NewFile(3, path)
+	case kind == lock.Exclusive:
+		f, err = lock.OpenExclusive(path)
+	default:
+		f, err = lock.OpenShared(path)
 	}
-	f, err := open(path)
 	if err != nil {
 		env.Fatal(err)
 		return exitcode.Sys
@@ -83,6 +98,9 @@ func run(args []string, env *cli.Env) int {
 	if _, err := sys.Write(1, []byte{'!'}); err != nil {
 		env.Fatal(fmt.Errorf("unable to write to stdout: %w", sys.Errno(err)))
 		return exitcode.Sys
+	}
+	if given {
+		return exitcode.OK // the lock is lockd's: nothing to hold
 	}
 	if err := waitByte(0); err != nil {
 		env.Fatal(fmt.Errorf("unable to read from stdin: %w", err))

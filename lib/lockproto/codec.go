@@ -42,13 +42,29 @@ const (
 	OpList    = 'L'
 )
 
+// Acquire flags.
+const (
+	FlagExclusive = 1 // bit 0: an exclusive lock (else shared)
+	// FlagPassFD (bit 1) asks lockd to pass the locked file itself with
+	// the grant: a [MsgGrantedFD] frame carrying one fd (SCM_RIGHTS). The
+	// client then holds the lock on that open file description, so the
+	// lock outlives lockd; lockd keeps its own copy until the release or
+	// the client's disconnect. Only on a Unix socket; a lock lockd cannot
+	// pass (held by an external helper) is granted with a plain
+	// [MsgGranted].
+	FlagPassFD = 2
+)
+
 // Message types.
 const (
 	MsgReply   = 'r'
 	MsgGranted = 'g'
-	MsgFailed  = 'f'
-	MsgLost    = 'x'
-	MsgEntry   = 'e'
+	// MsgGrantedFD is [MsgGranted] with the locked file's fd attached to
+	// the frame (SCM_RIGHTS on the frame's first byte).
+	MsgGrantedFD = 'G'
+	MsgFailed    = 'f'
+	MsgLost      = 'x'
+	MsgEntry     = 'e'
 )
 
 // ErrProto is wrapped by every decoding error: a bad frame length, an
@@ -166,7 +182,7 @@ type Request struct {
 }
 
 // Mode is the mode bit of an acquire's flags.
-func (r Request) Mode() Mode { return Mode(r.Flags & 1) }
+func (r Request) Mode() Mode { return Mode(r.Flags & FlagExclusive) }
 
 // Marshal returns r's payload (not framed).
 func (r Request) Marshal() []byte {
@@ -273,7 +289,7 @@ func ParseServerMessage(p []byte) (Message, error) {
 	switch m.Type {
 	case MsgReply:
 		want = 7
-	case MsgGranted:
+	case MsgGranted, MsgGrantedFD:
 		want = 5
 	case MsgFailed, MsgLost:
 		want = 9
