@@ -293,10 +293,14 @@ func TestSetlockLockdFailures(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{name: "dotdot", sock: l.sock, lock: "../x", code: 1, msg: "unable to lock ../x: Invalid argument"},
-		{name: "absolute", sock: l.sock, lock: "/etc/passwd", code: 1, msg: "unable to lock /etc/passwd: Invalid argument"},
+		// A bad name is named (issue 14 item 9), not "Invalid argument".
+		{name: "dotdot", sock: l.sock, lock: "../x", code: 1, msg: `unable to lock ../x: the lock name has a ".." component: it must stay inside lockd's directory`},
+		{name: "escape", sock: l.sock, lock: "../escape", code: 1, msg: `unable to lock ../escape: the lock name has a ".." component: it must stay inside lockd's directory`},
+		{name: "dot", sock: l.sock, lock: "a/./b", code: 1, msg: `unable to lock a/./b: the lock name has a "." component: it must stay inside lockd's directory`},
+		{name: "absolute", sock: l.sock, lock: "/etc/passwd", code: 1, msg: "unable to lock /etc/passwd: the lock name is absolute (starts with /): it must be relative to lockd's directory"},
+		{name: "empty component", sock: l.sock, lock: "a//b", code: 1, msg: "unable to lock a//b: the lock name has an empty component (// or a trailing /)"},
 		{name: "missing directory", sock: l.sock, lock: "nodir/x", code: 1, msg: "unable to lock nodir/x: No such file or directory"},
-		{name: "too long", sock: l.sock, lock: long, code: 1, msg: "unable to lock " + long + ": File name too long"},
+		{name: "too long", sock: l.sock, lock: long, code: 1, msg: "unable to lock " + long + ": the lock name is longer than 1024 bytes"},
 		{name: "no lockd", sock: filepath.Join(t.TempDir(), "none"), lock: "x", code: 111, msg: "unable to connect to SOCK: No such file or directory"},
 		{name: "stale socket", sock: stale, lock: "x", code: 111, msg: "unable to connect to SOCK: Connection refused"},
 	} {

@@ -23,6 +23,7 @@ type conn struct {
 	greeted  bool   // the banner was read and the hello sent
 	refuse   syscall.Errno
 	helloBy  time.Time
+	frameBy  time.Time // a frame was started: the rest must come by then
 	locks    map[uint32]*lockReq
 	closed   bool
 	paused   bool    // not reading: too much output queued
@@ -85,34 +86,49 @@ func (d *daemon) accept() {
 		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR), errors.Is(err, unix.ECONNABORTED):
 			return
 		case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE):
-			d.env.Warnf("unable to accept a client: %w", err)
+			// Out of fds: pause accepting (the clients wait in the
+			// backlog), keep serving the others; one warning per
+			// episode.
+			if d.backoff == 0 {
+				d.env.Warnf("unable to accept a client: %w (pausing)", err)
+				d.backoff = acceptMin
+			} else {
+				d.backoff = min(2*d.backoff, acceptMax)
+			}
+			d.acceptAt = time.Now().Add(d.backoff)
+			d.rewatch(d.listenFD, 0)
 			return
 		case err != nil:
 			d.fatalf("unable to accept: %w", err)
 			return
 		}
+		if d.backoff != 0 {
+			d.logf("accepting clients again")
+			d.backoff = 0
+		}
 		c := &conn{rfd: s, wfd: s, pid: -1, uid: -1, sock: true}
 		if cred, err := unix.GetsockoptUcred(s, unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
 			c.pid, c.uid = int(cred.Pid), int(cred.Uid)
 		}
-		live := 0
-		for _, o := range d.conns {
-			if !o.closed && o.refuse == 0 {
-				live++
-			}
-		}
-		switch {
-		case !d.admitted(c.uid):
+		if !d.admitted(c.uid) {
 			c.refuse = syscall.EPERM
 			d.logf("client pid %d uid %d: uid not admitted", c.pid, c.uid)
-		case live >= d.clients:
-			c.refuse = syscall.EUSERS
-			d.logf("client pid %d uid %d: too many clients", c.pid, c.uid)
-		default:
+		} else {
 			d.logf("client pid %d uid %d: connected", c.pid, c.uid)
 		}
 		d.addConn(c)
 	}
+}
+
+// live counts the admitted clients that have said hello.
+func (d *daemon) live() int {
+	n := 0
+	for _, o := range d.conns {
+		if !o.closed && o.greeted && o.refuse == 0 {
+			n++
+		}
+	}
+	return n
 }
 
 func (d *daemon) admitted(uid int) bool {
@@ -159,6 +175,12 @@ func (d *daemon) frames(c *conn) {
 		banner := string(c.in[:len(lockproto.ClientBanner)])
 		c.in = c.in[len(lockproto.ClientBanner):]
 		c.greeted = true
+		// The -c limit counts greeted clients: connections that never
+		// say hello are dropped after helloWait and take no slot.
+		if c.refuse == 0 && !d.child && d.live() > d.clients { // c counts itself
+			c.refuse = syscall.EUSERS
+			d.logf("client pid %d uid %d: too many clients", c.pid, c.uid)
+		}
 		status := c.refuse
 		if banner != lockproto.ClientBanner {
 			status = syscall.EPROTO
@@ -189,6 +211,14 @@ func (d *daemon) frames(c *conn) {
 		}
 		c.in = c.in[n:]
 		d.request(c, r)
+	}
+	// A frame begun and not finished must be finished within frameWait:
+	// a client that stops mid-frame must not hold its slot forever.
+	switch {
+	case len(c.in) == 0:
+		c.frameBy = time.Time{}
+	case c.frameBy.IsZero():
+		c.frameBy = time.Now().Add(frameWait)
 	}
 	if len(c.out) > maxQueued && !c.paused {
 		c.paused = true

@@ -44,16 +44,41 @@ import (
 )
 
 // Applet is lockd-helper's registry entry. Its argv is fixed by s6's
-// callers, so it has no parser and no --help.
+// callers, so it has no parser: "--help" alone (which upstream would
+// refuse as too few operands) is the only word it reads besides them.
 var Applet = cli.Applet{
 	Name:    "lockd-helper",
 	Aliases: []string{"s6lockd-helper"},
-	Summary: "take one lock, say \"!\", hold it until fd 0 has a byte or ends",
+	Summary: summary,
 	Usage:   "r|w lockfile",
+	Help:    help,
 	Raw:     run,
 }
 
+const (
+	summary = "take one lock, say \"!\", hold it until fd 0 has a byte or ends"
+	help    = `A first argument starting with w asks for an exclusive lock, anything
+else for a shared one; extra operands are ignored and nothing else is an
+option. Opens lockfile as s6 does, waits until it holds the lock (an OFD
+fcntl lock), writes "!" on fd 1, then reads fd 0: any byte or end of file
+makes it release the lock and exit 0. It catches no signal: killed, the
+kernel releases the lock. This is lockd's and setlock -t's helper, and
+s6lockd-helper's replacement.
+
+gotools extensions, letters after the first byte of the mode: n (wn, rn)
+tries once and exits 1 if busy; d (wd, rd, lockd's) locks the open file
+on fd 3 instead of opening lockfile, writes "!" and exits 0.
+
+Exit codes: 0 told to let go; 1 the lock could not be taken (busy with
+n); 100 fewer than two operands; 111 lockfile could not be opened, or fd
+0/1 failed.`
+)
+
 func run(args []string, env *cli.Env) int {
+	if len(args) == 1 && args[0] == "--help" {
+		fmt.Fprintf(env.Stdout, "Usage: %s r|w lockfile\n\n%s\n\n%s\n", env.Name, summary, help)
+		return exitcode.OK
+	}
 	if len(args) < 2 {
 		fmt.Fprintf(env.Stderr, "%s: usage: %s r|w lockfile\n", env.Name, env.Name)
 		return exitcode.Usage

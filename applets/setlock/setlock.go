@@ -200,6 +200,10 @@ func fromLockd(socket, name string, kind lock.Kind, wait bool, deadline time.Tim
 		left := time.Until(deadline)
 		timeout = uint32(max(1, min((left+time.Millisecond-1)/time.Millisecond, lockproto.Forever-1)))
 	}
+	if why := lockproto.NameProblem(name); why != "" {
+		// lockd would refuse it with EINVAL: say what is wrong instead.
+		return -1, exitcode.New(exitcode.Refused, fmt.Errorf("unable to lock %s: the lock name %s", name, why))
+	}
 	mode := lockproto.Shared
 	if kind == lock.Exclusive {
 		mode = lockproto.Exclusive

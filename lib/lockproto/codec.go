@@ -335,25 +335,44 @@ func ParseServerMessage(p []byte) (Message, error) {
 // component over [MaxComponent]; 0 for a good name. Whether the path
 // exists and is a regular file is lockd's business.
 func CheckName(name string) syscall.Errno {
-	if name == "" || strings.IndexByte(name, 0) >= 0 || name[0] == '/' {
-		return syscall.EINVAL
-	}
-	if len(name) > MaxName {
-		return syscall.ENAMETOOLONG
+	e, _ := checkName(name)
+	return e
+}
+
+// NameProblem says what is wrong with a lock name that [CheckName]
+// refuses, in words for a message ("has a \"..\" component"); "" for a
+// good name.
+func NameProblem(name string) string {
+	_, why := checkName(name)
+	return why
+}
+
+func checkName(name string) (syscall.Errno, string) {
+	switch {
+	case name == "":
+		return syscall.EINVAL, "is empty"
+	case strings.IndexByte(name, 0) >= 0:
+		return syscall.EINVAL, "contains a NUL byte"
+	case name[0] == '/':
+		return syscall.EINVAL, "is absolute (starts with /): it must be relative to lockd's directory"
+	case len(name) > MaxName:
+		return syscall.ENAMETOOLONG, fmt.Sprintf("is longer than %d bytes", MaxName)
 	}
 	long := false
 	for c := range strings.SplitSeq(name, "/") {
 		switch {
-		case c == "" || c == "." || c == "..":
-			return syscall.EINVAL
+		case c == "":
+			return syscall.EINVAL, "has an empty component (// or a trailing /)"
+		case c == "." || c == "..":
+			return syscall.EINVAL, fmt.Sprintf("has a %q component: it must stay inside lockd's directory", c)
 		case len(c) > MaxComponent:
 			long = true
 		}
 	}
 	if long {
-		return syscall.ENAMETOOLONG
+		return syscall.ENAMETOOLONG, fmt.Sprintf("has a component longer than %d bytes", MaxComponent)
 	}
-	return 0
+	return 0, ""
 }
 
 // Quote renders a lock name for a line of text: printable ASCII as is

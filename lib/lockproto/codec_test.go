@@ -196,3 +196,18 @@ func FuzzCheckName(f *testing.F) {
 		}
 	})
 }
+
+// TestNameProblem: every name CheckName refuses gets a reason, and only
+// those.
+func TestNameProblem(t *testing.T) {
+	for _, name := range []string{"", "a\x00b", "/abs", "a//b", "a/", "./a", "a/..", strings.Repeat("x", MaxName+1),
+		strings.Repeat("y", MaxComponent+1), "ok", "a/b", "\xff\xfe", "sp ace"} {
+		e, why := CheckName(name), NameProblem(name)
+		if (e != 0) != (why != "") {
+			t.Errorf("CheckName(%q) = %v but NameProblem = %q", name, e, why)
+		}
+	}
+	if got := NameProblem("../escape"); got != `has a ".." component: it must stay inside lockd's directory` {
+		t.Errorf("NameProblem(../escape) = %q", got)
+	}
+}
