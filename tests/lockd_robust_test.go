@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -388,4 +389,56 @@ func lockLoad(t *testing.T, clients, locks int, d time.Duration) {
 func TestLockdLoad(t *testing.T) {
 	t.Parallel()
 	lockLoad(t, 20, 2, time.Second)
+}
+
+// TestLockdListJSON: lockd -L SOCKET --json prints the table as one JSON
+// array (issue 14 item 12); --json without -L is a usage error.
+func TestLockdListJSON(t *testing.T) {
+	t.Parallel()
+	l := startLockd(t)
+	c := connectLockd(t, l.sock)
+	if r := run(t, "lockd", "-L", l.sock, "--json"); r.Code != 0 || r.Stdout != "[]\n" || r.Stderr != "" {
+		t.Errorf("lockd -L --json on an empty table = %s, stdout %q, stderr %q; want [] and exit 0", r.Status(), r.Stdout, r.Stderr)
+	}
+	c.lock(7, true, "held")
+	c.lock(8, false, "odd\xffname")
+	release := holdLock(t, filepath.Join(l.dir, "busy"), true)
+	defer release()
+	c.acquire(9, false, 60000, "busy")
+	c.reply(9, 0)
+	hpid := c.waitHelperBlocked(9)
+	r := run(t, "lockd", "-L", l.sock, "--json")
+	if r.Code != 0 || r.Stderr != "" {
+		t.Fatalf("lockd -L --json = %s, stderr %q; want exit 0", r.Status(), r.Stderr)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(r.Stdout), &rows); err != nil {
+		t.Fatalf("lockd -L --json printed %q: %v", r.Stdout, err)
+	}
+	byID := map[float64]map[string]any{}
+	for _, row := range rows {
+		byID[row["id"].(float64)] = row
+	}
+	me := float64(os.Getpid())
+	for _, want := range []map[string]any{
+		{"id": 7.0, "pid": me, "mode": "ex", "state": "held", "left_ms": nil, "helper_pid": 0.0, "name": "held", "name_hex": "68656c64"},
+		{"id": 8.0, "pid": me, "mode": "sh", "state": "held", "left_ms": nil, "helper_pid": 0.0, "name": `odd\xffname`, "name_hex": "6f6464ff6e616d65"},
+		{"id": 9.0, "pid": me, "mode": "sh", "state": "pending", "helper_pid": float64(hpid), "name": "busy"},
+	} {
+		got := byID[want["id"].(float64)]
+		for k, v := range want {
+			if got == nil || got[k] != v {
+				t.Errorf("lockd -L --json row %v: %s = %v; want %v (all: %s)", want["id"], k, got[k], v, r.Stdout)
+			}
+		}
+	}
+	if left, ok := byID[9]["left_ms"].(float64); !ok || left <= 0 || left > 60000 {
+		t.Errorf("pending row left_ms = %v; want 0..60000", byID[9]["left_ms"])
+	}
+	if len(rows) != 3 {
+		t.Errorf("lockd -L --json printed %d rows; want 3", len(rows))
+	}
+	if r := run(t, "lockd", "--json", l.dir); r.Code != 100 {
+		t.Errorf("lockd --json without -L = %s; want exit 100", r.Status())
+	}
 }
