@@ -113,8 +113,9 @@ func helperCycle(b *testing.B, path, argv0, mode, file string) time.Duration {
 }
 
 // BenchmarkLockdRoundTrip: a connected client acquires a free lock
-// exclusively, waits for g, releases it and reads r: one helper spawn and
-// one kill. Reference: one helper spawn cycle on the same host.
+// exclusively, waits for g, releases it and reads r: lockd takes a free
+// lock itself, no helper. Reference: one helper spawn cycle on the same
+// host (what each lock cost when every lock had its helper).
 func BenchmarkLockdRoundTrip(b *testing.B) {
 	l := startLockd(b)
 	c := connectLockd(b, l.sock)
