@@ -442,3 +442,56 @@ func TestLockdListJSON(t *testing.T) {
 		t.Errorf("lockd --json without -L = %s; want exit 100", r.Status())
 	}
 }
+
+// TestLockdOneHelperPerName: requests waiting for the same name share one
+// helper (the head's); the others wait in lockd's queue, are granted in
+// order, shared ones together, time out and cancel without a helper.
+func TestLockdOneHelperPerName(t *testing.T) {
+	t.Parallel()
+	l := startLockd(t)
+	path := filepath.Join(l.dir, "q")
+	release := holdLock(t, path, true)
+	var cs []*lockClient
+	for i := range 5 {
+		c := connectLockd(t, l.sock)
+		c.pend(uint32(i+1), true, "q")
+		cs = append(cs, c)
+	}
+	cs[0].waitHelperBlocked(1)
+	if n := len(l.helpers(t)); n != 1 {
+		t.Errorf("5 requests wait for one name: lockd has %d children; want 1", n)
+	}
+	// A queued request times out on its own; one cancels.
+	t0 := time.Now()
+	cs[2].acquire(30, true, 200, "q")
+	cs[2].reply(30, 0)
+	if m := cs[2].expect(lockproto.MsgFailed, 30, unix.ETIMEDOUT); m.HStatus != 0 {
+		t.Errorf("queued request timed out with hstatus %d; want 0 (no helper)", m.HStatus)
+	}
+	if d := time.Since(t0); d < 200*time.Millisecond {
+		t.Errorf("queued request timed out after %v; want >= 200ms", d)
+	}
+	cs[3].unlock(4) // cancel, queued: r 0
+	release()
+	for _, i := range []int{0, 1, 2, 4} {
+		cs[i].expect(lockproto.MsgGranted, uint32(i+1), 0)
+		wantLockable(t, path, false, false, fmt.Sprintf("request %d granted", i+1))
+		if n := len(l.helpers(t)); n > 1 {
+			t.Errorf("lockd has %d children; want at most 1", n)
+		}
+		cs[i].unlock(uint32(i + 1))
+	}
+	// Shared requests behind an exclusive holder are granted together.
+	a := connectLockd(t, l.sock)
+	a.lock(100, true, "q")
+	for i := range 3 {
+		cs[i].pend(uint32(200+i), false, "q")
+	}
+	cs[0].waitHelperBlocked(200)
+	a.unlock(100)
+	for i := range 3 {
+		cs[i].expect(lockproto.MsgGranted, uint32(200+i), 0)
+	}
+	wantLockable(t, path, false, true, "three shared holders")
+	waitNoHelpers(t, l.Pid, "every request granted")
+}

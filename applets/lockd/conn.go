@@ -26,6 +26,7 @@ type conn struct {
 	frameBy  time.Time // a frame was started: the rest must come by then
 	locks    map[uint32]*lockReq
 	closed   bool
+	dropping bool    // being dropped: its queued requests are skipped
 	paused   bool    // not reading: too much output queued
 	sock     bool    // wfd is a Unix socket: fds can be passed
 	fds      []outFD // fds to attach to bytes of out (G frames)
@@ -335,6 +336,7 @@ func (d *daemon) drop(c *conn) {
 	if c.closed {
 		return
 	}
+	c.dropping = true
 	ls := c.lockList()
 	d.endHelpers(ls)
 	for _, l := range ls {
@@ -438,21 +440,108 @@ func (d *daemon) acquire(c *conn, r lockproto.Request) {
 	if r.Timeout != lockproto.Forever {
 		l.deadline = l.since.Add(time.Duration(r.Timeout) * time.Millisecond)
 	}
-	if d.external {
-		// s6lockd-helper opens the file and holds the lock itself.
-		unix.Close(fd)
-		l.fd = -1
-	}
-	if err := d.startHelper(l); err != nil {
-		if l.fd >= 0 {
-			unix.Close(l.fd)
+	// One helper per contended name: a request behind another one for
+	// the same name waits in lockd's queue, with no process, and is
+	// tried again when the one ahead of it ends.
+	if len(d.waiting[l.name]) == 0 {
+		if err := d.startWaiter(l); err != nil {
+			if l.fd >= 0 {
+				unix.Close(l.fd)
+			}
+			d.env.Warnf("unable to spawn a lock helper: %w", err)
+			d.reply(c, r.ID, syscall.EAGAIN)
+			return
 		}
-		d.env.Warnf("unable to spawn a lock helper: %w", err)
-		d.reply(c, r.ID, syscall.EAGAIN)
-		return
 	}
+	d.waiting[l.name] = append(d.waiting[l.name], l)
 	d.register(l)
 	d.reply(c, r.ID, 0)
+}
+
+// startWaiter starts the helper that waits for l's lock: gotools' helper
+// locks lockd's open file; an external one (s6lockd-helper) opens the
+// file and holds the lock itself.
+func (d *daemon) startWaiter(l *lockReq) error {
+	if d.external && l.fd >= 0 {
+		unix.Close(l.fd)
+		l.fd = -1
+	}
+	return d.startHelper(l)
+}
+
+// dequeue takes l out of its name's wait queue, and reports whether it
+// was at the head (the request whose helper waits).
+func (d *daemon) dequeue(l *lockReq) bool {
+	q := d.waiting[l.name]
+	i := slices.Index(q, l)
+	if i < 0 {
+		return false
+	}
+	q = slices.Delete(q, i, i+1)
+	if len(q) == 0 {
+		delete(d.waiting, l.name)
+	} else {
+		d.waiting[l.name] = q
+	}
+	return i == 0
+}
+
+// advance moves name's wait queue on once its head has ended: each
+// request in turn tries the lock (compatible shared requests are granted
+// together); the first that finds it busy gets the helper.
+func (d *daemon) advance(name string) {
+	if d.ending || d.exit != nil {
+		return
+	}
+	for len(d.waiting[name]) > 0 {
+		l := d.waiting[name][0]
+		if l.pid > 0 {
+			return // it has its helper already
+		}
+		if l.c.closed || l.c.dropping {
+			d.dequeue(l)
+			continue
+		}
+		if l.fd < 0 {
+			fd, e := d.openLock(l.name, l.mode)
+			if e != 0 {
+				d.dequeue(l)
+				d.finish(l, lockproto.MsgFailed, syscall.EIO, 0)
+				d.dirty(l.c)
+				continue
+			}
+			l.fd = fd
+		}
+		err := lock.TryLockFD(l.fd, l.kind())
+		switch {
+		case err == nil:
+			d.dequeue(l)
+			d.grant(l)
+			d.dirty(l.c)
+			continue
+		case !errors.Is(err, lock.ErrBusy):
+			d.dequeue(l)
+			d.finish(l, lockproto.MsgFailed, syscall.ENOLCK, 0)
+			d.dirty(l.c)
+			continue
+		}
+		if err := d.startWaiter(l); err != nil {
+			d.env.Warnf("unable to spawn a lock helper: %w", err)
+			d.dequeue(l)
+			d.finish(l, lockproto.MsgFailed, syscall.EPIPE, 0)
+			d.dirty(l.c)
+			continue
+		}
+		return
+	}
+}
+
+// dirty marks c's queued output to be flushed at the end of the loop's
+// round: messages for other clients than the one being served.
+func (d *daemon) dirty(c *conn) {
+	if !slices.Contains(d.toFlush, c) {
+		d.toFlush = append(d.toFlush, c)
+	}
 }
 
 func (d *daemon) register(l *lockReq) {
@@ -467,6 +556,9 @@ func (d *daemon) grant(l *lockReq) {
 	l.held = true
 	l.grantedAt = time.Now()
 	l.deadline = time.Time{}
+	if d.dequeue(l) {
+		defer d.advance(l.name) // compatible requests behind it, or the next waiter's helper
+	}
 	c := l.c
 	if l.pass && l.fd >= 0 && c.sock && !c.closed {
 		if dup, err := unix.FcntlInt(uintptr(l.fd), unix.F_DUPFD_CLOEXEC, 0); err == nil {
@@ -496,6 +588,9 @@ func (d *daemon) forget(l *lockReq) {
 	if l.fd >= 0 {
 		unix.Close(l.fd)
 		l.fd = -1
+	}
+	if d.dequeue(l) {
+		d.advance(l.name)
 	}
 }
 

@@ -55,10 +55,14 @@ type daemon struct {
 	sockIno  uint64
 	child    bool // child mode: one client on fds 0 and 1
 
-	byFD    map[int]any    // *conn (by its read fd) or *lockReq (by its helper socket)
-	events  map[int]uint32 // what epoll reports for each watched fd
-	conns   []*conn
-	nlocks  int
+	byFD   map[int]any    // *conn (by its read fd) or *lockReq (by its helper socket)
+	events map[int]uint32 // what epoll reports for each watched fd
+	conns  []*conn
+	nlocks int
+	// waiting holds, per lock name, the pending requests in arrival
+	// order; only the head has a helper.
+	waiting map[string][]*lockReq
+	toFlush []*conn // clients with messages from another's event
 	spawner *spawner
 	exit    error // set when the loop must end
 	ending  bool
@@ -289,6 +293,11 @@ func (d *daemon) loop() {
 			}
 		}
 		d.expire()
+		for len(d.toFlush) > 0 {
+			c := d.toFlush[0]
+			d.toFlush = d.toFlush[1:]
+			d.flush(c)
+		}
 	}
 }
 
@@ -355,8 +364,12 @@ func (d *daemon) expire() {
 			if d.drainHelper(l) {
 				continue // "!" arrived first: granted, or failed
 			}
+			hs := uint16(lockproto.KilledByLockd)
+			if l.pid == 0 {
+				hs = 0 // queued behind another request: no helper
+			}
 			d.endHelper(l)
-			d.finish(l, lockproto.MsgFailed, syscall.ETIMEDOUT, lockproto.KilledByLockd)
+			d.finish(l, lockproto.MsgFailed, syscall.ETIMEDOUT, hs)
 		}
 		if sent {
 			d.flush(c)

@@ -51,8 +51,9 @@ var Applet = cli.Applet{
 	Usage:   "[ -s socket ] [ -m mode ] [ -u uid,uid... ] [ -n max ] [ -N max ] [ -c max ] [ --shared-lockdir ] [ -v ] lockdir | -L socket [ --json ]",
 	Help: `Takes fcntl (OFD) locks on files of lockdir for its clients. lockd
 holds every lock itself, on an open file of its own; only a contended
-lock has a process, a lockd-helper child that waits for it (and is killed
-when the wait times out) and exits once lockd's file holds it. Lock files
+name has a process, a lockd-helper child that waits for it (and is killed
+when the wait times out) and exits once lockd's file holds it; other
+requests for that name wait in lockd's queue, in order. Lock files
 are created mode 0600, owned by lockd's uid.
 
 Guarantee: a client that asks for the locked file (setlock -s does) gets
@@ -136,6 +137,7 @@ func (c *command) Run(env *cli.Env) error {
 		sharedDir: c.Shared,
 		byFD:      map[int]any{},
 		events:    map[int]uint32{},
+		waiting:   map[string][]*lockReq{},
 		external:  externalHelper(),
 	}
 	return d.run()
