@@ -122,6 +122,7 @@ func TestQuote(t *testing.T) {
 
 func FuzzParseRequest(f *testing.F) {
 	f.Add(Request{Op: OpAcquire, ID: 1, Flags: 1, Timeout: 500, Name: "db"}.Marshal())
+	f.Add(Request{Op: OpAcquire, ID: 2, Flags: FlagExclusive | FlagPassFD, Timeout: Forever, Name: "a/b"}.Marshal())
 	f.Add(Request{Op: OpRelease, ID: 3}.Marshal())
 	f.Add(Request{Op: OpList, ID: 4}.Marshal())
 	f.Fuzz(func(t *testing.T, p []byte) {
@@ -141,6 +142,7 @@ func FuzzParseRequest(f *testing.F) {
 func FuzzParseServerMessage(f *testing.F) {
 	f.Add(Message{Type: MsgReply, ID: 1}.Marshal())
 	f.Add(Message{Type: MsgLost, ID: 1, Errno: syscall.EOWNERDEAD, HStatus: 137}.Marshal())
+	f.Add(Message{Type: MsgGrantedFD, ID: 7}.Marshal())
 	f.Add(Message{Type: MsgEntry, ID: 1, Entry: Entry{Name: "db", Left: -1}}.Marshal())
 	f.Fuzz(func(t *testing.T, p []byte) {
 		m, err := ParseServerMessage(p)
@@ -183,8 +185,14 @@ func FuzzCheckName(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
-		if CheckName(name) != 0 {
+		if e := CheckName(name); e != 0 {
+			if NameProblem(name) == "" {
+				t.Fatalf("CheckName(%q) = %v with no NameProblem", name, e)
+			}
 			return
+		}
+		if why := NameProblem(name); why != "" {
+			t.Fatalf("NameProblem(%q) = %q for a good name", name, why)
 		}
 		if name == "" || len(name) > MaxName || strings.HasPrefix(name, "/") || strings.Contains(name, "\x00") {
 			t.Fatalf("CheckName(%q) accepted it", name)
