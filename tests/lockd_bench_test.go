@@ -395,3 +395,49 @@ func BenchmarkSetlockLockd(b *testing.B) {
 		b.ReportMetric(float64(p50(ds))/float64(ref), "ratio")
 	}
 }
+
+// BenchmarkLockdContended: 200 requests wait for 10 busy names (the
+// issue's load): lockd needs one helper per name, not per request. It
+// reports the helpers and the RssAnon of lockd and its helpers together,
+// next to s6lockd's design (one s6lockd-helper per request: 200 times the
+// RssAnon of a real s6lockd-helper measured in the same run).
+func BenchmarkLockdContended(b *testing.B) {
+	const names, waiters = 10, 200
+	l := startLockd(b)
+	for i := range names {
+		holdLock(b, filepath.Join(l.dir, fmt.Sprintf("n%d", i)), true)
+	}
+	c := connectLockd(b, l.sock)
+	var burst []byte
+	for i := range waiters {
+		burst = lockproto.AppendFrame(burst, acquireReq(uint32(i+1), true, lockproto.Forever, fmt.Sprintf("n%d", i%names)).Marshal())
+	}
+	c.send(burst)
+	for i := range waiters {
+		c.reply(uint32(i+1), 0)
+	}
+	var hs []procStat
+	waitFor(b, "a helper per busy name", func() bool { hs = children(b, l.Pid); return len(hs) >= names })
+	time.Sleep(200 * time.Millisecond) // none more should come
+	hs = children(b, l.Pid)
+	total := procStatus(b, l.Pid)["RssAnon"]
+	for _, h := range hs {
+		total += procStatus(b, h.Pid)["RssAnon"]
+	}
+	for b.Loop() {
+	}
+	b.ReportMetric(float64(len(hs)), "helpers")
+	b.ReportMetric(float64(total)/1024, "total-RssAnon-MiB")
+	if s6 := s6HelperRef(b); s6 != "" {
+		r, w := pipe(b)
+		p := startIn(b, Opts{StdinFile: r}, s6, "w", filepath.Join(b.TempDir(), "f"))
+		r.Close()
+		waitStdout(b, p, "!")
+		one := procStatus(b, p.Pid)["RssAnon"]
+		w.Close()
+		wantProcExit(b, p, 0, "!", "")
+		ref := float64(one*waiters) / 1024
+		b.ReportMetric(ref, "s6-design-RssAnon-MiB")
+		b.ReportMetric(float64(total)/1024/ref, "ratio")
+	}
+}
