@@ -528,7 +528,7 @@ func (d *daemon) advance(name string) {
 		if err := d.startWaiter(l); err != nil {
 			d.env.Warnf("unable to spawn a lock helper: %w", err)
 			d.dequeue(l)
-			d.finish(l, lockproto.MsgFailed, syscall.EPIPE, 0)
+			d.finish(l, lockproto.MsgFailed, syscall.EAGAIN, 0)
 			d.dirty(l.c)
 			continue
 		}

@@ -2,7 +2,10 @@
 // on files of a lock directory for its clients (spec/locks.md, "lockd"
 // and "The protocol"). It holds free locks itself, on open files of its
 // own; a lockd-helper child waits for a contended lock (so that the wait
-// can time out) by locking lockd's open file, and exits once it has.
+// can time out) by locking lockd's open file, and exits once it has. One
+// helper per contended name: later requests for it queue in lockd. A
+// client may get the locked file itself with the grant (FlagPassFD, the
+// G message); then its lock outlives lockd (lib/lockproto/PROTOCOL.md).
 //
 // Synopsis
 //
