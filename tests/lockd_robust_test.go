@@ -495,3 +495,53 @@ func TestLockdOneHelperPerName(t *testing.T) {
 	wantLockable(t, path, false, true, "three shared holders")
 	waitNoHelpers(t, l.Pid, "every request granted")
 }
+
+// TestLockdNoLeaksNewPaths: passed files, queued waits that time out, are
+// cancelled or are dropped with their client, and helpers killed at the
+// head of a queue leave lockd's fd and child counts where they were.
+func TestLockdNoLeaksNewPaths(t *testing.T) {
+	t.Parallel()
+	l := startLockd(t)
+	base := fdCount(t, l.Pid)
+	path := filepath.Join(l.dir, "busy")
+	for i := range 20 {
+		c := connectLockd(t, l.sock)
+		id := uint32(i*10 + 1)
+		// A passed file: G, then release; the client closes its copy.
+		c.request(lockproto.Request{Op: lockproto.OpAcquire, ID: id, Flags: lockproto.FlagExclusive | lockproto.FlagPassFD, Timeout: lockproto.Forever, Name: "p"})
+		c.reply(id, 0)
+		c.conn.SetReadDeadline(deadline(t))
+		buf, oob := make([]byte, 64), make([]byte, unix.CmsgSpace(4))
+		_, oobn, _, _, err := c.conn.ReadMsgUnix(buf, oob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+			for _, cm := range cms {
+				fds, _ := unix.ParseUnixRights(&cm)
+				for _, fd := range fds {
+					syscall.Close(fd)
+				}
+			}
+		}
+		c.unlock(id)
+		// Waits on a busy name: the head and one queued; the queued one
+		// times out, the head is cancelled, and a third is dropped with
+		// the connection.
+		release := holdLock(t, path, true)
+		c.pend(id+1, true, "busy")
+		c.acquire(id+2, false, 50, "busy")
+		c.reply(id+2, 0)
+		c.pend(id+3, true, "busy")
+		c.expect(lockproto.MsgFailed, id+2, unix.ETIMEDOUT)
+		c.unlock(id + 1)
+		c.conn.Close()
+		release()
+	}
+	waitNoHelpers(t, l.Pid, "every client gone")
+	var now int
+	if !poll(deadline(t), func() bool { now = fdCount(t, l.Pid); return now == base }) {
+		t.Errorf("lockd has %d fds after 20 rounds (%v); want %d as before", now, openFDs(t, l.Pid), base)
+	}
+	wantLockable(t, path, true, true, "every client gone")
+}
