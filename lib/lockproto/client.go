@@ -325,12 +325,15 @@ func (c *Client) route(m Message) error {
 		h := s.replies[0]
 		s.replies = s.replies[1:]
 		h(m.Errno, false)
-	case MsgGranted, MsgFailed, MsgLost:
+	case MsgGranted, MsgGrantedFD, MsgFailed, MsgLost:
+		// The client never asks for the locked file (FlagPassFD), so a G
+		// carries nothing it reads: the kernel closes an fd sent to a
+		// reader without a control buffer. It is a grant all the same.
 		l := s.lock
 		switch {
 		case l == nil:
 			return protoErr("%c message for list id %d", m.Type, m.ID)
-		case m.Type == MsgGranted && l.state == pending:
+		case (m.Type == MsgGranted || m.Type == MsgGrantedFD) && l.state == pending:
 			l.state = held
 			l.granted = true
 			close(l.done)
