@@ -102,6 +102,15 @@ func (s *Segment) acquireSlow(op string, ctx context.Context, p unsafe.Pointer, 
 			deadline, ctxDeadline = dl, true
 		}
 	}
+	// A kernel-covered owner is trusted to be released by the kernel
+	// when it dies, but a word can claim coverage falsely (a corrupted
+	// or restored segment, an owner whose list was damaged): after a
+	// sleep that timed out with the word unchanged, its liveness is
+	// checked, at growing intervals (1 s, 2 s, ... 64 s) so that a long
+	// wait costs next to nothing. checkCovered is the word to check.
+	var checkCovered uint64
+	coveredWait := int64(time.Second)
+	var lastWord uint64
 	var ws *waitState
 	var stop func() bool
 	defer func() {
@@ -121,12 +130,16 @@ func (s *Segment) acquireSlow(op string, ctx context.Context, p unsafe.Pointer, 
 			continue
 		}
 		tag := uint32(old >> 32)
-		if !s.m.foreign && s.ownerDead(owner, tag) {
+		if old&^futexWaiters != lastWord&^futexWaiters {
+			lastWord, coveredWait = old, int64(time.Second)
+		}
+		if !s.m.foreign && s.ownerDead(owner, tag, old == checkCovered) {
 			if ok, a := s.take(p, old, me, slept, owner); ok {
 				return a, nil
 			}
 			continue
 		}
+		checkCovered = 0
 		if slept && f&futexWaiters == 0 {
 			// We were woken, perhaps by an Unlock's single wake-up, and
 			// the lock was taken meanwhile without WAITERS: set it before
@@ -152,11 +165,12 @@ func (s *Segment) acquireSlow(op string, ctx context.Context, p unsafe.Pointer, 
 			f |= futexWaiters
 		}
 		until := deadline
-		if tag&tagKCovered == 0 {
-			// the kernel will not tell us if this owner dies: look again in 1 s
-			if re := monoNow() + int64(time.Second); until == 0 || re < until {
-				until = re
-			}
+		recheck := int64(time.Second) // the kernel will not tell us if this owner dies
+		if tag&tagKCovered != 0 {
+			recheck = coveredWait
+		}
+		if re := monoNow() + recheck; until == 0 || re < until {
+			until = re
 		}
 		if deadline != 0 && monoNow() >= deadline {
 			if ctxDeadline {
@@ -181,8 +195,14 @@ func (s *Segment) acquireSlow(op string, ctx context.Context, p unsafe.Pointer, 
 			}
 		}
 		atomic.AddUint32(word32(p, slotWaiters), 1)
-		futexWaitUntil(fword, f, until)
+		e := futexWaitUntil(fword, f, until)
 		atomic.AddUint32(word32(p, slotWaiters), ^uint32(0))
+		if e == unix.ETIMEDOUT && tag&tagKCovered != 0 && (deadline == 0 || until < deadline) {
+			checkCovered = old | uint64(futexWaiters)
+			if coveredWait < 64*int64(time.Second) {
+				coveredWait *= 2
+			}
+		}
 		if ws != nil {
 			ws.state.Store(0)
 		}
@@ -191,14 +211,15 @@ func (s *Segment) acquireSlow(op string, ctx context.Context, p unsafe.Pointer, 
 }
 
 // ownerDead reports whether a lock word's owner is gone: an owner the kernel
-// does not cover is checked with [liveness]; a word naming this process with
-// another start time is an earlier process's that had our PID.
-func (s *Segment) ownerDead(owner, tag uint32) bool {
+// does not cover, or a covered one when checkCovered, is checked with
+// [liveness]; a word naming this process with another start time is an
+// earlier process's that had our PID.
+func (s *Segment) ownerDead(owner, tag uint32, checkCovered bool) bool {
 	start := tag & tagStartMask
 	if owner == self.pid {
 		return start != 0 && self.start != 0 && start != self.start
 	}
-	if tag&tagKCovered != 0 {
+	if tag&tagKCovered != 0 && !checkCovered {
 		return false
 	}
 	l := liveness(int(owner), start)

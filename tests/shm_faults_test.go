@@ -1,0 +1,88 @@
+package tests
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// shmSlotWord returns the file offset of lock idx's 64-bit lock word in the
+// segment file path (spec/shmlock.md, "Segment format, version 1": slots at
+// the header's slots_off, 64 bytes each, the word at 16).
+func shmSlotWord(t *testing.T, path string, idx int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 48 {
+		t.Fatalf("%s: %d bytes, no header", path, len(b))
+	}
+	return int64(binary.LittleEndian.Uint64(b[40:])) + 64*int64(idx) + 16
+}
+
+// writeLockWord stores a forged lock word (futex half, tag half) for lock
+// idx of the segment file path, as a crashed or corrupted owner leaves it.
+func writeLockWord(t *testing.T, path string, idx int, futex, tag uint32) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var w [8]byte
+	binary.LittleEndian.PutUint32(w[:], futex)
+	binary.LittleEndian.PutUint32(w[4:], tag)
+	if _, err := f.WriteAt(w[:], shmSlotWord(t, path, idx)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deadPid returns the pid of a process that has exited and been reaped.
+func deadPid(t *testing.T) int {
+	t.Helper()
+	c := exec.Command("true")
+	if err := c.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return c.Process.Pid
+}
+
+// TestShmlockDeadCoveredOwner (issue 20 item 6): a lock word naming a dead
+// pid but marked kernel-covered (KCOVERED, bit 31 of the tag) is taken over
+// as a dead owner's, with the warning and SHMLOCK_OWNER_DIED, instead of
+// sleeping for ever; with -t it is too, before the timeout.
+func TestShmlockDeadCoveredOwner(t *testing.T) {
+	t.Parallel()
+	dir := shmDir(t)
+	shmRun(t, dir, 0, "", "", "create", "seg", "64")
+	shmRun(t, dir, 0, "0\n", "", "alloc", "seg")
+	shmRun(t, dir, 0, "1\n", "", "alloc", "seg")
+	path := filepath.Join(dir, "seg")
+	for _, tc := range []struct {
+		idx  int
+		args []string
+	}{
+		{0, nil},
+		{1, []string{"-t", "60000"}},
+	} {
+		pid := deadPid(t)
+		writeLockWord(t, path, tc.idx, uint32(pid), 1<<31)
+		args := append(append([]string{"lock"}, tc.args...), "seg", fmt.Sprint(tc.idx), "sh", "-c", `echo "died=$SHMLOCK_OWNER_DIED"`)
+		p := start(t, shmArgv(dir, args...)...)
+		// A recheck comes after a second of sleep; 10 s is the slack.
+		if !poll(time.Now().Add(10*time.Second), func() bool { return !p.Running() }) {
+			p.KillGroup(t)
+			t.Fatalf("%q still waits after 10 s on a lock whose covered owner %d is dead", p.Argv, pid)
+		}
+		r := p.Wait(t)
+		want := fmt.Sprintf("shmlock: warning: seg[%d]: previous owner (pid %d) died holding the lock\n", tc.idx, pid)
+		if r.Code != 0 || r.Stdout != fmt.Sprintf("died=%d\n", pid) || r.Stderr != want {
+			t.Errorf("%q = %s, stdout %q, stderr %q; want 0, died=%d, %q", p.Argv, r.Status(), r.Stdout, r.Stderr, pid, want)
+		}
+	}
+}
