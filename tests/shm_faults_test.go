@@ -86,3 +86,25 @@ func TestShmlockDeadCoveredOwner(t *testing.T) {
 		}
 	}
 }
+
+// TestShmlockForeignOwner (issue 20 item 11): a segment that belongs to
+// neither the caller nor root is refused, since its owner could hold or
+// forge its locks; --any-owner accepts it, and status only reads it.
+func TestShmlockForeignOwner(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a segment to another user")
+	}
+	dir := shmDir(t)
+	shmRun(t, dir, 0, "", "", "create", "seg", "64")
+	shmRun(t, dir, 0, "0\n", "", "alloc", "seg")
+	if err := os.Chown(filepath.Join(dir, "seg"), 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	refused := "shmlock: fatal: unable to open seg: Operation not permitted (owned by uid 65534, neither you nor root: --any-owner accepts it)\n"
+	shmRun(t, dir, 111, "", refused, "lock", "seg", "0", "true")
+	shmRun(t, dir, 111, "", refused, "alloc", "seg")
+	shmRun(t, dir, 111, "", refused, "open", "seg")
+	shmRun(t, dir, 0, "", "", "status", "seg")
+	shmRun(t, dir, 0, "ok\n", "", "--any-owner", "lock", "seg", "0", "echo", "ok")
+}

@@ -250,7 +250,7 @@ func TestShmlockCommands(t *testing.T) {
 	}
 
 	// Bad numbers and names are usage errors.
-	usage := "shmlock: usage: shmlock [ --dir DIR ] create|open|alloc|free|lock|unlock|status|grow|gc|unlink|inspect ...\n"
+	usage := "shmlock: usage: shmlock [ --dir DIR ] [ --any-owner ] create|open|alloc|free|lock|unlock|status|grow|gc|unlink|inspect ...\n"
 	for _, args := range [][]string{
 		{"create", "x", "0x40"}, {"create", "x", "-1"}, {"create", "x", "1e3"}, {"open", "x", "64k"},
 		{"alloc", "--tag", "-1", "x"}, {"free", "x", "010x"}, {"lock", "x", "three", "true"},

@@ -3,7 +3,7 @@
 //
 // Synopsis
 //
-//	shmlock [ --dir DIR ] COMMAND ...
+//	shmlock [ --dir DIR ] [ --any-owner ] COMMAND ...
 //
 //	create [ -m MODE ] [ --max N ] NAME COUNT
 //	open NAME [ COUNT ]
@@ -81,7 +81,7 @@ import (
 var Applet = cli.Applet{
 	Name:    "shmlock",
 	Summary: "create, inspect and hold locks in a shared-memory lock segment",
-	Usage:   "[ --dir DIR ] create|open|alloc|free|lock|unlock|status|grow|gc|unlink|inspect ...",
+	Usage:   "[ --dir DIR ] [ --any-owner ] create|open|alloc|free|lock|unlock|status|grow|gc|unlink|inspect ...",
 	Help: `Commands (NAME is "/name" or "name", a file in DIR, /dev/shm by default):
   create [-m MODE] [--max N] NAME COUNT   create a segment of COUNT locks
   open NAME [COUNT]                       check it opens (with COUNT), print a summary
@@ -95,6 +95,9 @@ var Applet = cli.Applet{
   unlink NAME                             remove the segment's name
   inspect [--podman] NAME                 print the header and counters, or
                                           decode a podman segment (read-only)
+A segment that belongs to neither you nor root is refused (exit 111):
+another user who created the name first could hold or forge its locks;
+--any-owner accepts it. status and inspect only read, and accept any.
 Numbers are decimal; tags also 0x hex. A status line is "index state pid
 comm held_ms waiters tag flags", tab-separated; state is held, held-dead,
 held-reused, held-unknown, owner-died or free; flags among recovered and
@@ -125,7 +128,8 @@ owner liveness check (the "uncovered" flag).`,
 }
 
 type command struct {
-	Dir string `name:"dir" placeholder:"DIR" help:"The directory of the segments (a tmpfs; default /dev/shm)."`
+	Dir      string `name:"dir" placeholder:"DIR" help:"The directory of the segments (a tmpfs; default /dev/shm)."`
+	AnyOwner bool   `name:"any-owner" help:"Use a segment that belongs to neither you nor root (refused by default)."`
 
 	Create  createCmd  `cmd:"" help:"Create a segment of COUNT locks (rounded up to a multiple of 64)."`
 	Open    openCmd    `cmd:"" help:"Open a segment (checking COUNT if given) and print its summary."`
@@ -155,10 +159,14 @@ func (c *command) AfterApply(kctx *kong.Context) error {
 
 // opts returns the lib/shm options for --dir.
 func (c *command) opts() []shm.Option {
-	if c.Dir == "" {
-		return nil
+	var o []shm.Option
+	if c.Dir != "" {
+		o = append(o, shm.WithDir(c.Dir))
 	}
-	return []shm.Option{shm.WithDir(c.Dir)}
+	if c.AnyOwner {
+		o = append(o, shm.WithAnyOwner())
+	}
+	return o
 }
 
 // dir is the segments' directory, for messages.
@@ -268,6 +276,10 @@ func contains(l []unix.Errno, e unix.Errno) bool {
 // openFail reports a failure to open or create NAME, with a hint when DIR
 // itself is missing.
 func (c *command) openFail(verb, name string, err error, refused ...unix.Errno) error {
+	var se *shm.Error
+	if errors.As(err, &se) && se.ForeignUID != 0 {
+		return exitcode.Errorf(exitcode.Sys, "unable to %s %s: %w (owned by uid %d, neither you nor root: --any-owner accepts it)", verb, name, unix.EPERM, se.ForeignUID)
+	}
 	if errno(err) == unix.ENOENT {
 		if _, serr := os.Stat(c.dir()); serr != nil {
 			return exitcode.Errorf(exitcode.Sys, "unable to %s %s: directory %s: %w (use --dir to name a tmpfs)", verb, name, c.dir(), unix.ENOENT)

@@ -22,9 +22,10 @@ import (
 const DefaultDir = "/dev/shm"
 
 type options struct {
-	dir  string
-	mode uint32
-	max  uint32
+	dir      string
+	mode     uint32
+	max      uint32
+	anyOwner bool
 }
 
 // Option configures Create, Open and their variants.
@@ -41,6 +42,13 @@ func WithMode(mode fs.FileMode) Option { return func(o *options) { o.mode = uint
 // rounded up to a multiple of [BitmapSize], at most 2^24. The default is
 // max(count, 262144); address space is reserved for it, memory is not.
 func WithMaxLocks(n uint32) Option { return func(o *options) { o.max = n } }
+
+// WithAnyOwner lets Open and its variants use a segment that belongs to
+// neither the caller's effective uid nor root. Without it such a segment is
+// refused with EPERM ([Error.ForeignUID] names its owner): in a shared
+// directory such as /dev/shm another user could create the name first and
+// then hold, or forge, every lock in it. Read-only opens are never refused.
+func WithAnyOwner() Option { return func(o *options) { o.anyOwner = true } }
 
 func getOptions(opts []Option) options {
 	o := options{dir: DefaultDir, mode: 0o600}
@@ -354,14 +362,26 @@ func open(name string, n uint32, ro bool, opts []Option) (*Segment, error) {
 	if err != nil {
 		return nil, newErr("open", disp, -1, err)
 	}
-	m, err := openMapping(path, n, ro)
+	m, err := openMapping(path, n, ro, o.anyOwner)
+	if fo, ok := err.(foreignOwner); ok {
+		e := newErr("open", disp, -1, unix.EPERM)
+		e.ForeignUID = int(fo)
+		e.hint = "owned by uid " + strconv.Itoa(int(fo)) + ", neither this user nor root"
+		return nil, e
+	}
 	if err != nil {
 		return nil, dirHint(newErr("open", disp, -1, errno(err)), &o, err)
 	}
 	return &Segment{m: m, name: disp}, nil
 }
 
-func openMapping(path string, n uint32, ro bool) (*mapping, error) {
+// foreignOwner is openMapping's refusal of a segment owned by another uid
+// (not root).
+type foreignOwner uint32
+
+func (f foreignOwner) Error() string { return "owned by uid " + strconv.Itoa(int(f)) }
+
+func openMapping(path string, n uint32, ro, anyOwner bool) (*mapping, error) {
 	flags := unix.O_RDWR | unix.O_CLOEXEC | unix.O_NOFOLLOW
 	if ro {
 		flags = unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW
@@ -375,6 +395,9 @@ func openMapping(path string, n uint32, ro bool) (*mapping, error) {
 	}
 	var st unix.Stat_t
 	h, foreign, err := checkFile(fd, n, ro, &st)
+	if err == nil && !ro && !anyOwner && st.Uid != 0 && int(st.Uid) != unix.Geteuid() {
+		err = foreignOwner(st.Uid)
+	}
 	if err != nil {
 		unix.Close(fd)
 		return nil, err
