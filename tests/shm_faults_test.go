@@ -71,7 +71,9 @@ func TestShmlockDeadCoveredOwner(t *testing.T) {
 		{1, []string{"-t", "60000"}},
 	} {
 		pid := deadPid(t)
-		writeLockWord(t, path, tc.idx, uint32(pid), 1<<31)
+		// A covered word: the owner's keeper thread (here the pid
+		// itself), KCOVERED and the owner's pid in the tag.
+		writeLockWord(t, path, tc.idx, uint32(pid), 1<<31|uint32(pid))
 		args := append(append([]string{"lock"}, tc.args...), "seg", fmt.Sprint(tc.idx), "sh", "-c", `echo "died=$SHMLOCK_OWNER_DIED"`)
 		p := start(t, shmArgv(dir, args...)...)
 		// A recheck comes after a second of sleep; 10 s is the slack.

@@ -5,7 +5,6 @@ package shm
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -39,8 +38,6 @@ func validFile(t testing.TB, n uint32) []byte {
 	}
 	return b
 }
-
-func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
 func TestOpenCorruptFilesInChild(t *testing.T) { // 18
 	good := validFile(t, 128)
