@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // shmSlotWord returns the file offset of lock idx's 64-bit lock word in the
@@ -109,4 +111,38 @@ func TestShmlockForeignOwner(t *testing.T) {
 	shmRun(t, dir, 111, "", refused, "open", "seg")
 	shmRun(t, dir, 0, "", "", "status", "seg")
 	shmRun(t, dir, 0, "ok\n", "", "--any-owner", "lock", "seg", "0", "echo", "ok")
+}
+
+// TestShmlockTruncatedUnderHolder (issue 20 item 6): a segment truncated by
+// someone else while shmlock holds one of its locks, and while another
+// waits for it, makes both fail with EBADF (exit 111, one line), never die
+// of SIGBUS; prog still ran to its end.
+func TestShmlockTruncatedUnderHolder(t *testing.T) {
+	t.Parallel()
+	dir := shmDir(t)
+	shmRun(t, dir, 0, "", "", "create", "seg", "64")
+	shmRun(t, dir, 0, "0\n", "", "alloc", "seg")
+	h := startHolder(t, dir, "seg", 0)
+	w := start(t, shmArgv(dir, "lock", "seg", "0", "true")...)
+	waitFor(t, "a waiter on seg[0]", func() bool {
+		r := run(t, shmArgv(dir, "status", "seg", "0")...)
+		st := parseStatus(t, r.Stdout)
+		return len(st) == 1 && st[0].waiters > 0
+	})
+	if err := os.Truncate(filepath.Join(dir, "seg"), 0); err != nil {
+		t.Fatal(err)
+	}
+	h.Signal(unix.SIGTERM) // forwarded to the sleeper, which dies of it
+	r := h.Wait(t)
+	if want := "shmlock: fatal: unable to unlock seg[0]: Bad file descriptor\n"; r.Code != 111 || r.Stderr != want {
+		t.Errorf("holder of a truncated segment = %s, stderr %q; want exit 111, %q", r.Status(), r.Stderr, want)
+	}
+	if !poll(time.Now().Add(20*time.Second), func() bool { return !w.Running() }) {
+		w.KillGroup(t)
+		t.Fatalf("the waiter still waits 20 s after the truncation")
+	}
+	r = w.Wait(t)
+	if want := "shmlock: fatal: unable to lock seg[0]: Bad file descriptor\n"; r.Code != 111 || r.Stderr != want {
+		t.Errorf("waiter on a truncated segment = %s, stderr %q; want exit 111, %q", r.Status(), r.Stderr, want)
+	}
 }

@@ -78,7 +78,8 @@ func (c *lockCmd) Run(env *cli.Env, top *command) error {
 		progEnv = append(progEnv, ownerDiedEnv+"="+strconv.Itoa(got.PrevOwner))
 	}
 	ws, err := h.run(progEnv)
-	if uerr := h.seg.Unlock(h.idx); uerr != nil && err == nil {
+	// A segment truncated by someone else meanwhile faults: EBADF.
+	if uerr := h.seg.NoFault("unlock", func() error { return h.seg.Unlock(h.idx) }); uerr != nil && err == nil {
 		err = fail("unlock", slot(h.name, h.idx), uerr)
 	}
 	if err != nil {
@@ -117,7 +118,11 @@ func (h *holder) acquire(try bool, timeout time.Duration) (shm.Acquired, error) 
 	}
 	done := make(chan result, 1)
 	go func() {
-		got, err := h.seg.Acquire(ctx, h.idx, try)
+		var got shm.Acquired
+		err := h.seg.NoFault("lock", func() (err error) {
+			got, err = h.seg.Acquire(ctx, h.idx, try)
+			return err
+		})
 		done <- result{got, err}
 	}()
 	var ended unix.Signal
@@ -135,7 +140,7 @@ func (h *holder) acquire(try bool, timeout time.Duration) (shm.Acquired, error) 
 		case r := <-done:
 			if ended != 0 {
 				if r.err == nil && r.got.Locked {
-					_ = h.seg.Unlock(h.idx)
+					_ = h.seg.NoFault("unlock", func() error { return h.seg.Unlock(h.idx) })
 				}
 				return shm.Acquired{}, exitcode.Exit(128 + int(ended))
 			}

@@ -128,6 +128,18 @@ func (s *Segment) guard(op string, err *error) {
 	}
 }
 
+// NoFault runs f, which uses s, and turns a memory fault into EBADF: a
+// segment file truncated by someone else under its mapping makes any access
+// to the lost pages fault (SIGBUS), which is otherwise fatal to a Go
+// program. Lock and Unlock do not guard themselves, since it would double
+// their cost; a caller that cannot trust the segment's other users wraps
+// them (shmlock lock does). Status, Owner and Close guard themselves.
+func (s *Segment) NoFault(op string, f func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer s.guard(op, &err)
+	return f()
+}
+
 // Owner describes lock i: its allocation, owner, liveness and waiters.
 func (s *Segment) Owner(i uint32) (st SlotStatus, err error) {
 	p, err := s.slot("status", i, false)
