@@ -302,6 +302,7 @@ func BenchmarkLockUnlock(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			record(b, "lock+unlock", m.name, float64(b.Elapsed().Nanoseconds())/float64(b.N))
 		})
 	}
 	b.Run("gotools-static", func(b *testing.B) { static(b, "lock-unlock", "ns/op") })
@@ -322,6 +323,7 @@ func BenchmarkAllocDealloc2048(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			record(b, "alloc+free", m.name, float64(b.Elapsed().Nanoseconds())/float64(b.N))
 		})
 	}
 	b.Run("gotools-static", func(b *testing.B) { static(b, "alloc-dealloc", "ns/op") })
@@ -343,6 +345,7 @@ func BenchmarkTakenLocks2048(b *testing.B) {
 					b.Fatalf("TakenLocks = %v, %v; want [7]", t, err)
 				}
 			}
+			record(b, "taken scan", m.name, float64(b.Elapsed().Nanoseconds())/float64(b.N))
 		})
 	}
 	b.Run("gotools-static", func(b *testing.B) { static(b, "taken", "ns/op") })
@@ -426,11 +429,47 @@ func static(b *testing.B, op, unit string) {
 // after printing "ready" and reading one byte from stdin.
 const envWorker = "GOTOOLS_PODMANBENCH_WORKER"
 
+// results holds the last (largest b.N) figure of each case and
+// implementation, in ns per operation, for the ratios TestMain prints.
+var (
+	resultsMu sync.Mutex
+	results   = map[string]map[string]float64{}
+	cases     []string
+)
+
+func record(b *testing.B, cas, impl string, ns float64) {
+	b.Helper()
+	resultsMu.Lock()
+	defer resultsMu.Unlock()
+	if results[cas] == nil {
+		results[cas] = map[string]float64{}
+		cases = append(cases, cas)
+	}
+	results[cas][impl] = ns
+}
+
+// printRatios prints each case's lib/shm and podman figures side by side
+// with their ratio (lib/shm / podman: below 1 is faster), all measured in
+// this run.
+func printRatios() {
+	if len(cases) == 0 {
+		return
+	}
+	fmt.Printf("\n%-22s %14s %14s %8s\n", "case (ns/op)", "podman", "lib/shm (cgo)", "ratio")
+	for _, c := range cases {
+		p, g := results[c]["podman"], results[c]["gotools-cgo"]
+		if p > 0 && g > 0 {
+			fmt.Printf("%-22s %14.1f %14.1f %8.3f\n", c, p, g, g/p)
+		}
+	}
+}
+
 func TestMain(m *testing.M) {
 	if w := os.Getenv(envWorker); w != "" {
 		os.Exit(worker(strings.Fields(w)))
 	}
 	code := m.Run()
+	printRatios()
 	if staticBin != "" {
 		os.RemoveAll(filepath.Dir(staticBin))
 	}
@@ -524,6 +563,7 @@ func BenchmarkContended2Proc(b *testing.B) {
 			elapsed := time.Since(t0)
 			b.StopTimer()
 			b.ReportMetric(float64(elapsed.Nanoseconds())/float64(2*b.N), "ns/pair")
+			record(b, "2-process contention", m.name, float64(elapsed.Nanoseconds())/float64(2*b.N))
 		})
 	}
 	b.Run("gotools-static", func(b *testing.B) { static(b, "contended", "ns/pair") })
