@@ -572,6 +572,26 @@ func TestNoLeaks(t *testing.T) { // 28
 	}
 }
 
+// TestTakenLocksDeadUncoveredHolder (issue 19 item 3): as podman's, which
+// try-locks and so repairs such a lock, TakenLocks omits a lock whose
+// holder died uncovered by the kernel, before anyone locks it.
+func TestTakenLocksDeadUncoveredHolder(t *testing.T) {
+	s, name := newSegment(t, 64)
+	h := startWorker(t, []string{"GOTOOLS_SHM_NO_ROBUST=1"}, "hold", DefaultDir, name, "9")
+	h.expect("locked")
+	if taken, err := s.TakenLocks(); err != nil || len(taken) != 1 || taken[0] != 9 {
+		t.Fatalf("TakenLocks() with a live holder of 9 = %v, %v", taken, err)
+	}
+	h.cmd.Process.Signal(syscall.SIGKILL)
+	h.wait()
+	if taken, err := s.TakenLocks(); err != nil || len(taken) != 0 {
+		t.Errorf("TakenLocks() after the uncovered holder's death = %v, %v; want none", taken, err)
+	}
+	if st, _ := s.Owner(9); st.State() != "held-dead" {
+		t.Errorf("Owner(9) = %s; want held-dead (TakenLocks changes nothing)", st.State())
+	}
+}
+
 func TestForceUnlockDeadOwner(t *testing.T) {
 	s, name := newSegment(t, 64)
 	wantErrno(t, "ForceUnlock of a free lock", s.ForceUnlock(6), unix.EPERM)
