@@ -4,6 +4,7 @@ package shm
 
 import (
 	"context"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -135,11 +136,13 @@ func (s *Segment) acquireSlow(op string, ctx context.Context, p unsafe.Pointer, 
 	var lastWord uint64
 	var ws *waitState
 	var stop func() bool
+	var watch *pidWatch // the uncovered owner's pidfd, in the runtime poller
 	defer func() {
 		if ws != nil {
 			ws.state.Store(2)
 			stop()
 		}
+		watch.close()
 	}()
 	for {
 		old := atomic.LoadUint64(word)
@@ -190,6 +193,12 @@ func (s *Segment) acquireSlow(op string, ctx context.Context, p unsafe.Pointer, 
 		recheck := int64(time.Second) // the kernel will not tell us if this owner dies
 		if tag&tagKCovered != 0 {
 			recheck = coveredWait
+		} else if !s.m.foreign && (watch == nil || watch.owner != owner) {
+			// nor will the kernel wake us: watch the owner's pidfd, which
+			// wakes every waiter on the word when the owner's process
+			// exits; the 1 s re-check stays as the fallback
+			watch.close()
+			watch = watchOwner(p, owner, fword)
 		}
 		if re := monoNow() + recheck; until == 0 || re < until {
 			until = re
@@ -312,6 +321,54 @@ func (s *Segment) take(p unsafe.Pointer, old uint64, me uint32, slept bool, prev
 	atomic.StoreUint32(word32(p, slotOwnerPID), self.pid)
 	atomic.StoreUint32(word32(p, slotDiag), me|diagStamped)
 	return true, a
+}
+
+// pidWatch wakes the waiters on a lock word when its uncovered owner's
+// process exits: its pidfd, in the runtime poller, becomes readable.
+type pidWatch struct {
+	owner uint32
+	f     *os.File
+}
+
+// watchOwner watches the process of owner, which holds the lock at p (the
+// pid it stamped in the slot, or owner itself), or returns nil where
+// pidfd_open(2) fails (before Linux 5.10, or the owner is gone already:
+// the waiter's next check sees that).
+func watchOwner(p unsafe.Pointer, owner uint32, fword *uint32) *pidWatch {
+	pid := owner
+	if atomic.LoadUint32(word32(p, slotDiag))&futexPIDMask == owner {
+		if v := atomic.LoadUint32(word32(p, slotOwnerPID)); v != 0 {
+			pid = v
+		}
+	}
+	fd, err := unix.PidfdOpen(int(pid), unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return nil
+	}
+	w := &pidWatch{owner: owner, f: os.NewFile(uintptr(fd), "pidfd")}
+	rc, err := w.f.SyscallConn()
+	if err != nil {
+		w.f.Close()
+		return nil
+	}
+	go func() {
+		exited := false
+		err := rc.Read(func(fd uintptr) bool {
+			n, _ := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+			exited = n > 0
+			return exited
+		})
+		if err == nil && exited {
+			futexWakeN(fword, 1<<30)
+		}
+	}()
+	return w
+}
+
+func (w *pidWatch) close() {
+	if w != nil {
+		w.f.Close()
+	}
 }
 
 // pendMu serialises the use of head.pending by Unlock.
