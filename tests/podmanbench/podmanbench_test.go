@@ -468,6 +468,9 @@ func TestMain(m *testing.M) {
 	if w := os.Getenv(envWorker); w != "" {
 		os.Exit(worker(strings.Fields(w)))
 	}
+	if h := os.Getenv(envHolder); h != "" {
+		os.Exit(holder(strings.Fields(h)))
+	}
 	code := m.Run()
 	printRatios()
 	if staticBin != "" {
