@@ -1,11 +1,9 @@
 package podmanbench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -91,21 +89,7 @@ func cgoRound(t *testing.T, exe string, n int, doExec bool) time.Duration {
 	if doExec {
 		args += " exec"
 	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), envHolder+"="+args)
-	cmd.Stderr = os.Stderr
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}()
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "locked\n" {
-		t.Fatalf("holder said %q, %v; want locked", line, err)
-	}
+	cmd, stdin := startChild(t, exe, envHolder+"="+args, "locked")
 	last := uint32(n - 1)
 	type res struct {
 		a   shm.Acquired

@@ -18,6 +18,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -531,27 +532,7 @@ func BenchmarkContended2Proc(b *testing.B) {
 	for _, m := range impls {
 		b.Run(m.name, func(b *testing.B) {
 			l, name := segment(b, m, 2048)
-			cmd := exec.Command(exe)
-			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d", envWorker, m.name, name, b.N))
-			cmd.Stderr = os.Stderr
-			stdin, err := cmd.StdinPipe()
-			if err != nil {
-				b.Fatal(err)
-			}
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				b.Fatal(err)
-			}
-			defer func() {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-			}()
-			if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-				b.Fatalf("worker said %q, %v; want ready", line, err)
-			}
+			cmd, stdin := startChild(b, exe, fmt.Sprintf("%s=%s %s %d", envWorker, m.name, name, b.N), "ready")
 			b.ResetTimer()
 			t0 := time.Now()
 			if _, err := stdin.Write([]byte{1}); err != nil {
@@ -570,6 +551,35 @@ func BenchmarkContended2Proc(b *testing.B) {
 		})
 	}
 	b.Run("gotools-static", func(b *testing.B) { static(b, "contended", "ns/pair") })
+}
+
+// startChild starts exe (this test binary) with env added, as a worker or a
+// holder, and returns it once it printed want, with its stdin for the
+// go-ahead. It is killed and reaped at the end of the test.
+func startChild(tb testing.TB, exe, env, want string) (*exec.Cmd, io.Writer) {
+	tb.Helper()
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), env)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != want+"\n" {
+		tb.Fatalf("%s said %q, %v; want %s", env, line, err, want)
+	}
+	return cmd, stdin
 }
 
 // TestInspectPodman is the real-segment half of acceptance test 32: a
