@@ -31,6 +31,7 @@ type Acquired struct {
 // died is taken over and Lock returns nil (as podman); [Segment.Acquire]
 // reports the takeover. podman: LockSemaphore.
 func (s *Segment) Lock(i uint32) error {
+	// the fast path of acquire, small enough to be inlined
 	if p := s.fast(i); p != nil {
 		// a node word is 0 unless linked and covered (so registered)
 		if w := atomic.LoadUint64(word64(node(p), nodeWord)); w != 0 &&
@@ -38,6 +39,10 @@ func (s *Segment) Lock(i uint32) error {
 			return nil
 		}
 	}
+	return s.lockSlow(i)
+}
+
+func (s *Segment) lockSlow(i uint32) error {
 	_, err := s.acquire("lock", context.Background(), i, false, 0)
 	return err
 }
@@ -103,7 +108,7 @@ func (s *Segment) acquire(op string, ctx context.Context, i uint32, try bool, ti
 // when the slow path must decide (a closed or read-only handle, an index
 // beyond this process's mapping).
 func (s *Segment) fast(i uint32) unsafe.Pointer {
-	if s.closed.Load() || s.ro || i >= s.seen.Load() {
+	if i >= s.seen.Load() {
 		return nil
 	}
 	return unsafe.Add(s.slots, uintptr(i)*slotSize)
@@ -378,16 +383,13 @@ var pendMu sync.Mutex
 // if this process does not hold it (unlocked, marked OWNER_DIED, or another
 // process's), podman's real behaviour. podman: UnlockSemaphore.
 func (s *Segment) Unlock(i uint32) error {
-	p := s.fast(i)
-	if p != nil {
-		// self.word is ^0, no word's value, unless registered
-		// Fast path: the word is what this process's fast Lock writes
-		// (covered, no waiter): one CAS. The node stays linked.
-		if atomic.CompareAndSwapUint64(word64(p, slotWord), self.word, 0) {
-			return nil
-		}
+	// Fast path, small enough to be inlined: the word is what this
+	// process's fast Lock writes (covered, no waiter): one CAS. The node
+	// stays linked. self.word is ^0, no word's value, unless registered.
+	if p := s.fast(i); p != nil && atomic.CompareAndSwapUint64(word64(p, slotWord), self.word, 0) {
+		return nil
 	}
-	return s.unlockSlow(p, i)
+	return s.unlockSlow(nil, i)
 }
 
 func (s *Segment) unlockSlow(p unsafe.Pointer, i uint32) error {

@@ -98,16 +98,18 @@ type Segment struct {
 	name   string // "/name"
 	closed atomic.Bool
 	// for the fast paths, which read nothing else: the mapping's slot 0,
-	// whether it is read-only, and the count this handle has seen mapped
+	// and the count this handle has seen mapped, 0 for a read-only or
+	// closed handle
 	slots unsafe.Pointer
-	ro    bool
 	seen  atomic.Uint32
 }
 
 // handle returns a new handle on m.
 func handle(m *mapping, disp string) *Segment {
-	s := &Segment{m: m, name: disp, slots: m.slotPtr(0), ro: m.ro}
-	s.seen.Store(m.mapped.Load())
+	s := &Segment{m: m, name: disp, slots: m.slotPtr(0)}
+	if !m.ro {
+		s.seen.Store(m.mapped.Load())
+	}
 	return s
 }
 
@@ -517,11 +519,13 @@ func (s *Segment) Close() error {
 		if registry[m.key] == m {
 			delete(registry, m.key)
 		}
+		s.seen.Store(0)
 		s.closed.Store(true)
 		m.refs = 0
 		return m.unmap()
 	}
 	m.refs--
+	s.seen.Store(0)
 	s.closed.Store(true)
 	return nil
 }
@@ -634,7 +638,9 @@ func (s *Segment) slot(op string, i uint32, write bool) (unsafe.Pointer, error) 
 		if i >= m.mapped.Load() {
 			return nil, s.err(op, int(i), unix.EINVAL)
 		}
-		s.seen.Store(m.mapped.Load())
+		if write && !m.ro {
+			s.seen.Store(m.mapped.Load())
+		}
 	}
 	return m.slotPtr(i), nil
 }
