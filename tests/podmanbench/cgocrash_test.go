@@ -18,7 +18,7 @@ import (
 // cgo package, so glibc registered a robust list for every thread before
 // lib/shm ran): a holder of 1, 100 or 2100 locks is SIGKILLed, or execs,
 // while this process waits for its last lock; every lock is then taken
-// over, and the waiter's recovery time is logged (p50 of the rounds) and
+// over, and the waiter's recovery time is logged (p50 of 20 rounds) and
 // bounded with 50 times the slack of the 10 ms goal.
 
 // envHolder makes the test binary a holder: "NAME N [exec]" locks 0..N-1
@@ -58,7 +58,7 @@ func TestCgoHolderRecovery(t *testing.T) {
 		n      int
 		exec   bool
 		rounds int
-	}{{1, false, 5}, {100, false, 3}, {2100, false, 2}, {1, true, 3}, {100, true, 1}} {
+	}{{1, false, 20}, {100, false, 20}, {2100, false, 20}, {1, true, 20}, {100, true, 20}} {
 		name := fmt.Sprintf("%d locks", tc.n)
 		if tc.exec {
 			name += ", exec"
