@@ -83,6 +83,7 @@ bench:
 # of its own that the main module never builds (spec/shmlock.md).
 bench-podman:
 	cd tests/podmanbench && CGO_ENABLED=1 $(GO) test -bench . -benchmem
+	tests/podmanbench/run-podman-tests.sh
 
 size: build
 	@n=$$(wc -c < $(BIN)); \

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -85,7 +86,18 @@ func TestUsageErrors(t *testing.T) {
 	} {
 		var out, errb bytes.Buffer
 		code := cli.Run(Applet, args, &cli.Env{Stdout: &out, Stderr: &errb})
+		// kong's refusals print the applet's usage line; ours the
+		// command's synopsis and a line naming the bad word.
 		want := "shmlock: usage: shmlock " + Applet.Usage + "\n"
+		if len(args) > 0 && synopses[args[0]] != "" {
+			if syn, why, ok := strings.Cut(errb.String(), "\n"); ok && why != "" {
+				want = syn + "\n" + why
+				if syn != "shmlock: usage: shmlock [ --dir DIR ] [ --any-owner ] "+synopses[args[0]] ||
+					!strings.HasPrefix(why, "shmlock: fatal: ") || strings.Count(why, "\n") != 1 {
+					t.Errorf("Run(%q): stderr %q; want the command's synopsis and one line", args, errb.String())
+				}
+			}
+		}
 		if code != 100 || errb.String() != want || out.Len() != 0 {
 			t.Errorf("Run(%q) = %d, stderr %q, stdout %q; want 100, %q, nothing", args, code, errb.String(), out.String(), want)
 		}
