@@ -131,17 +131,17 @@ type command struct {
 	Dir      string `name:"dir" placeholder:"DIR" help:"The directory of the segments (a tmpfs; default /dev/shm)."`
 	AnyOwner bool   `name:"any-owner" help:"Use a segment that belongs to neither you nor root (refused by default)."`
 
-	Create  createCmd  `cmd:"" help:"Create a segment of COUNT locks (rounded up to a multiple of 64)."`
-	Open    openCmd    `cmd:"" help:"Open a segment (checking COUNT if given) and print its summary."`
-	Alloc   allocCmd   `cmd:"" help:"Allocate a lock and print its index."`
-	Free    freeCmd    `cmd:"" help:"Deallocate locks."`
-	Lock    lockCmd    `cmd:"" help:"Run prog while holding a lock."`
-	Unlock  unlockCmd  `cmd:"" help:"Release a lock whose owner died."`
-	Status  statusCmd  `cmd:"" help:"Print the state of held locks, or of the given ones."`
-	Grow    growCmd    `cmd:"" help:"Grow a segment to COUNT locks."`
-	GC      gcCmd      `cmd:"" name:"gc" help:"Free every tagged, unlocked lock whose tag is not listed on stdin."`
-	Unlink  unlinkCmd  `cmd:"" help:"Remove a segment's name."`
-	Inspect inspectCmd `cmd:"" help:"Print a segment's header and counters."`
+	Create  createCmd  `cmd:"" synopsis:"[ -m MODE ] [ --max N ] NAME COUNT" help:"Create a segment of COUNT locks (rounded up to a multiple of 64)."`
+	Open    openCmd    `cmd:"" synopsis:"NAME [ COUNT ]" help:"Open a segment (checking COUNT if given) and print its summary."`
+	Alloc   allocCmd   `cmd:"" synopsis:"[ --index I ] [ --tag T ] NAME" help:"Allocate a lock and print its index."`
+	Free    freeCmd    `cmd:"" synopsis:"NAME IDX... | free --all NAME" help:"Deallocate locks."`
+	Lock    lockCmd    `cmd:"" synopsis:"[ -n | -t MS ] [ -k ] NAME IDX prog..." help:"Run prog while holding a lock."`
+	Unlock  unlockCmd  `cmd:"" synopsis:"NAME IDX" help:"Release a lock whose owner died."`
+	Status  statusCmd  `cmd:"" synopsis:"[ --json ] [ --all ] NAME [ IDX... ]" help:"Print the state of held locks, or of the given ones."`
+	Grow    growCmd    `cmd:"" synopsis:"NAME COUNT" help:"Grow a segment to COUNT locks."`
+	GC      gcCmd      `cmd:"" name:"gc" synopsis:"NAME" help:"Free every tagged, unlocked lock whose tag is not listed on stdin."`
+	Unlink  unlinkCmd  `cmd:"" synopsis:"NAME" help:"Remove a segment's name."`
+	Inspect inspectCmd `cmd:"" synopsis:"[ --podman ] NAME" help:"Print a segment's header and counters."`
 }
 
 // Run is the root's: kong runs the selected command's Run first, then
@@ -186,7 +186,9 @@ func (b badUsage) Error() string { return b.msg }
 
 func usagef(format string, args ...any) error { return badUsage{fmt.Sprintf(format, args...)} }
 
-// synopses are the commands' usage lines, after "shmlock".
+// synopses are the commands' usage lines, after "shmlock"; each command's
+// synopsis tag says the same after its name (TestSynopsisTags), so that
+// kong's refusals and ours print one line.
 var synopses = map[string]string{
 	"create":  "create [ -m MODE ] [ --max N ] NAME COUNT",
 	"open":    "open NAME [ COUNT ]",
@@ -206,7 +208,7 @@ var synopses = map[string]string{
 func usageOf(env *cli.Env, cmd string, err *error) {
 	var b badUsage
 	if errors.As(*err, &b) {
-		fmt.Fprintf(env.Stderr, "%s: usage: %s [ --dir DIR ] [ --any-owner ] %s\n", env.Name, env.Name, synopses[cmd])
+		fmt.Fprintf(env.Stderr, "%s: usage: %s %s\n", env.Name, env.Name, synopses[cmd])
 		*err = exitcode.Errorf(exitcode.Usage, "%s", b.msg)
 	}
 }
