@@ -112,7 +112,7 @@ func TestSetlockUsage(t *testing.T) {
 		{"-x", path, "true"},
 	} {
 		argv := append([]string{"setlock"}, args...)
-		if r := run(t, argv...); r.Code != 100 || r.Stdout != "" || r.Stderr != want {
+		if r := run(t, argv...); r.Code != 100 || r.Stdout != "" || !isUsageLine(r.Stderr, want, "setlock") {
 			t.Errorf("run(%q) = %s, stdout %q, stderr %q; want exit 100, stderr %q", argv, r.Status(), r.Stdout, r.Stderr, want)
 		}
 	}
