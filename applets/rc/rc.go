@@ -99,6 +99,16 @@ func run(args []string, env *cli.Env) int {
 		}
 		return n, nil
 	}
+	mainValued := func(name string) bool { return len(name) == 1 && strings.Contains("lvtn", name) }
+	// "rc -l LIVE init ..." is "rc init -l LIVE ...": options before a
+	// subcommand are its own.
+	if rest := skipOptions(args, mainValued); len(rest) > 0 && len(rest) < len(args) && args[len(args)-len(rest)-1] != "--" {
+		switch rest[0] {
+		case "check", "init", "update":
+			lead := args[:len(args)-len(rest)]
+			args = append(append([]string{rest[0]}, lead...), rest[1:]...)
+		}
+	}
 	sub := args[0]
 	switch sub {
 	case "check", "init", "update":
@@ -154,7 +164,7 @@ func run(args []string, env *cli.Env) int {
 		}
 	default:
 		o.Up = true
-		valued := func(name string) bool { return len(name) == 1 && strings.Contains("lvtn", name) }
+		valued := mainValued
 		err = cli.Options(args, valued, func(name, v string) error {
 			switch name {
 			case "l":
