@@ -484,8 +484,33 @@ func (e *engine) run(sel []string, up bool) {
 				}
 			}
 			e.save()
+			// Scripts are spawned here, between two state writes, so that
+			// a killed rc always left the PID of every script it started.
+			pre := map[string]*spawned{}
+			if e.o.DryRun == 0 {
+				spawnedAny := false
+				for _, n := range ready {
+					s := db.Services[n]
+					if s.Type != Oneshot {
+						continue
+					}
+					e.announce(n, up)
+					sp := e.spawnOneshot(s, up)
+					pre[n] = sp
+					if sp != nil && sp.fail == nil {
+						en := e.l.State[n]
+						en.PID, en.Start = sp.pid, procStart(sp.pid)
+						e.l.State[n] = en
+						spawnedAny = true
+					}
+				}
+				if spawnedAny {
+					e.save()
+				}
+			}
 			for _, n := range ready {
-				go e.transition(n, up)
+				sp, ok := pre[n]
+				go e.transition(n, up, sp, ok)
 			}
 			continue
 		}
@@ -534,23 +559,25 @@ func (e *engine) apply(m msg, status map[string]int, inFlight *int) bool {
 }
 
 // transition runs one service's transition and reports to the loop.
-func (e *engine) transition(n string, up bool) {
+func (e *engine) transition(n string, up bool, sp *spawned, spawnedByLoop bool) {
 	s := e.l.DB.Services[n]
-	verb, done := "starting", "successfully started"
+	done := "successfully started"
 	if !up {
-		verb, done = "stopping", "successfully stopped"
+		done = "successfully stopped"
 	}
 	if e.o.DryRun > 0 {
 		time.Sleep(time.Duration(e.o.DryRun-1) * time.Millisecond)
 		e.msgs <- msg{name: n, done: true, ok: true}
 		return
 	}
-	e.o.info("service %s: %s", n, verb)
+	if s.Type == Longrun {
+		e.announce(n, up)
+	}
 	var res msg
 	if s.Type == Longrun {
 		res = e.longrun(s, up)
 	} else {
-		res = e.oneshot(s, up)
+		res = e.oneshot(s, up, sp, spawnedByLoop)
 	}
 	res.name, res.done = n, true
 	if res.ok {
@@ -563,6 +590,15 @@ func (e *engine) transition(n string, up bool) {
 		e.o.warn("unable to %s service %s: %s", what, n, res.reason)
 	}
 	e.msgs <- res
+}
+
+// announce prints the start of a transition (verbosity 2).
+func (e *engine) announce(n string, up bool) {
+	verb := "starting"
+	if !up {
+		verb = "stopping"
+	}
+	e.o.info("service %s: %s", n, verb)
 }
 
 // deadline is the transition's deadline: its own timeout, capped by -t.
@@ -681,36 +717,69 @@ func (e *engine) longrun(s *Service, up bool) msg {
 // execlineCommands are the execline programs a block-syntax script needs.
 const execlineCommands = " if ifelse ifte ifthenelse foreground background redirfd importas fdmove fdclose fdswap exec execlineb define multisubstitute backtick pipeline piperw elglob forx forbacktickx export unexport emptyenv cd umask heredoc trap wait withstdinas loopwhilex getpid exit s6-echo s6-envdir with-contenv "
 
-// oneshot runs a oneshot's up or down argv.
-func (e *engine) oneshot(s *Service, up bool) msg {
+// spawned is a oneshot script the loop started.
+type spawned struct {
+	pid  int
+	wait func() unix.WaitStatus
+	fail *msg // the spawn failed: the transition's result
+}
+
+// spawnOneshot starts a oneshot's up or down argv; nil when there is
+// nothing to run.
+func (e *engine) spawnOneshot(s *Service, up bool) *spawned {
 	argv, what := s.Up, "up"
-	okState, failState := byte('U'), byte('D')
+	failState := byte('D')
 	if !up {
 		argv, what = s.Down, "down"
-		okState, failState = 'D', 'U'
+		failState = 'U'
 	}
 	if len(argv) == 0 {
-		return msg{ok: true, state: okState}
+		return nil
 	}
 	env := append(append([]string{}, e.l.Environ...), "RC_NAME="+s.Name)
 	path, err := lookPath(argv[0], env)
-	hint := ""
-	if strings.Contains(execlineCommands, " "+argv[0]+" ") {
-		hint = " (execline commands need execline in PATH)"
+	if err == nil {
+		attr := proc.Attr{Env: env, Dir: "/", Setsid: true, Path: path}
+		spawn := e.o.Spawn
+		if spawn == nil {
+			spawn = defaultSpawn
+		}
+		var sp spawned
+		if sp.pid, sp.wait, err = spawn(argv, attr); err == nil {
+			return &sp
+		}
 	}
-	if err != nil {
-		return msg{state: failState, reason: fmt.Sprintf("%s exited %d%s", what, proc.SpawnCode(err), hint)}
+	return &spawned{fail: &msg{state: failState, reason: fmt.Sprintf("%s exited %d%s", what, proc.SpawnCode(err), execlineHint(argv[0]))}}
+}
+
+func execlineHint(prog string) string {
+	if strings.Contains(execlineCommands, " "+prog+" ") {
+		return " (execline commands need execline in PATH)"
 	}
-	attr := proc.Attr{Env: env, Dir: "/", Setsid: true, Path: path}
-	spawn := e.o.Spawn
-	if spawn == nil {
-		spawn = defaultSpawn
+	return ""
+}
+
+// oneshot runs a oneshot's up or down argv, or waits for the one the loop
+// spawned.
+func (e *engine) oneshot(s *Service, up bool, sp *spawned, spawnedByLoop bool) msg {
+	what := "up"
+	okState, failState := byte('U'), byte('D')
+	argv := s.Up
+	if !up {
+		what, argv = "down", s.Down
+		okState, failState = 'D', 'U'
 	}
-	pid, wait, err := spawn(argv, attr)
-	if err != nil {
-		return msg{state: failState, reason: fmt.Sprintf("%s exited %d%s", what, proc.SpawnCode(err), hint)}
+	if !spawnedByLoop {
+		sp = e.spawnOneshot(s, up)
 	}
-	e.msgs <- msg{name: s.Name, pid: pid, start: procStart(pid)}
+	if sp == nil {
+		return msg{ok: true, state: okState}
+	}
+	if sp.fail != nil {
+		return *sp.fail
+	}
+	pid, wait := sp.pid, sp.wait
+	hint := execlineHint(argv[0])
 	exited := make(chan unix.WaitStatus, 1)
 	go func() { exited <- wait() }()
 	ms := s.TimeoutDown
@@ -839,7 +908,7 @@ func (l *Live) Reload(names []string, o Options) error {
 				rs := *s
 				rs.Up = s.Reload
 				rs.TimeoutUp = 0
-				m := e.oneshot(&rs, true)
+				m := e.oneshot(&rs, true, nil, false)
 				if !m.ok {
 					o.warn("unable to reload service %s: %s", n, strings.Replace(m.reason, "up ", "reload ", 1))
 					ok = false
