@@ -49,6 +49,11 @@ func newRcEnv(t *testing.T, files map[string]string, env ...string) *rcEnv {
 	if got := readToEOF(t, r); got != "\n" {
 		t.Fatalf("svscan -d 3 wrote %q (stderr %q)", got, e.svscan.Stderr())
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("svscan's stderr: %s", e.svscan.Stderr())
+		}
+	})
 	return e
 }
 
@@ -98,6 +103,26 @@ func (e *rcEnv) state() map[string]string {
 		st[f[3]] = f[0]
 	}
 	return st
+}
+
+// hostPid translates a pid of svscan's PID namespace (status files hold
+// those) into this namespace's; 0 if there is none.
+func (e *rcEnv) hostPid(nspid int) int {
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", e.svscan.Pid))
+	if err != nil {
+		return 0
+	}
+	ents, _ := os.ReadDir("/proc")
+	for _, ent := range ents {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil || nsPid(pid) != nspid {
+			continue
+		}
+		if other, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); err == nil && other == ns {
+			return pid
+		}
+	}
+	return 0
 }
 
 // sd is the live servicedir of name.
