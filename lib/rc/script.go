@@ -144,7 +144,7 @@ func pipeRun(d, args []string) error {
 	defer c.Close()
 	for _, x := range []struct {
 		consumer, id string
-		target     int
+		target       int
 	}{{r, readID(r), 0}, {w, writeID(w), 1}} {
 		if x.consumer == "" {
 			continue
@@ -162,4 +162,3 @@ func pipeRun(d, args []string) error {
 	argv := append([]string{d[0]}, args...)
 	return proc.ExecFile(d[0], argv, os.Environ())
 }
-
