@@ -932,8 +932,3 @@ func (l *Live) Reload(names []string, o Options) error {
 	}
 	return nil
 }
-
-// Update switches a live directory to new sources (rc update).
-func Update(sources []string, o Options) error {
-	return exitcode.Errorf(exitcode.Internal, "update is not implemented yet")
-}
