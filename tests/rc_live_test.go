@@ -15,7 +15,7 @@ import (
 // runs as PID 1 of its own PID namespace (killed with the test), the live
 // directory and the sources live in the test's temp dir.
 type rcEnv struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	scan   string
 	live   string
@@ -27,7 +27,7 @@ type rcEnv struct {
 // newRcEnv writes files (relative to the source dir; "LOG" in a file is
 // replaced with the event log's path) and starts svscan; it does not run
 // rc init.
-func newRcEnv(t *testing.T, files map[string]string, env ...string) *rcEnv {
+func newRcEnv(t testing.TB, files map[string]string, env ...string) *rcEnv {
 	t.Helper()
 	dir := t.TempDir()
 	e := &rcEnv{t: t, dir: dir, scan: filepath.Join(dir, "scan"), live: filepath.Join(dir, "run", "live"),
