@@ -69,6 +69,7 @@ func crashAndRecover(t *testing.T, e *rcEnv, n int) {
 }
 
 func TestRcCrashRecovery(t *testing.T) {
+	t.Parallel()
 	files, _ := crashTree()
 	e := newRcEnv(t, files)
 	e.init()

@@ -21,6 +21,7 @@ func merge(ms ...map[string]string) map[string]string {
 }
 
 func TestRcFailingOneshotBlocksDependents(t *testing.T) {
+	t.Parallel()
 	files := merge(
 		oneshotFiles("base", "0"),
 		map[string]string{"bad/type": "oneshot\n", "bad/up": "false\n", "bad/dependencies": "base\n"},
@@ -52,6 +53,7 @@ func TestRcFailingOneshotBlocksDependents(t *testing.T) {
 }
 
 func TestRcLongrunNeverReadyTimesOut(t *testing.T) {
+	t.Parallel()
 	files := map[string]string{
 		"slow/type":            "longrun\n",
 		"slow/run":             "#!/bin/sh\nexec sleep 1000\n",
@@ -87,6 +89,7 @@ func TestRcLongrunNeverReadyTimesOut(t *testing.T) {
 }
 
 func TestRcPermanentFailureFailsAtOnce(t *testing.T) {
+	t.Parallel()
 	files := map[string]string{
 		"perm/type":            "longrun\n",
 		"perm/run":             "#!/bin/sh\nexit 3\n",
@@ -103,6 +106,7 @@ func TestRcPermanentFailureFailsAtOnce(t *testing.T) {
 }
 
 func TestRcStartAttempts(t *testing.T) {
+	t.Parallel()
 	files := map[string]string{
 		"crash/type":            "longrun\n",
 		"crash/run":             "#!/bin/sh\necho x >> LOG\nexit 1\n",
@@ -122,6 +126,7 @@ func TestRcStartAttempts(t *testing.T) {
 }
 
 func TestRcGlobalTimeout(t *testing.T) {
+	t.Parallel()
 	files := merge(oneshotFiles("slow", "1"), oneshotFiles("after", "0", "slow"))
 	e := newRcEnv(t, files)
 	e.init()
@@ -136,6 +141,7 @@ func TestRcGlobalTimeout(t *testing.T) {
 }
 
 func TestRcSIGTERMDuringChange(t *testing.T) {
+	t.Parallel()
 	files := merge(
 		oneshotFiles("script", "0.5"),
 		map[string]string{
@@ -170,6 +176,7 @@ func TestRcSIGTERMDuringChange(t *testing.T) {
 }
 
 func TestRcEssential(t *testing.T) {
+	t.Parallel()
 	files := merge(
 		oneshotFiles("dep", "0"),
 		oneshotFiles("ess", "0", "dep"),

@@ -296,6 +296,7 @@ func checkOrder(t *testing.T, evs []event, deps map[string][]string, up bool) {
 }
 
 func TestRcDiamondUpAndDown(t *testing.T) {
+	t.Parallel()
 	files, deps := diamondTree()
 	e := newRcEnv(t, files)
 	e.init()
@@ -369,6 +370,7 @@ func TestRcDiamondUpAndDown(t *testing.T) {
 }
 
 func TestRcListAndDryRun(t *testing.T) {
+	t.Parallel()
 	files, deps := diamondTree()
 	e := newRcEnv(t, files)
 	e.init()

@@ -72,6 +72,7 @@ func checkNoGap(t *testing.T, counts map[string][]int) {
 }
 
 func TestRcPipelines(t *testing.T) {
+	t.Parallel()
 	files := merge(
 		producerFiles("p1", "f"), producerFiles("p2", "f"),
 		map[string]string{

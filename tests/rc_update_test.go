@@ -18,6 +18,7 @@ func (e *rcEnv) runPID(name string) int {
 }
 
 func TestRcUpdate(t *testing.T) {
+	t.Parallel()
 	files := merge(
 		longrunFiles("keep", "0"),
 		longrunFiles("changed", "0", "keep"),

@@ -1,0 +1,136 @@
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/gotools-dev/gotools/lib/lock"
+)
+
+func TestRcInitWithoutSvscan(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	scan, src, live := filepath.Join(dir, "scan"), filepath.Join(dir, "src"), filepath.Join(dir, "live")
+	writeTree(t, src, longrunFiles("a", "0"))
+	if err := os.Mkdir(scan, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, "rc", "init", "-l", live, scan, src)
+	if r.Code != 111 || !strings.Contains(r.Stderr, "svscan is not running on "+scan) {
+		t.Errorf("rc init without svscan = %s, %q; want 111", r.Status(), r.Stderr)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.Name() != "scan" && e.Name() != "src" && e.Name() != "live:lock" {
+			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+	if ents, _ := os.ReadDir(scan); len(ents) != 0 {
+		t.Errorf("scan directory holds %v", ents)
+	}
+}
+
+func TestRcInitTwiceAndStale(t *testing.T) {
+	t.Parallel()
+	files := longrunFiles("a", "0")
+	files["a/run"] = strings.Replace(files["a/run"], "#!/bin/sh", "#!/bin/sh\n# not executable in the source", 1)
+	e := newRcEnv(t, files)
+	if err := os.Chmod(filepath.Join(e.src, "a", "run"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.init()
+	if st, err := os.Stat(filepath.Join(e.sd("a"), "run")); err != nil || st.Mode().Perm() != 0o755 {
+		t.Errorf("live run: %v, %v; want mode 0755", st.Mode(), err)
+	}
+	r := e.mustRc(1, "init", e.scan, e.src)
+	if !strings.Contains(r.Stderr, e.live+" is live: use rc update") {
+		t.Errorf("second init: %q", r.Stderr)
+	}
+	e.mustRc(0, "-u", "change", "a")
+	// A restarted container: svscan and its supervisors are gone, the
+	// live directory is still there.
+	e.svscan.KillGroup(t)
+	waitFor(t, "a's supervisor to be gone", func() bool {
+		held, err := lock.Held(filepath.Join(e.sd("a"), "supervise", "lock"))
+		return err == nil && !held
+	})
+	// The new svscan starts from a clean scan directory, as init makes it.
+	if err := os.Remove(filepath.Join(e.scan, "a")); err != nil {
+		t.Fatal(err)
+	}
+	r2, w := pipe(t)
+	e.svscan = startIn(t, Opts{ExtraFiles: []*os.File{w}, NewPIDNS: true}, "svscan", "-d", "3", e.scan)
+	w.Close()
+	readToEOF(t, r2)
+	r = e.mustRc(0, "init", "-t", "10000", e.scan, e.src)
+	if !strings.Contains(r.Stderr, "rc: warning: removing stale live directory "+e.live) {
+		t.Errorf("stale init: %q", r.Stderr)
+	}
+	if st := e.state(); st["a"] != "D" {
+		t.Errorf("after a new init, a is %s", st["a"])
+	}
+	e.mustRc(0, "-u", "change", "a")
+}
+
+func TestRcOneshotContext(t *testing.T) {
+	t.Parallel()
+	files := map[string]string{
+		"ctx/type": "oneshot\n",
+		"fds/type": "oneshot\n",
+		"fds/up":   "fdlist\n",
+		"ctx/up": `sh -c "env > LOG.env; pwd > LOG.pwd; umask > LOG.umask; ` +
+			`echo $$ > LOG.pid; cut -d\" \" -f6 /proc/$$/stat > LOG.sid"` + "\n",
+	}
+	e := newRcEnv(t, files)
+	if r := runIn(t, Opts{Env: []string{"RC_TEST_VAR=from-init"}}, "rc", "-l", e.live, "init", e.scan, e.src); r.Code != 0 {
+		t.Fatalf("rc init = %s, %q", r.Status(), r.Stderr)
+	}
+	other := t.TempDir()
+	r := runIn(t, Opts{Env: []string{"RC_TEST_VAR=from-change", "RC_OTHER=x"}, Dir: other}, "rc", "-l", e.live, "-u", "change", "ctx", "fds")
+	if r.Code != 0 {
+		t.Fatalf("rc -u change = %s, %q", r.Status(), r.Stderr)
+	}
+	// fdlist (a oneshot) printed the fds it got on rc's stdout.
+	var fds []string
+	for _, l := range lines(r.Stdout) {
+		fds = append(fds, strings.Fields(l)[0])
+	}
+	if strings.Join(fds, " ") != "0 1 2" {
+		t.Errorf("the oneshot's fds: %q; want 0, 1, 2 only", r.Stdout)
+	}
+	read := func(ext string) string {
+		b, err := os.ReadFile(e.log + "." + ext)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	env := lines(read("env"))
+	for _, want := range []string{"RC_TEST_VAR=from-init", "RC_NAME=ctx"} {
+		found := false
+		for _, l := range env {
+			found = found || l == want
+		}
+		if !found {
+			t.Errorf("the script's environment lacks %s", want)
+		}
+	}
+	for _, l := range env {
+		if strings.HasPrefix(l, "RC_OTHER=") {
+			t.Errorf("the script got rc's own environment: %s", l)
+		}
+	}
+	if got := strings.TrimSpace(read("pwd")); got != "/" {
+		t.Errorf("cwd %q; want /", got)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(read("pid")))
+	if sid, _ := strconv.Atoi(strings.TrimSpace(read("sid"))); pid == 0 || sid != pid {
+		t.Errorf("sid %d, pid %d: want its own session", sid, pid)
+	}
+	if got := strings.TrimSpace(read("umask")); got != "0022" && got != "022" {
+		t.Logf("umask %q", got)
+	}
+}
