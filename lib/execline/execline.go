@@ -105,13 +105,8 @@ func Lex(b []byte) ([]string, error) {
 				state = stStart
 			case eof:
 				return nil, ErrSyntax
-			case c == '"':
-				state = stQuote
-			case c == '\\':
-				state = stEsc0
 			default:
-				cur = append(cur, c)
-				state = stWord
+				state = braceWord(c, &cur)
 			}
 		case stClose:
 			switch {
@@ -127,13 +122,8 @@ func Lex(b []byte) ([]string, error) {
 					return finish(words, depth)
 				}
 				state = stStart
-			case c == '"':
-				state = stQuote
-			case c == '\\':
-				state = stEsc0
 			default:
-				cur = append(cur, c)
-				state = stWord
+				state = braceWord(c, &cur)
 			}
 		case stWord:
 			switch {
@@ -229,6 +219,20 @@ func Lex(b []byte) ([]string, error) {
 		}
 		i++
 	}
+}
+
+// braceWord is what follows a word-initial brace that is not a block
+// delimiter: an ordinary word goes on ("{a"), a quote or a backslash as in
+// START (the backslash re-adds the depth's spaces: execlineb's quirk).
+func braceWord(c byte, cur *[]byte) int {
+	switch c {
+	case '"':
+		return stQuote
+	case '\\':
+		return stEsc0
+	}
+	*cur = append(*cur, c)
+	return stWord
 }
 
 // finish is the end of input outside a word.
