@@ -1,0 +1,77 @@
+package tests
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestRcInteropRealS6 drives real s6-supervise (through svscan
+// --supervisor) with rc, and reads rc's live servicedirs with real
+// s6-svstat and s6-svc (spec/rc.md test 14, a subset).
+func TestRcInteropRealS6(t *testing.T) {
+	t.Parallel()
+	tools := requireS6(t, "s6-supervise", "s6-svstat", "s6-svc")
+	files, deps := crashTree()
+	dir := t.TempDir()
+	e := &rcEnv{t: t, dir: dir, scan: dir + "/scan", live: dir + "/run/live", src: dir + "/src", log: dir + "/events"}
+	for _, d := range []string{e.scan, e.src, dir + "/run"} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fixed := map[string]string{}
+	for k, v := range files {
+		fixed[k] = strings.ReplaceAll(v, "LOG", e.log)
+	}
+	writeTree(t, e.src, fixed)
+	r, w := pipe(t)
+	e.svscan = startIn(t, Opts{ExtraFiles: []*os.File{w}, NewPIDNS: true}, "svscan", "-d", "3", "--supervisor="+tools[0], e.scan)
+	w.Close()
+	if got := readToEOF(t, r); got != "\n" {
+		t.Fatalf("svscan wrote %q (stderr %q)", got, e.svscan.Stderr())
+	}
+	e.init()
+	e.mustRc(0, "-u", "change", "all")
+	checkOrder(t, e.events(), deps, true)
+	st := run(t, tools[1], e.sd("c3"))
+	if st.Code != 0 || !strings.HasPrefix(st.Stdout, "up ") || !strings.Contains(st.Stdout, "ready") {
+		t.Errorf("s6-svstat c3 = %s %q; want up and ready", st.Status(), st.Stdout)
+	}
+	if r := e.rc("diff"); r.Code != 0 || r.Stdout != "" {
+		t.Errorf("diff = %s %q", r.Status(), r.Stdout)
+	}
+	// Real s6-svc takes c1 down behind rc's back: diff sees it.
+	if r := run(t, tools[2], "-d", e.sd("c1")); r.Code != 0 {
+		t.Fatalf("s6-svc -d = %s %q", r.Status(), r.Stderr)
+	}
+	if r := e.rc("diff"); r.Code != 1 || strings.TrimSpace(r.Stdout) != "-c1" {
+		t.Errorf("diff after s6-svc -d = %s %q; want 1, -c1", r.Status(), r.Stdout)
+	}
+	if err := os.Remove(e.log); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRc(0, "-da", "change")
+	checkOrder(t, e.events(), map[string][]string{"c4": {"c3"}}, false)
+	for n, s := range e.state() {
+		if s != "D" {
+			t.Errorf("%s is %s after -da change", n, s)
+		}
+	}
+}
+
+func TestRcLockBusy(t *testing.T) {
+	t.Parallel()
+	files, _ := crashTree()
+	e := newRcEnv(t, files)
+	e.init()
+	holder := start(t, "setlock", e.live+":lock", "sleeper")
+	holder.WaitLine(t, "^ready$")
+	r := e.rc("-u", "change", "all")
+	if r.Code != 111 || !strings.Contains(r.Stderr, "unable to lock "+e.live+": Resource temporarily unavailable (another rc is running; -b waits)") {
+		t.Errorf("rc with the lock busy = %s, %q; want 111", r.Status(), r.Stderr)
+	}
+	if r := e.rc("list", "all"); r.Code != 111 {
+		t.Errorf("rc list with the lock held exclusively = %s; want 111", r.Status())
+	}
+}
