@@ -281,6 +281,18 @@ func newEngine(ctx context.Context, l *Live, o Options) *engine {
 	}
 	e.ctx, e.cancel = ctx, cancel
 	e.sigs = make(chan os.Signal, 4)
+	if o.HostSignals {
+		e.stopSigs = func() {}
+	} else {
+		e.catchSignals()
+	}
+	return e.limits()
+}
+
+// catchSignals handles SIGTERM and SIGINT (the first stops new
+// transitions, the second kills running scripts) and ignores SIGHUP,
+// SIGQUIT and SIGPIPE while transitions run (spec/rc.md §5.5).
+func (e *engine) catchSignals() {
 	signal.Notify(e.sigs, unix.SIGTERM, unix.SIGINT)
 	signal.Ignore(unix.SIGHUP, unix.SIGQUIT, unix.SIGPIPE)
 	done := make(chan struct{})
@@ -305,6 +317,10 @@ func newEngine(ctx context.Context, l *Live, o Options) *engine {
 		signal.Reset(unix.SIGHUP, unix.SIGQUIT, unix.SIGPIPE)
 		close(done)
 	}
+}
+
+// limits raises the soft RLIMIT_NOFILE and sizes the transitions in flight.
+func (e *engine) limits() *engine {
 	var rl unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil {
 		if rl.Cur < rl.Max {
@@ -333,7 +349,7 @@ func (e *engine) result() error {
 		return e.err
 	}
 	if c := context.Cause(e.ctx); c != nil && e.ctx.Err() != nil {
-		if errors.Is(c, errTimeout) {
+		if errors.Is(c, errTimeout) || errors.Is(c, context.DeadlineExceeded) {
 			return exitcode.Errorf(CodeTimedOut, "timed out")
 		}
 		return exitcode.Errorf(CodeFailed, "%v", c)

@@ -428,3 +428,20 @@ func procStart(pid int) uint64 {
 	v, _ := strconv.ParseUint(f[19], 10, 64)
 	return v
 }
+
+// Record sets the recorded state of services without running anything
+// (init records fix-attrs and legacy-cont-init up, init.md §5.1 step 7).
+// It writes the state file; up false records D.
+func (l *Live) Record(up bool, names ...string) error {
+	s := byte('D')
+	if up {
+		s = 'U'
+	}
+	for _, n := range names {
+		if l.DB.Services[n] == nil {
+			return exitcode.Errorf(3, "unknown service name %s", n)
+		}
+		l.State[n] = Entry{S: s}
+	}
+	return l.SaveState()
+}

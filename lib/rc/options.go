@@ -45,9 +45,14 @@ type Options struct {
 	// scripts: a host that reaps every child itself (init, PID 1) starts
 	// the script and hands back its wait status (see [Spawner]).
 	Spawn Spawner
-	// Environ and Stdin, for init: the environment recorded by Init
-	// (nil: the process's) and the oneshots' stdin (nil: rc's own).
+	// Environ is the environment Init records for oneshots (nil: the
+	// process's own).
 	Environ []string
+	// HostSignals says the host process handles signals (init, PID 1):
+	// Change then neither catches nor ignores any, and the host cancels
+	// the context it passes instead (a first SIGTERM: no new
+	// transitions; exit code 1 unless the context's deadline passed: 2).
+	HostSignals bool
 }
 
 func (o *Options) warn(format string, args ...any) {
