@@ -207,3 +207,28 @@ func TestRcEssential(t *testing.T) {
 		t.Errorf("state after -pu ess %v; want user D, ess and dep U", st)
 	}
 }
+
+func TestRcReload(t *testing.T) {
+	t.Parallel()
+	files := merge(
+		map[string]string{
+			"lr/type": "longrun\n", "lr/notification-fd": "3\n",
+			"lr/run": "#!/bin/sh\ntrap 'echo \"reload lr 1\" >> LOG' HUP\necho >&3\nwhile :; do sleep 0.05; done\n",
+			"os/type": "oneshot\n", "os/up": "true\n", "os/reload": "sh -c \"echo reload os 1 >> LOG\"\n",
+			"off/type": "oneshot\n", "off/up": "true\n",
+		},
+	)
+	e := newRcEnv(t, files)
+	e.init()
+	e.mustRc(0, "-u", "change", "lr", "os")
+	e.mustRc(0, "reload", "lr", "os")
+	waitFor(t, "both reloads", func() bool {
+		evs := e.events()
+		return firstEvent(evs, "reload", "lr") != 0 && firstEvent(evs, "reload", "os") != 0
+	})
+	r := e.mustRc(1, "reload", "off")
+	if !strings.Contains(r.Stderr, "service off is not up") {
+		t.Errorf("reload of a down service: %q", r.Stderr)
+	}
+	e.mustRc(3, "reload", "nosuch")
+}
