@@ -59,3 +59,14 @@ func BenchmarkRcChangeUp20(b *testing.B) {
 	}
 	b.ReportMetric(float64(cpu.Microseconds())/float64(n*20), "cpu-us/service")
 }
+
+// BenchmarkRcCheck times a whole rc check run (exec included) of the
+// s6-overlay-shaped tree (s6-rc-compile is not available to compare).
+func BenchmarkRcCheck(b *testing.B) {
+	for b.Loop() {
+		out, err := exec.Command("rc", "check", "testdata/rc/overlay/base", "testdata/rc/overlay/s6-rc.d").CombinedOutput()
+		if err != nil {
+			b.Fatalf("rc check: %v (%s)", err, out)
+		}
+	}
+}

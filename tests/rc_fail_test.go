@@ -3,6 +3,7 @@ package tests
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -231,4 +232,31 @@ func TestRcReload(t *testing.T) {
 		t.Errorf("reload of a down service: %q", r.Stderr)
 	}
 	e.mustRc(3, "reload", "nosuch")
+}
+
+func TestRcOneshotTimeoutKillsItsGroup(t *testing.T) {
+	t.Parallel()
+	files := map[string]string{
+		"hang/type":       "oneshot\n",
+		"hang/up":         "sh -c \"sleep 30 & echo $! > LOG.child; wait\"\n",
+		"hang/timeout-up": "200\n",
+	}
+	e := newRcEnv(t, files)
+	e.init()
+	r := e.mustRc(1, "-u", "change", "hang")
+	if !strings.Contains(r.Stderr, "unable to start service hang: timed out after 200 ms") {
+		t.Errorf("stderr %q", r.Stderr)
+	}
+	b, err := os.ReadFile(e.log + ".child")
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	waitFor(t, "the script's background child to be killed", func() bool {
+		st, err := readStat(child)
+		return err != nil || st.State == 'Z'
+	})
+	if st := e.state(); st["hang"] != "D" {
+		t.Errorf("hang is %s; want D", st["hang"])
+	}
 }
