@@ -214,7 +214,7 @@ func TestRcReload(t *testing.T) {
 	files := merge(
 		map[string]string{
 			"lr/type": "longrun\n", "lr/notification-fd": "3\n",
-			"lr/run": "#!/bin/sh\ntrap 'echo \"reload lr 1\" >> LOG' HUP\necho >&3\nwhile :; do sleep 0.05; done\n",
+			"lr/run":  "#!/bin/sh\ntrap 'echo \"reload lr 1\" >> LOG' HUP\necho >&3\nwhile :; do sleep 0.05; done\n",
 			"os/type": "oneshot\n", "os/up": "true\n", "os/reload": "sh -c \"echo reload os 1 >> LOG\"\n",
 			"off/type": "oneshot\n", "off/up": "true\n",
 		},
