@@ -2,8 +2,11 @@ package tests
 
 import (
 	"os"
+	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestRcInteropRealS6 drives real s6-supervise (through svscan
@@ -73,5 +76,27 @@ func TestRcLockBusy(t *testing.T) {
 	}
 	if r := e.rc("list", "all"); r.Code != 111 {
 		t.Errorf("rc list with the lock held exclusively = %s; want 111", r.Status())
+	}
+	// -b waits for the lock instead.
+	p := start(t, "rc", "-l", e.live, "-b", "-u", "change", "all")
+	var st unix.Stat_t
+	if err := unix.Stat(e.live+":lock", &st); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "rc -b to wait for the lock (/proc/locks)", func() bool {
+		b, _ := os.ReadFile("/proc/locks")
+		for _, l := range lines(string(b)) {
+			if strings.Contains(l, " -> ") && strings.Contains(l, ":"+strconv.FormatUint(st.Ino, 10)+" ") {
+				return true
+			}
+		}
+		return false
+	})
+	if !p.Running() {
+		t.Fatalf("rc -b did not wait: %s", p.Stderr())
+	}
+	holder.Signal(unix.SIGTERM)
+	if r := p.Wait(t); r.Code != 0 {
+		t.Errorf("rc -b = %s, %q; want 0 once the lock is free", r.Status(), r.Stderr)
 	}
 }
