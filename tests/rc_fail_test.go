@@ -260,3 +260,23 @@ func TestRcOneshotTimeoutKillsItsGroup(t *testing.T) {
 		t.Errorf("hang is %s; want D", st["hang"])
 	}
 }
+
+func TestRcSupervisorNotRunning(t *testing.T) {
+	t.Parallel()
+	files := merge(longrunFiles("lr", "0"), oneshotFiles("after", "0", "lr"))
+	e := newRcEnv(t, files)
+	e.init()
+	e.svscan.KillGroup(t)
+	waitFor(t, "lr's supervisor to be gone", func() bool {
+		_, err := os.Stat(filepath.Join(e.sd("lr"), "supervise", "control"))
+		return err == nil && run(t, "svok", e.sd("lr")).Code != 0
+	})
+	r := e.mustRc(1, "-u", "change", "after")
+	if !strings.Contains(r.Stderr, "unable to start service lr: supervisor not running") ||
+		!strings.Contains(r.Stderr, "not starting after: dependency lr failed") {
+		t.Errorf("stderr %q", r.Stderr)
+	}
+	if st := e.state(); st["lr"] != "D" || st["after"] != "D" {
+		t.Errorf("state %v", st)
+	}
+}
