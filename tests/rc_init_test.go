@@ -134,3 +134,35 @@ func TestRcOneshotContext(t *testing.T) {
 		t.Logf("umask %q", got)
 	}
 }
+
+// TestRcInitTimeoutRollsBack: supervisors that never come up (svscan runs
+// a stand-in that never takes the lock) make init fail with 111 after -t
+// and remove what it made.
+func TestRcInitTimeoutRollsBack(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	scan, src, live := filepath.Join(dir, "scan"), filepath.Join(dir, "src"), filepath.Join(dir, "live")
+	writeTree(t, src, longrunFiles("a", "0"))
+	if err := os.Mkdir(scan, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r, w := pipe(t)
+	sv := startIn(t, Opts{ExtraFiles: []*os.File{w}, NewPIDNS: true}, "svscan", "-d", "3", "--supervisor=sleeper", scan)
+	w.Close()
+	if got := readToEOF(t, r); got != "\n" {
+		t.Fatalf("svscan wrote %q (stderr %q)", got, sv.Stderr())
+	}
+	res := run(t, "rc", "init", "-l", live, "-t", "300", scan, src)
+	if res.Code != 111 || !strings.Contains(res.Stderr, "supervisors not up after 300 ms") {
+		t.Errorf("rc init = %s, %q; want 111", res.Status(), res.Stderr)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.Name() != "scan" && e.Name() != "src" && e.Name() != "live:lock" {
+			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+	if ents, _ := os.ReadDir(scan); len(ents) != 1 || ents[0].Name() != ".s6-svscan" {
+		t.Errorf("scan directory holds %v", ents)
+	}
+}

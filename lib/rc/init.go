@@ -213,6 +213,29 @@ func svscanControl(scandir string, cmd string) error {
 	return nil
 }
 
+// stopped waits (at most 5 s) until the supervisors that did start on
+// the servicedirs of subs have exited ('x'), after svscan's h, so that a
+// rollback never removes a directory a supervisor still runs in.
+func stopped(l *Live, subs []struct {
+	name string
+	l    *ftrig.Listener
+}) {
+	deadline := time.Now().Add(5 * time.Second)
+	buf := make([]byte, 64)
+	for _, s := range subs {
+		for {
+			held, err := lock.Held(filepath.Join(l.ServiceDir(s.name), "supervise", "lock"))
+			if err != nil || !held {
+				break
+			}
+			n, err := s.l.Read(buf, deadline)
+			if err != nil || strings.IndexByte(string(buf[:n]), 'x') >= 0 {
+				break
+			}
+		}
+	}
+}
+
 // startSupervisors links names into the scan directory, has svscan scan,
 // and waits until each has a supervisor (spec/rc.md §6 steps 3-4). links
 // maps a name to its old link name when it is renamed (update).
@@ -226,7 +249,7 @@ func (l *Live) startSupervisors(names []string, _ map[string]string, o Options) 
 			x.Close()
 		}
 	}()
-	type sub struct {
+	type sub = struct {
 		name string
 		l    *ftrig.Listener
 	}
@@ -279,6 +302,7 @@ func (l *Live) startSupervisors(names []string, _ map[string]string, o Options) 
 			if err != nil {
 				rollback()
 				_ = svscanControl(l.Scandir, "h")
+				stopped(l, subs)
 				if errors.Is(err, os.ErrDeadlineExceeded) {
 					return exitcode.Errorf(exitcode.Sys, "supervisors not up after %d ms", o.Timeout)
 				}
