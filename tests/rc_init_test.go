@@ -10,24 +10,38 @@ import (
 	"github.com/gotools-dev/gotools/lib/lock"
 )
 
-func TestRcInitWithoutSvscan(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	scan, src, live := filepath.Join(dir, "scan"), filepath.Join(dir, "src"), filepath.Join(dir, "live")
+// initDirs makes DIR/scan and DIR/src (one longrun a) for init tests
+// that run without newRcEnv; the live directory is DIR/live.
+func initDirs(t *testing.T) (dir, scan, src, live string) {
+	t.Helper()
+	dir = t.TempDir()
+	scan, src, live = filepath.Join(dir, "scan"), filepath.Join(dir, "src"), filepath.Join(dir, "live")
 	writeTree(t, src, longrunFiles("a", "0"))
 	if err := os.Mkdir(scan, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	r := run(t, "rc", "init", "-l", live, scan, src)
-	if r.Code != 111 || !strings.Contains(r.Stderr, "svscan is not running on "+scan) {
-		t.Errorf("rc init without svscan = %s, %q; want 111", r.Status(), r.Stderr)
-	}
+	return dir, scan, src, live
+}
+
+// checkOnlyLeft fails unless dir holds scan, src and the lock file only.
+func checkOnlyLeft(t *testing.T, dir string) {
+	t.Helper()
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		if e.Name() != "scan" && e.Name() != "src" && e.Name() != "live:lock" {
 			t.Errorf("left behind: %s", e.Name())
 		}
 	}
+}
+
+func TestRcInitWithoutSvscan(t *testing.T) {
+	t.Parallel()
+	dir, scan, src, live := initDirs(t)
+	r := run(t, "rc", "init", "-l", live, scan, src)
+	if r.Code != 111 || !strings.Contains(r.Stderr, "svscan is not running on "+scan) {
+		t.Errorf("rc init without svscan = %s, %q; want 111", r.Status(), r.Stderr)
+	}
+	checkOnlyLeft(t, dir)
 	if ents, _ := os.ReadDir(scan); len(ents) != 0 {
 		t.Errorf("scan directory holds %v", ents)
 	}
@@ -140,12 +154,7 @@ func TestRcOneshotContext(t *testing.T) {
 // and remove what it made.
 func TestRcInitTimeoutRollsBack(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	scan, src, live := filepath.Join(dir, "scan"), filepath.Join(dir, "src"), filepath.Join(dir, "live")
-	writeTree(t, src, longrunFiles("a", "0"))
-	if err := os.Mkdir(scan, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir, scan, src, live := initDirs(t)
 	r, w := pipe(t)
 	sv := startIn(t, Opts{ExtraFiles: []*os.File{w}, NewPIDNS: true}, "svscan", "-d", "3", "--supervisor=sleeper", scan)
 	w.Close()
@@ -156,12 +165,7 @@ func TestRcInitTimeoutRollsBack(t *testing.T) {
 	if res.Code != 111 || !strings.Contains(res.Stderr, "supervisors not up after 300 ms") {
 		t.Errorf("rc init = %s, %q; want 111", res.Status(), res.Stderr)
 	}
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		if e.Name() != "scan" && e.Name() != "src" && e.Name() != "live:lock" {
-			t.Errorf("left behind: %s", e.Name())
-		}
-	}
+	checkOnlyLeft(t, dir)
 	if ents, _ := os.ReadDir(scan); len(ents) != 1 || ents[0].Name() != ".s6-svscan" {
 		t.Errorf("scan directory holds %v", ents)
 	}

@@ -16,24 +16,7 @@ func TestRcInteropRealS6(t *testing.T) {
 	t.Parallel()
 	tools := requireS6(t, "s6-supervise", "s6-svstat", "s6-svc")
 	files, deps := crashTree()
-	dir := t.TempDir()
-	e := &rcEnv{t: t, dir: dir, scan: dir + "/scan", live: dir + "/run/live", src: dir + "/src", log: dir + "/events"}
-	for _, d := range []string{e.scan, e.src, dir + "/run"} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fixed := map[string]string{}
-	for k, v := range files {
-		fixed[k] = strings.ReplaceAll(v, "LOG", e.log)
-	}
-	writeTree(t, e.src, fixed)
-	r, w := pipe(t)
-	e.svscan = startIn(t, Opts{ExtraFiles: []*os.File{w}, NewPIDNS: true}, "svscan", "-d", "3", "--supervisor="+tools[0], e.scan)
-	w.Close()
-	if got := readToEOF(t, r); got != "\n" {
-		t.Fatalf("svscan wrote %q (stderr %q)", got, e.svscan.Stderr())
-	}
+	e := newRcEnvArgs(t, files, []string{"--supervisor=" + tools[0]})
 	e.init()
 	e.mustRc(0, "-u", "change", "all")
 	checkOrder(t, e.events(), deps, true)

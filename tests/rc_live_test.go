@@ -29,6 +29,12 @@ type rcEnv struct {
 // rc init.
 func newRcEnv(t testing.TB, files map[string]string, env ...string) *rcEnv {
 	t.Helper()
+	return newRcEnvArgs(t, files, nil, env...)
+}
+
+// newRcEnvArgs is newRcEnv with more svscan arguments (--supervisor=PROG).
+func newRcEnvArgs(t testing.TB, files map[string]string, svscanArgs []string, env ...string) *rcEnv {
+	t.Helper()
 	dir := t.TempDir()
 	e := &rcEnv{t: t, dir: dir, scan: filepath.Join(dir, "scan"), live: filepath.Join(dir, "run", "live"),
 		src: filepath.Join(dir, "src"), log: filepath.Join(dir, "events")}
@@ -44,7 +50,7 @@ func newRcEnv(t testing.TB, files map[string]string, env ...string) *rcEnv {
 	writeTree(t, e.src, fixed)
 	r, w := pipe(t)
 	o := Opts{ExtraFiles: []*os.File{w}, Env: env, NewPIDNS: true}
-	e.svscan = startIn(t, o, "svscan", "-d", "3", e.scan)
+	e.svscan = startIn(t, o, append(append([]string{"svscan", "-d", "3"}, svscanArgs...), e.scan)...)
 	w.Close()
 	if got := readToEOF(t, r); got != "\n" {
 		t.Fatalf("svscan -d 3 wrote %q (stderr %q)", got, e.svscan.Stderr())
