@@ -275,3 +275,13 @@ func TestRcCheckDuplicatesAndWarnings(t *testing.T) {
 		t.Errorf("rc check without sources = %s; want 100", r.Status())
 	}
 }
+
+func TestRcCheckWarnsMissingExecline(t *testing.T) {
+	t.Parallel()
+	src := filepath.Join(t.TempDir(), "src")
+	writeTree(t, src, map[string]string{"x/type": "oneshot", "x/up": "foreground { true } true\n"})
+	r := runIn(t, Opts{Env: []string{"PATH=/nonexistent"}}, lookPath(t, "rc"), "check", src)
+	if r.Code != 0 || !strings.Contains(r.Stderr, "rc: warning: x/up: foreground is an execline command and is not in PATH") {
+		t.Errorf("rc check = %s, %q; want 0 and a warning", r.Status(), r.Stderr)
+	}
+}

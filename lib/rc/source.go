@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -401,6 +402,11 @@ func (r *Reader) readOneshot(d *def) error {
 			r.warn("%s/%s is one command line, not a script: its #! line is a comment; put the script in a file and name that file in %s", d.name, f.name, f.name)
 		}
 		*f.argv = argv
+		if len(argv) > 0 && execlineHint(argv[0]) != "" {
+			if _, err := exec.LookPath(argv[0]); err != nil {
+				r.warn("%s/%s: %s is an execline command and is not in PATH", d.name, f.name, argv[0])
+			}
+		}
 	}
 	h := sha256.New()
 	for _, argv := range [][]string{s.Up, s.Down, s.Reload} {
