@@ -170,3 +170,41 @@ func TestRcInitTimeoutRollsBack(t *testing.T) {
 		t.Errorf("scan directory holds %v", ents)
 	}
 }
+
+// TestRcOneshotRunsAsTreeOwner: root acting on a tree that belongs to uid
+// 1000 runs its scripts as 1000, without supplementary groups.
+func TestRcOneshotRunsAsTreeOwner(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	tmp := t.TempDir()
+	out := filepath.Join(tmp, "out")
+	for _, d := range []string{filepath.Dir(tmp), tmp} { // t.TempDir's are 0700
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(out, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(out, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"who/type": "oneshot\n",
+		"who/up":   "sh -c \"id -u > " + out + "/uid; id -G > " + out + "/groups\"\n",
+	}
+	e := newRcEnv(t, files)
+	e.init()
+	if err := os.Chown(e.live+":servicedirs", 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRc(0, "-u", "change", "who")
+	for f, want := range map[string]string{"uid": "1000", "groups": "1000"} {
+		b, err := os.ReadFile(filepath.Join(out, f))
+		if err != nil || strings.TrimSpace(string(b)) != want {
+			t.Errorf("%s: %q, %v; want %s", f, b, err, want)
+		}
+	}
+}

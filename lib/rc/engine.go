@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -753,7 +754,18 @@ func (e *engine) spawnOneshot(s *Service, up bool) *spawned {
 		return nil
 	}
 	env := append(append([]string{}, e.l.Environ...), "RC_NAME="+s.Name)
-	path, err := lookPath(argv[0], env)
+	var path string
+	var err error
+	if o := e.l.owner; o != nil {
+		// Root on another uid's tree: rc's script mode drops to the
+		// owner, then looks argv[0] up and execs it (no privilege is
+		// kept past the exec; the lookup happens as the owner).
+		path = selfPath()
+		argv = append([]string{path, "rc", filepath.Join(e.l.Gen, "exec-as")}, argv...)
+		err = writeFile(filepath.Join(e.l.Gen, "exec-as"), scriptFile(path, "exec-as", strconv.Itoa(o[0]), strconv.Itoa(o[1])), 0o644)
+	} else {
+		path, err = lookPath(argv[0], env)
+	}
 	if err == nil {
 		attr := proc.Attr{Env: env, Dir: "/", Setsid: true, Path: path}
 		spawn := e.o.Spawn

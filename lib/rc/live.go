@@ -38,6 +38,9 @@ type Live struct {
 	lockf   *os.File
 	writes  int // state writes, for the crash test hook
 	killAt  int
+	// owner is the uid and gid oneshots run as: set when root acts on a
+	// tree that belongs to another uid (spec/rc.md §5.4).
+	owner *[2]int
 }
 
 // Entry is one service's line of the state file.
@@ -120,8 +123,12 @@ func (l *Live) checkOwner() error {
 	if err := unix.Stat(Servicedirs(l.Path), &st); err != nil {
 		return exitcode.Errorf(CodeBadLive, "unable to stat %s: %w", Servicedirs(l.Path), err)
 	}
-	if uid := os.Geteuid(); uid != 0 && int(st.Uid) != uid {
+	uid := os.Geteuid()
+	if uid != 0 && int(st.Uid) != uid {
 		return exitcode.Errorf(exitcode.Sys, "unable to act on %s: %w (owned by uid %d)", l.Path, unix.EPERM, st.Uid)
+	}
+	if uid == 0 && st.Uid != 0 {
+		l.owner = &[2]int{int(st.Uid), int(st.Gid)}
 	}
 	return nil
 }

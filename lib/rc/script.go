@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -46,6 +47,8 @@ func Script(file string, args []string, stderr io.Writer) error {
 		return holder(d[1])
 	case d[0] == "pipe-run":
 		return pipeRun(d[1:], args)
+	case d[0] == "exec-as" && len(d) == 3:
+		return execAs(d[1], d[2], args)
 	}
 	return exitcode.Errorf(exitcode.Usage, "%s: unknown directive %s", file, d[0])
 }
@@ -119,6 +122,32 @@ func holder(live string) error {
 		return exitcode.New(exitcode.Sys, r.err)
 	}
 	return nil
+}
+
+// execAs drops to uid and gid (no supplementary groups), then execs args
+// looked up in PATH: how root runs the oneshots of another uid's tree.
+func execAs(uid, gid string, args []string) error {
+	u, err1 := strconv.Atoi(uid)
+	g, err2 := strconv.Atoi(gid)
+	if err1 != nil || err2 != nil || len(args) == 0 {
+		return exitcode.Errorf(exitcode.Usage, "exec-as: invalid directive")
+	}
+	// x/sys/unix's Setgroups, Setgid and Setuid are syscall's, which
+	// apply to every thread of the process (Go 1.16 and later).
+	if err := unix.Setgroups(nil); err != nil {
+		return exitcode.Errorf(exitcode.Sys, "unable to setgroups: %w", err)
+	}
+	if err := unix.Setgid(g); err != nil {
+		return exitcode.Errorf(exitcode.Sys, "unable to setgid: %w", err)
+	}
+	if err := unix.Setuid(u); err != nil {
+		return exitcode.Errorf(exitcode.Sys, "unable to setuid: %w", err)
+	}
+	path, err := lookPath(args[0], os.Environ())
+	if err != nil {
+		return exitcode.Errorf(proc.SpawnCode(err), "unable to exec %s: %w", args[0], err)
+	}
+	return proc.ExecFile(path, args, os.Environ())
 }
 
 // pipeRun is the run (or finish) of a pipelined longrun: fetch the pipe
