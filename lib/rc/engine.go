@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -756,13 +755,12 @@ func (e *engine) spawnOneshot(s *Service, up bool) *spawned {
 	env := append(append([]string{}, e.l.Environ...), "RC_NAME="+s.Name)
 	var path string
 	var err error
-	if o := e.l.owner; o != nil {
-		// Root on another uid's tree: rc's script mode drops to the
-		// owner, then looks argv[0] up and execs it (no privilege is
-		// kept past the exec; the lookup happens as the owner).
+	if e.l.owner != nil {
+		// Root on another uid's tree: rc's script mode (Open wrote
+		// GEN/exec-as) drops to the owner, then looks argv[0] up and
+		// execs it; nothing of root's survives that exec.
 		path = selfPath()
 		argv = append([]string{path, "rc", filepath.Join(e.l.Gen, "exec-as")}, argv...)
-		err = writeFile(filepath.Join(e.l.Gen, "exec-as"), scriptFile(path, "exec-as", strconv.Itoa(o[0]), strconv.Itoa(o[1])), 0o644)
 	} else {
 		path, err = lookPath(argv[0], env)
 	}

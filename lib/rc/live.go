@@ -107,7 +107,7 @@ func Open(live string, exclusive, block bool) (*Live, error) {
 		return nil, err
 	}
 	l.lockf = f
-	if err := l.checkOwner(); err != nil {
+	if err := l.checkOwner(exclusive); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -117,8 +117,10 @@ func Open(live string, exclusive, block bool) (*Live, error) {
 	return l, nil
 }
 
-// checkOwner refuses a tree that belongs to another uid, unless root.
-func (l *Live) checkOwner() error {
+// checkOwner refuses a tree that belongs to another uid, unless root;
+// a writer (exclusive) run by root on another uid's tree prepares the
+// drop to that uid for oneshots.
+func (l *Live) checkOwner(exclusive bool) error {
 	var st unix.Stat_t
 	if err := unix.Stat(Servicedirs(l.Path), &st); err != nil {
 		return exitcode.Errorf(CodeBadLive, "unable to stat %s: %w", Servicedirs(l.Path), err)
@@ -127,8 +129,13 @@ func (l *Live) checkOwner() error {
 	if uid != 0 && int(st.Uid) != uid {
 		return exitcode.Errorf(exitcode.Sys, "unable to act on %s: %w (owned by uid %d)", l.Path, unix.EPERM, st.Uid)
 	}
-	if uid == 0 && st.Uid != 0 {
+	if uid == 0 && st.Uid != 0 && exclusive {
 		l.owner = &[2]int{int(st.Uid), int(st.Gid)}
+		// The script-mode file through which oneshots drop to the owner.
+		f := scriptFile(selfPath(), "exec-as", strconv.Itoa(int(st.Uid)), strconv.Itoa(int(st.Gid)))
+		if err := writeFile(filepath.Join(l.Gen, "exec-as"), f, 0o644); err != nil {
+			return exitcode.New(exitcode.Sys, err)
+		}
 	}
 	return nil
 }
