@@ -9,6 +9,7 @@ import (
 	"github.com/gotools-dev/gotools/applets/fdrestore"
 	"github.com/gotools-dev/gotools/applets/lockd"
 	"github.com/gotools-dev/gotools/applets/lockdhelper"
+	"github.com/gotools-dev/gotools/applets/rc"
 	"github.com/gotools-dev/gotools/applets/setlock"
 	"github.com/gotools-dev/gotools/applets/shmlock"
 	"github.com/gotools-dev/gotools/applets/supervise"
@@ -45,4 +46,5 @@ var All = []cli.Applet{
 	fdholder.TransferdumpApplet,
 	fdholder.DaemonApplet,
 	fdholder.FullDaemonApplet,
+	rc.Applet,
 }
