@@ -4,10 +4,10 @@ package rc
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -71,7 +71,7 @@ type Service struct {
 	// whose pipe it reads (itself when it is a consumer).
 	ProducerFor string
 	ReadsPipe   bool
-	Hash        string
+	Hash        string // FNV-128a of what the service runs: tells update what changed (no adversary: the sources are the admin's)
 }
 
 // File is one entry of a longrun's live servicedir, built from its source.
@@ -408,7 +408,7 @@ func (r *Reader) readOneshot(d *def) error {
 			}
 		}
 	}
-	h := sha256.New()
+	h := fnv.New128a()
 	for _, argv := range [][]string{s.Up, s.Down, s.Reload} {
 		fmt.Fprintf(h, "%s\n", execline.Line(argv...))
 	}
@@ -521,7 +521,7 @@ func (r *Reader) readLongrun(d *def) error {
 			}
 		}
 	}
-	h := sha256.New()
+	h := fnv.New128a()
 	for _, f := range s.Files {
 		fmt.Fprintf(h, "%q %o %d %d %d\n", f.Name, uint32(f.Mode), f.UID, f.GID, len(f.Data))
 		h.Write(f.Data)
