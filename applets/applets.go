@@ -5,6 +5,7 @@ package applets
 
 import (
 	"github.com/gotools-dev/gotools/applets/backgroundwatch"
+	"github.com/gotools-dev/gotools/applets/containerinit"
 	"github.com/gotools-dev/gotools/applets/fdholder"
 	"github.com/gotools-dev/gotools/applets/fdrestore"
 	"github.com/gotools-dev/gotools/applets/lockd"
@@ -44,4 +45,5 @@ var All = []cli.Applet{
 	fdholder.SetdumpApplet,
 	fdholder.TransferdumpApplet,
 	fdholder.DaemonApplet,
+	containerinit.Applet,
 }
