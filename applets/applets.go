@@ -6,6 +6,7 @@ package applets
 import (
 	"github.com/gotools-dev/gotools/applets/backgroundwatch"
 	"github.com/gotools-dev/gotools/applets/containerinit"
+	"github.com/gotools-dev/gotools/applets/envdir"
 	"github.com/gotools-dev/gotools/applets/fdholder"
 	"github.com/gotools-dev/gotools/applets/fdrestore"
 	"github.com/gotools-dev/gotools/applets/lockd"
@@ -19,6 +20,7 @@ import (
 	"github.com/gotools-dev/gotools/applets/svscanctl"
 	"github.com/gotools-dev/gotools/applets/svstat"
 	"github.com/gotools-dev/gotools/applets/svwait"
+	"github.com/gotools-dev/gotools/applets/withcontenv"
 	"github.com/gotools-dev/gotools/lib/cli"
 )
 
@@ -46,4 +48,7 @@ var All = []cli.Applet{
 	fdholder.TransferdumpApplet,
 	fdholder.DaemonApplet,
 	containerinit.Applet,
+	envdir.Applet,
+	withcontenv.Applet,
+	withcontenv.PrintApplet,
 }
