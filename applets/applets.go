@@ -11,6 +11,7 @@ import (
 	"github.com/gotools-dev/gotools/applets/fdrestore"
 	"github.com/gotools-dev/gotools/applets/lockd"
 	"github.com/gotools-dev/gotools/applets/lockdhelper"
+	"github.com/gotools-dev/gotools/applets/rc"
 	"github.com/gotools-dev/gotools/applets/setlock"
 	"github.com/gotools-dev/gotools/applets/shmlock"
 	"github.com/gotools-dev/gotools/applets/supervise"
@@ -47,6 +48,7 @@ var All = []cli.Applet{
 	fdholder.SetdumpApplet,
 	fdholder.TransferdumpApplet,
 	fdholder.DaemonApplet,
+	rc.Applet,
 	containerinit.Applet,
 	envdir.Applet,
 	withcontenv.Applet,
