@@ -103,9 +103,17 @@ func (c *command) Run(env *cli.Env) error {
 		return nil
 	}
 	args := cli.Operands(c.Args)
+	if len(args) > 0 {
+		if name, ok := controlName(args[0]); ok {
+			return runControl(name, args[1:])
+		}
+	}
 	o, err := c.options(env)
 	if err != nil {
 		return err
+	}
+	if c.Stage != "" {
+		return runStage(o, c.Stage)
 	}
 	if len(args) == 1 && len(args[0]) == 1 && strings.Contains(runlevels, args[0]) && os.Getpid() != 1 {
 		return exitcode.Errorf(exitcode.Usage, "this is a container init, not the host's")
@@ -115,6 +123,9 @@ func (c *command) Run(env *cli.Env) error {
 			return exitcode.ErrUsage
 		}
 		return runPause(o)
+	}
+	if c.Overlay || (!c.Simple && hasLayout()) {
+		return runOverlay(o, args, c.Verbose > 0)
 	}
 	if len(args) == 0 {
 		return exitcode.ErrUsage
