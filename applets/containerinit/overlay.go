@@ -28,18 +28,21 @@ const (
 // boot is overlay mode's state (spec/init.md §3-§6).
 type boot struct {
 	*loop
-	v        *s6vars
-	self     string   // the gotools binary, for script-mode files and stages
-	treeEnv  []string // the environment of services and the CMD
-	svscan   int      // the scanner's pid; 0 once dead
-	ctl      chan byte
-	end      int  // endNone until a halt, poweroff or reboot was asked
-	explicit bool // an explicit halt happened (§6 rule 2)
-	stopSig  unix.Signal
-	cmdPid   int
-	cmdWS    unix.WaitStatus
-	cmdRan   bool
-	cmdDone  bool
+	v       *s6vars
+	self    string   // the gotools binary, for script-mode files and stages
+	treeEnv []string // the environment of services and the CMD
+	svscan  int      // the scanner's pid; 0 once dead
+	ctl     chan byte
+	// essential gets the servicedir of an essential longrun that failed
+	// permanently.
+	essential chan string
+	end       int  // endNone until a halt, poweroff or reboot was asked
+	explicit  bool // an explicit halt happened (§6 rule 2)
+	stopSig   unix.Signal
+	cmdPid    int
+	cmdWS     unix.WaitStatus
+	cmdRan    bool
+	cmdDone   bool
 }
 
 // runOverlay boots the s6-overlay layout, runs the CMD (if any) and shuts
@@ -50,7 +53,7 @@ func runOverlay(o *options, cmd []string, verboseGiven bool) error {
 	if err != nil {
 		return err
 	}
-	b := &boot{loop: l, v: readVars(o, verboseGiven), ctl: make(chan byte, 8)}
+	b := &boot{loop: l, v: readVars(o, verboseGiven), ctl: make(chan byte, 8), essential: make(chan string, 8)}
 	b.self, _ = os.Executable()
 	if b.v.closingFD >= 3 {
 		waitClosingFD(b.v.closingFD)
@@ -88,6 +91,7 @@ func runOverlay(o *options, cmd []string, verboseGiven bool) error {
 			return b.shutdown(exitcode.Exit(1))
 		}
 		stage("services", b.rcUp())
+		b.watchEssential()
 	}
 	if failed && b.v.behaviour >= 2 {
 		b.writeResult(code)

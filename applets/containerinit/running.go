@@ -76,15 +76,14 @@ func (b *boot) runRC(argv []string, max time.Duration) int {
 }
 
 // writeBuiltins writes the in-memory source of spec §3 as a source
-// directory: fix-attrs and legacy-cont-init (already run by init itself
-// before the tree: their up is empty, legacy-cont-init's down runs
-// cont-finish.d), base, legacy-services, top, and the user and user2
+// directory: fix-attrs and legacy-cont-init (run by init itself, before
+// the tree and after it: their up and down are empty), base, legacy-services, top, and the user and user2
 // bundles unless the user's source defines them (the deprecated location).
 func (b *boot) writeBuiltins(dir, user string) error {
 	self := b.self
 	svc := map[string]map[string]string{
 		"fix-attrs":        {"type": "oneshot\n", "up": ""},
-		"legacy-cont-init": {"type": "oneshot\n", "up": "", "down": self + " init --stage=cont-finish\n", "dependencies": "fix-attrs\n"},
+		"legacy-cont-init": {"type": "oneshot\n", "up": "", "dependencies": "fix-attrs\n"},
 		"base":             {"type": "bundle\n", "contents": "fix-attrs\nlegacy-cont-init\n"},
 		"legacy-services":  {"type": "oneshot\n", "up": self + " init --stage=services-up\n", "down": self + " init --stage=services-down\n", "dependencies": "base\nuser\n"},
 		"top":              {"type": "bundle\n", "contents": "base\nlegacy-services\nuser\nuser2\n"},
@@ -156,6 +155,12 @@ func (b *boot) run() {
 			b.signal(s1)
 		case c := <-b.ctl:
 			b.control(c)
+		case dir := <-b.essential:
+			code := lastDeath(dir)
+			b.o.warn("essential service %s failed permanently (exit %d): stopping the container", filepath.Base(dir), code)
+			b.writeResult(code)
+			b.explicit = true
+			b.ask(unix.SIGTERM, endHalt)
 		}
 	}
 }
@@ -187,13 +192,13 @@ func (b *boot) shutdown(cause error) error {
 		b.forward(b.cmdPid, s)
 		b.waitFor(func() bool { return b.cmdDone }, b.v.servicesGrace)
 	}
-	if b.svscan != 0 {
-		if _, err := os.Stat(overlay.Path(liveDir)); err == nil {
-			b.runRC([]string{"rc", "-l", overlay.Path(liveDir), "-da", "change"}, 0)
-		} else {
-			b.runScripts(b.etcPath("cont-finish.d"), b.v.killFinishMax)
-		}
+	if _, err := os.Stat(overlay.Path(liveDir)); err == nil && b.svscan != 0 {
+		b.runRC([]string{"rc", "-l", overlay.Path(liveDir), "-da", "change"}, 0)
 	}
+	// cont-finish.d last, after every service, whether or not the user's
+	// services depend on base (s6-overlay runs it as legacy-cont-init's
+	// down, before the services that do not).
+	b.runScripts(b.etcPath("cont-finish.d"), b.v.killFinishMax)
 	if err := b.terminate(b.v.killGrace); err != nil {
 		b.o.env.Fatal(err)
 	}

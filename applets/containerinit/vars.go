@@ -12,21 +12,19 @@ import (
 // s6vars are the S6_* variables of spec/init.md §4 that overlay mode
 // uses, with gotools' defaults for absent ones.
 type s6vars struct {
-	keepEnv         bool
-	behaviour       int // S6_BEHAVIOUR_IF_STAGE2_FAILS
-	waitServices    bool
-	waitMax         time.Duration // 0: none
-	servicesGrace   time.Duration
-	killFinishMax   time.Duration // 0: none
-	killGrace       time.Duration
-	cmdArg0         []string
-	receiveSignals  bool
-	verbosity       int
-	syncDisks       bool
-	closingFD       int
-	bundleDir       string
-	etc             string // /etc, or /etc/cont-profile.d/P
-	runtimeProfiled bool
+	keepEnv        bool
+	behaviour      int // S6_BEHAVIOUR_IF_STAGE2_FAILS
+	waitServices   bool
+	waitMax        time.Duration // 0: none
+	servicesGrace  time.Duration
+	killFinishMax  time.Duration // 0: none
+	killGrace      time.Duration
+	cmdArg0        []string
+	receiveSignals bool
+	syncDisks      bool
+	closingFD      int
+	bundleDir      string
+	etc            string // /etc, or /etc/cont-profile.d/P
 }
 
 // readVars reads the S6_* variables; a malformed number warns and takes

@@ -1,0 +1,266 @@
+package tests
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// End-to-end tests of init's overlay mode (spec/init.md §3-§6, §11 tests
+// 10-13): an s6-overlay v3 style tree written here boots with init as PID 1
+// of a new PID namespace under unshare(1), through GOTOOLS_INIT_ROOT.
+
+// overlayTree writes the example tree under root: a cont-init.d script
+// that adds BAR to the container environment, two s6-rc.d longruns (svc-b
+// depends on svc-a) in the user bundle, a legacy services.d service, a
+// cont-finish.d script, every one of them logging to root/log; extra
+// files (path relative to root: content) are written too, executable when
+// their content starts with "#!".
+func overlayTree(t *testing.T, extra map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	svc := func(name, who string) map[string]string {
+		return map[string]string{
+			name + "/run":    "#!/bin/sh\necho \"" + who + " up $BAR\" >> $GOTOOLS_INIT_ROOT/log\nexec sleep 1000\n",
+			name + "/finish": "#!/bin/sh\necho \"" + who + " down\" >> $GOTOOLS_INIT_ROOT/log\n",
+		}
+	}
+	files := map[string]string{
+		"etc/cont-init.d/10-bar":                            "#!/bin/sh\necho cont-init >> $GOTOOLS_INIT_ROOT/log\nprintf bar > $GOTOOLS_INIT_ROOT/run/s6/container_environment/BAR\n",
+		"etc/cont-finish.d/10-done":                         "#!/bin/sh\necho cont-finish >> $GOTOOLS_INIT_ROOT/log\n",
+		"etc/s6-overlay/s6-rc.d/svc-a/type":                 "longrun\n",
+		"etc/s6-overlay/s6-rc.d/svc-b/type":                 "longrun\n",
+		"etc/s6-overlay/s6-rc.d/svc-b/dependencies.d/svc-a": "",
+		"etc/s6-overlay/s6-rc.d/user/contents.d/svc-a":      "",
+		"etc/s6-overlay/s6-rc.d/user/contents.d/svc-b":      "",
+		"run/.keep": "",
+	}
+	for k, v := range svc("etc/s6-overlay/s6-rc.d/svc-a", "svc-a") {
+		files[k] = v
+	}
+	for k, v := range svc("etc/s6-overlay/s6-rc.d/svc-b", "svc-b") {
+		files[k] = v
+	}
+	for k, v := range svc("etc/services.d/legacy", "legacy") {
+		files[k] = v
+	}
+	for k, v := range extra {
+		files[k] = v
+	}
+	for name, content := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		mode := os.FileMode(0o644)
+		if strings.HasPrefix(content, "#!") {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// bootOverlay starts init as PID 1 of a new PID namespace with its own
+// /proc (unshare --pid --fork --mount-proc) on the tree at root, and
+// returns the unshare process and init's pid as the test sees it.
+func bootOverlay(t *testing.T, root string, env []string, cmd ...string) (*Proc, int) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("unshare --pid needs root")
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("no unshare")
+	}
+	argv := append([]string{"unshare", "--pid", "--fork", "--mount-proc", "init"}, cmd...)
+	p := startIn(t, Opts{Env: append([]string{"GOTOOLS_INIT_ROOT=" + root}, env...), Dir: root}, argv...)
+	var initPid int
+	waitFor(t, "init to start under unshare", func() bool {
+		for _, c := range children(t, p.Pid) {
+			initPid = c.Pid
+			return true
+		}
+		return !p.Running()
+	})
+	return p, initPid
+}
+
+// logLines returns the lines of root/log.
+func logLines(root string) []string {
+	b, _ := os.ReadFile(filepath.Join(root, "log"))
+	return lines(string(b))
+}
+
+// waitLog waits for line in root/log.
+func waitLog(t *testing.T, p *Proc, root, line string) {
+	t.Helper()
+	waitFor(t, "log line "+line, func() bool {
+		if !p.Running() {
+			t.Fatalf("init exited (%s) before logging %q; log %q, stderr %q", p.result().Status(), line, logLines(root), p.Stderr())
+		}
+		return slices.Contains(logLines(root), line)
+	})
+}
+
+// before reports whether each of the lines appears in log after the one
+// before it.
+func inOrder(log []string, want ...string) bool {
+	at := -1
+	for _, w := range want {
+		i := slices.Index(log, w)
+		if i <= at {
+			return false
+		}
+		at = i
+	}
+	return true
+}
+
+// TestInitOverlayBoot is spec §11 test 10 (and issue 18's example tree):
+// cont-init.d, the s6-rc.d services in dependency order, the legacy
+// service, then the CMD, which sees the environment cont-init.d made; at
+// the end services go down in reverse order with cont-finish.d last, and
+// the container exits with the CMD's code.
+func TestInitOverlayBoot(t *testing.T) {
+	t.Parallel()
+	root := overlayTree(t, nil)
+	p, _ := bootOverlay(t, root, nil, "sh", "-c", `echo "cmd $BAR" >> $GOTOOLS_INIT_ROOT/log; exit 3`)
+	r := p.Wait(t)
+	log := logLines(root)
+	if r.Code != 3 {
+		t.Errorf("container exit %s; want 3 (the CMD's); stderr %q", r.Status(), r.Stderr)
+	}
+	if !inOrder(log, "cont-init", "svc-a up bar", "svc-b up bar", "cmd bar", "svc-b down", "svc-a down", "cont-finish") ||
+		!inOrder(log, "legacy up bar", "cmd bar", "legacy down", "svc-a down") {
+		t.Errorf("log %q; want cont-init < svc-a < svc-b, legacy < CMD < reverse stops < cont-finish", log)
+	}
+	if len(log) != 9 {
+		t.Errorf("log %q; want each line once", log)
+	}
+	for _, l := range lines(r.Stderr) {
+		if !strings.HasPrefix(l, "init: info: ") {
+			t.Errorf("stderr line %q; want only info lines", l)
+		}
+	}
+}
+
+// TestInitOverlaySIGTERM is spec §11 test 12: SIGTERM to PID 1 stops the
+// CMD first, then the services in reverse order, cont-finish.d last, well
+// within the grace times, and the container exits with the CMD's status.
+func TestInitOverlaySIGTERM(t *testing.T) {
+	t.Parallel()
+	root := overlayTree(t, nil)
+	p, initPid := bootOverlay(t, root, nil, "sh", "-c",
+		`trap 'echo cmd-term >> $GOTOOLS_INIT_ROOT/log; kill $!; exit 143' TERM; echo cmd >> $GOTOOLS_INIT_ROOT/log; sleep 1000 & wait`)
+	waitLog(t, p, root, "cmd")
+	begin := time.Now()
+	if err := unix.Kill(initPid, unix.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	r := p.Wait(t)
+	took := time.Since(begin)
+	if r.Code != 143 {
+		t.Errorf("container exit %s; want 143; stderr %q", r.Status(), r.Stderr)
+	}
+	log := logLines(root)
+	if !inOrder(log, "cmd", "cmd-term", "legacy down", "svc-a down", "cont-finish") || !inOrder(log, "cmd-term", "svc-b down", "svc-a down") {
+		t.Errorf("log %q; want the CMD stopped first, then legacy and svc-b, svc-a, cont-finish", log)
+	}
+	// Everything exits on SIGTERM: no grace is waited out (3 s each).
+	if took > 30*time.Second {
+		t.Errorf("shutdown took %v; want well under the grace times (10x slack)", took)
+	}
+	if !strings.Contains(r.Stderr, "init: info: stopping (SIGTERM)") {
+		t.Errorf("stderr %q; want the stopping line", r.Stderr)
+	}
+}
+
+// TestInitOverlayFinishHalts is spec §11 test 13's middle case: a service's
+// finish writes 7 to the results file and runs halt while the CMD runs;
+// the container exits 7 although the CMD then dies of SIGTERM.
+func TestInitOverlayFinishHalts(t *testing.T) {
+	t.Parallel()
+	root := overlayTree(t, map[string]string{
+		"etc/services.d/stopper/run": "#!/bin/sh\nuntil [ -e $GOTOOLS_INIT_ROOT/cmd-started ]; do sleep 0.02; done\nexit 1\n",
+		"etc/services.d/stopper/finish": "#!/bin/sh\necho 7 > $GOTOOLS_INIT_ROOT/run/s6-linux-init-container-results/exitcode\n" +
+			"exec $GOTOOLS_INIT_ROOT/run/s6/basedir/bin/halt\n",
+	})
+	p, _ := bootOverlay(t, root, nil, "sh", "-c", `touch $GOTOOLS_INIT_ROOT/cmd-started; exec sleep 1000`)
+	if r := p.Wait(t); r.Code != 7 {
+		t.Errorf("container exit %s; want 7 (the finish's); stderr %q", r.Status(), r.Stderr)
+	}
+	if log := logLines(root); !inOrder(log, "svc-a down", "cont-finish") {
+		t.Errorf("log %q; want a full shutdown", log)
+	}
+}
+
+// TestInitOverlayEssential is spec §11 test 13's last case: an essential
+// s6-rc longrun exiting 6 whose finish exits 125 (a permanent failure)
+// stops the container with exit 6.
+func TestInitOverlayEssential(t *testing.T) {
+	t.Parallel()
+	root := overlayTree(t, map[string]string{
+		"etc/s6-overlay/s6-rc.d/crit/type":            "longrun\n",
+		"etc/s6-overlay/s6-rc.d/crit/flag-essential":  "",
+		"etc/s6-overlay/s6-rc.d/crit/run":             "#!/bin/sh\nuntil [ -e $GOTOOLS_INIT_ROOT/cmd-started ]; do sleep 0.02; done\nexit 6\n",
+		"etc/s6-overlay/s6-rc.d/crit/finish":          "#!/bin/sh\nexit 125\n",
+		"etc/s6-overlay/s6-rc.d/user/contents.d/crit": "",
+	})
+	p, _ := bootOverlay(t, root, nil, "sh", "-c", `touch $GOTOOLS_INIT_ROOT/cmd-started; exec sleep 1000`)
+	r := p.Wait(t)
+	if r.Code != 6 {
+		t.Errorf("container exit %s; want 6 (the essential service's); stderr %q", r.Status(), r.Stderr)
+	}
+	if !strings.Contains(r.Stderr, "init: warning: essential service crit failed permanently (exit 6): stopping the container\n") {
+		t.Errorf("stderr %q; want the essential service's warning", r.Stderr)
+	}
+}
+
+// TestInitOverlayCommands covers the generated halt, poweroff and reboot
+// (spec §6 rule 1: 130 and 129), svscanctl -t on the scan directory, and a
+// boot without a CMD.
+func TestInitOverlayCommands(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		cmd  string
+		code int
+	}{
+		{"halt", "run/s6/basedir/bin/halt", 0},
+		{"poweroff", "run/s6/basedir/bin/poweroff", 130},
+		{"reboot", "run/s6/basedir/bin/reboot", 129},
+		{"shutdown -r", "run/s6/basedir/bin/shutdown -r now", 129},
+		{"svscanctl -t", "svscanctl -t run/service", 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			root := overlayTree(t, nil)
+			p, _ := bootOverlay(t, root, nil)
+			waitLog(t, p, root, "legacy up bar")
+			waitLog(t, p, root, "svc-b up bar")
+			argv := strings.Fields(tt.cmd)
+			if !strings.Contains(argv[0], "/") {
+				argv[len(argv)-1] = filepath.Join(root, argv[len(argv)-1])
+			} else {
+				argv[0] = filepath.Join(root, argv[0])
+			}
+			if r := runIn(t, Opts{Env: []string{"GOTOOLS_INIT_ROOT=" + root}}, argv...); r.Code != 0 {
+				t.Fatalf("%q = %s, %q", argv, r.Status(), r.Stderr)
+			}
+			if r := p.Wait(t); r.Code != tt.code {
+				t.Errorf("container exit %s after %s; want %d; stderr %q", r.Status(), tt.name, tt.code, r.Stderr)
+			}
+			if log := logLines(root); !inOrder(log, "svc-a down", "cont-finish") {
+				t.Errorf("log %q; want a full shutdown", log)
+			}
+		})
+	}
+}
