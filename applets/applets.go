@@ -9,6 +9,7 @@ import (
 	"github.com/gotools-dev/gotools/applets/fdrestore"
 	"github.com/gotools-dev/gotools/applets/lockd"
 	"github.com/gotools-dev/gotools/applets/lockdhelper"
+	logapplet "github.com/gotools-dev/gotools/applets/log"
 	"github.com/gotools-dev/gotools/applets/setlock"
 	"github.com/gotools-dev/gotools/applets/shmlock"
 	"github.com/gotools-dev/gotools/applets/supervise"
@@ -44,4 +45,5 @@ var All = []cli.Applet{
 	fdholder.SetdumpApplet,
 	fdholder.TransferdumpApplet,
 	fdholder.DaemonApplet,
+	logapplet.Applet,
 }
