@@ -11,6 +11,7 @@ import (
 	"github.com/gotools-dev/gotools/applets/fdrestore"
 	"github.com/gotools-dev/gotools/applets/lockd"
 	"github.com/gotools-dev/gotools/applets/lockdhelper"
+	logapplet "github.com/gotools-dev/gotools/applets/log"
 	"github.com/gotools-dev/gotools/applets/rc"
 	"github.com/gotools-dev/gotools/applets/setlock"
 	"github.com/gotools-dev/gotools/applets/shmlock"
@@ -48,6 +49,7 @@ var All = []cli.Applet{
 	fdholder.SetdumpApplet,
 	fdholder.TransferdumpApplet,
 	fdholder.DaemonApplet,
+	logapplet.Applet,
 	rc.Applet,
 	containerinit.Applet,
 	envdir.Applet,
