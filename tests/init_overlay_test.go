@@ -131,7 +131,12 @@ func inOrder(log []string, want ...string) bool {
 // the container exits with the CMD's code.
 func TestInitOverlayBoot(t *testing.T) {
 	t.Parallel()
-	root := overlayTree(t, nil)
+	root := overlayTree(t, map[string]string{
+		// The legacy service's output goes to its logger, the log applet.
+		"etc/services.d/legacy/run":     "#!/bin/sh\necho \"legacy up $BAR\" >> $GOTOOLS_INIT_ROOT/log\necho \"legacy says hi\"\nexec sleep 1000\n",
+		"etc/services.d/legacy/log/run": "#!/bin/sh\nexec log n2 $GOTOOLS_INIT_ROOT/var/log/legacy\n",
+		"var/log/.keep":                 "",
+	})
 	p, _ := bootOverlay(t, root, nil, "sh", "-c", `echo "cmd $BAR" >> $GOTOOLS_INIT_ROOT/log; exit 3`)
 	r := p.Wait(t)
 	log := logLines(root)
@@ -144,6 +149,9 @@ func TestInitOverlayBoot(t *testing.T) {
 	}
 	if len(log) != 9 {
 		t.Errorf("log %q; want each line once", log)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "var/log/legacy/current")); err != nil || string(b) != "legacy says hi\n" {
+		t.Errorf("the legacy service's logdir holds %q, %v; want its line, through log", b, err)
 	}
 	for _, l := range lines(r.Stderr) {
 		if !strings.HasPrefix(l, "init: info: ") {

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gotools-dev/gotools/lib/cli"
 	"github.com/gotools-dev/gotools/lib/exitcode"
 	"github.com/gotools-dev/gotools/lib/overlay"
 	"github.com/gotools-dev/gotools/lib/sys"
@@ -195,6 +196,11 @@ func (b *boot) shutdown(cause error) error {
 	if _, err := os.Stat(overlay.Path(liveDir)); err == nil && b.svscan != 0 {
 		b.runRC([]string{"rc", "-l", overlay.Path(liveDir), "-da", "change"}, 0)
 	}
+	// The scanner stops what is left of the tree, loggers last: each drains
+	// its pipe to EOF first (svscanctl -t), so no log line is lost.
+	if b.svscan != 0 && svscanctl(overlay.Path(overlay.ScanDir), "t") == nil {
+		b.waitFor(func() bool { return b.svscan == 0 }, b.v.killGrace)
+	}
 	// cont-finish.d last, after every service, whether or not the user's
 	// services depend on base (s6-overlay runs it as legacy-cont-init's
 	// down, before the services that do not).
@@ -242,8 +248,8 @@ func (b *boot) exitCode() int {
 	return b.readResult()
 }
 
-// readResult reads the results file: its first line, blanks trimmed, a
-// decimal 0-255; empty is 0; anything else warns and is 111.
+// readResult reads the results file (§6); a malformed one warns and is
+// 111.
 func (b *boot) readResult() int {
 	p := overlay.Path(overlay.ExitCodeFile)
 	data, err := os.ReadFile(p)
@@ -251,17 +257,28 @@ func (b *boot) readResult() int {
 		b.o.warn("unable to read %s: %s", p, sys.Errno(err))
 		return exitcode.Sys
 	}
-	line, _, _ := bytes.Cut(data, []byte("\n"))
-	line = bytes.TrimSpace(line)
-	if len(line) == 0 {
-		return 0
-	}
-	n, err := strconv.Atoi(string(line))
-	if err != nil || n < 0 || n > 255 || line[0] == '+' {
-		b.o.warn("invalid exitcode file: %q", line)
+	n, ok := parseResult(data)
+	if !ok {
+		line, _, _ := bytes.Cut(data, []byte("\n"))
+		b.o.warn("invalid exitcode file: %q", bytes.TrimSpace(line))
 		return exitcode.Sys
 	}
 	return n
+}
+
+// parseResult reads the results file's content: its first line, blanks
+// trimmed, a decimal 0-255; empty is 0.
+func parseResult(data []byte) (int, bool) {
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	line = bytes.TrimSpace(line)
+	if len(line) == 0 {
+		return 0, true
+	}
+	n, err := cli.ParseDecimal(string(line))
+	if err != nil || n > 255 {
+		return 0, false
+	}
+	return int(n), true
 }
 
 // runControl is the generated halt, poweroff, reboot and shutdown: one
