@@ -138,9 +138,11 @@ func bootContainer(t *testing.T, root string, cmd ...string) (*Proc, int) {
 	p := startIn(t, Opts{Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GOTOOLS_INIT_ROOT="}}, argv...)
 	var initPid int
 	waitFor(t, "init to start under unshare", func() bool {
-		for _, c := range children(t, p.Pid) {
-			initPid = c.Pid
-			return true
+		for _, st := range procStats() {
+			if st.PPid == p.Pid {
+				initPid = st.Pid
+				return true
+			}
 		}
 		return !p.Running()
 	})

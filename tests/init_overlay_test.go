@@ -84,9 +84,11 @@ func bootOverlay(t *testing.T, root string, env []string, cmd ...string) (*Proc,
 	p := startIn(t, Opts{Env: append([]string{"GOTOOLS_INIT_ROOT=" + root}, env...), Dir: root}, argv...)
 	var initPid int
 	waitFor(t, "init to start under unshare", func() bool {
-		for _, c := range children(t, p.Pid) {
-			initPid = c.Pid
-			return true
+		for _, st := range procStats() {
+			if st.PPid == p.Pid {
+				initPid = st.Pid
+				return true
+			}
 		}
 		return !p.Running()
 	})
@@ -271,4 +273,70 @@ func TestInitOverlayCommands(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestInitOverlayStages is spec §11 tests 11, 14, 15 in part: a failing
+// cont-init.d script is a warning by default and stops the container with
+// exit 1 under S6_BEHAVIOUR_IF_STAGE2_FAILS=2, the CMD never started; the
+// CMD waits for a services.d service's readiness unless
+// S6_CMD_WAIT_FOR_SERVICES=0; S6_KEEP_ENV=0 gives the CMD PATH only.
+func TestInitOverlayStages(t *testing.T) {
+	t.Parallel()
+	failing := map[string]string{"etc/cont-init.d/20-fail": "#!/bin/sh\nexit 4\n"}
+	t.Run("failed stage, default", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, failing)
+		p, _ := bootOverlay(t, root, nil, "sh", "-c", `echo cmd >> $GOTOOLS_INIT_ROOT/log; exit 5`)
+		r := p.Wait(t)
+		if r.Code != 5 || !strings.Contains(r.Stderr, "init: warning: cont-init failed (code 1)\n") {
+			t.Errorf("container = %s, stderr %q; want 5 and one warning", r.Status(), r.Stderr)
+		}
+	})
+	t.Run("failed stage, behaviour 2", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, failing)
+		p, _ := bootOverlay(t, root, []string{"S6_BEHAVIOUR_IF_STAGE2_FAILS=2"}, "sh", "-c", `echo cmd >> $GOTOOLS_INIT_ROOT/log; exit 5`)
+		r := p.Wait(t)
+		if r.Code != 1 || slices.Contains(logLines(root), "cmd") {
+			t.Errorf("container = %s, log %q, stderr %q; want 1 and no CMD", r.Status(), logLines(root), r.Stderr)
+		}
+	})
+	slow := map[string]string{
+		"etc/services.d/slow/notification-fd": "3\n",
+		"etc/services.d/slow/run":             "#!/bin/sh\nsleep 1\necho slow-ready >> $GOTOOLS_INIT_ROOT/log\necho >&3\nexec sleep 1000\n",
+	}
+	for _, tt := range []struct {
+		name string
+		env  []string
+		wait bool
+	}{{"readiness waited for", nil, true}, {"S6_CMD_WAIT_FOR_SERVICES=0", []string{"S6_CMD_WAIT_FOR_SERVICES=0"}, false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			root := overlayTree(t, slow)
+			p, _ := bootOverlay(t, root, tt.env, "sh", "-c", `echo cmd >> $GOTOOLS_INIT_ROOT/log; until grep -q slow-ready $GOTOOLS_INIT_ROOT/log; do sleep 0.05; done`)
+			if r := p.Wait(t); r.Code != 0 {
+				t.Fatalf("container = %s, stderr %q", r.Status(), r.Stderr)
+			}
+			if got := inOrder(logLines(root), "slow-ready", "cmd"); got != tt.wait {
+				t.Errorf("log %q: CMD after readiness: %v; want %v", logLines(root), got, tt.wait)
+			}
+		})
+	}
+	t.Run("S6_KEEP_ENV=0", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, nil)
+		cmdEnv, contEnv := filepath.Join(root, "cmd-env"), filepath.Join(root, "contenv")
+		p, _ := bootOverlay(t, root, []string{"S6_KEEP_ENV=0", "FOO=bar"}, "sh", "-c", "env > "+cmdEnv+"; with-contenv env > "+contEnv)
+		if r := p.Wait(t); r.Code != 0 {
+			t.Fatalf("container = %s, stderr %q", r.Status(), r.Stderr)
+		}
+		ce, _ := os.ReadFile(cmdEnv)
+		cc, _ := os.ReadFile(contEnv)
+		if strings.Contains(string(ce), "FOO=") || strings.Contains(string(ce), "BAR=") || !strings.Contains(string(ce), "PATH=") {
+			t.Errorf("the CMD's environment %q; want PATH, no FOO or BAR", ce)
+		}
+		if !strings.Contains(string(cc), "FOO=bar\n") || !strings.Contains(string(cc), "BAR=bar\n") {
+			t.Errorf("with-contenv env %q; want FOO=bar and BAR=bar", cc)
+		}
+	})
 }

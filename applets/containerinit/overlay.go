@@ -61,19 +61,18 @@ func runOverlay(o *options, cmd []string, verboseGiven bool) error {
 	if err := b.prepareRun(); err != nil {
 		return err
 	}
-	code, failed := 0, false
 	stage := func(name string, c int) {
 		if c == 0 {
 			return
 		}
-		failed = true
-		code = c
 		switch b.v.behaviour {
 		case 0:
 		case 1:
 			o.warn("%s failed (code %d)", name, c)
 		default:
 			o.warn("%s failed (code %d): stopping the container", name, c)
+			b.writeResult(c)
+			b.explicit, b.end, b.stopSig = true, endHalt, unix.SIGTERM
 		}
 	}
 	if b.stopSig == 0 {
@@ -92,10 +91,6 @@ func runOverlay(o *options, cmd []string, verboseGiven bool) error {
 		}
 		stage("services", b.rcUp())
 		b.watchEssential()
-	}
-	if failed && b.v.behaviour >= 2 {
-		b.writeResult(code)
-		b.explicit, b.end = true, endHalt
 	}
 	if b.stopSig == 0 && b.end == endNone && len(cmd) > 0 {
 		if err := b.startCMD(cmd); err != nil {
@@ -345,6 +340,9 @@ func (b *boot) control(c byte) {
 // alone with S6_KEEP_ENV=0.
 func (b *boot) readTreeEnv() []string {
 	base := []string{"PATH=" + os.Getenv("PATH")}
+	if r, ok := os.LookupEnv(overlay.RootEnv); ok {
+		base = append(base, overlay.RootEnv+"="+r) // the test hook reaches the stages
+	}
 	if !b.v.keepEnv {
 		return base
 	}
