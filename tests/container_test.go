@@ -1,8 +1,6 @@
 package tests
 
 import (
-	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,42 +34,6 @@ func staticBusybox(t *testing.T) string {
 	return ""
 }
 
-// copyDir copies the tree src into dst, keeping modes.
-func copyDir(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return os.MkdirAll(target, info.Mode().Perm()|0o700)
-		}
-		in, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, info.Mode().Perm())
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(out, in); err != nil {
-			out.Close()
-			return err
-		}
-		return out.Close()
-	})
-	if err != nil {
-		t.Fatalf("copy %s to %s: %v", src, dst, err)
-	}
-}
-
 // containerRootfs builds examples/container's image as a directory.
 func containerRootfs(t *testing.T) string {
 	t.Helper()
@@ -101,7 +63,9 @@ func containerRootfs(t *testing.T) string {
 		t.Fatalf("gotools --install: %v %s", err, out)
 	}
 	// COPY rootfs/ /
-	copyDir(t, filepath.Join("..", "examples", "container", "rootfs"), root)
+	if out, err := exec.Command("cp", "-a", filepath.Join("..", "examples", "container", "rootfs")+"/.", root).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a rootfs: %v %s", err, out)
+	}
 	// What a container runtime provides: /dev/null, and lo up in the
 	// network namespace (a test-only cont-init.d script).
 	if err := unix.Mknod(filepath.Join(root, "dev/null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
@@ -136,17 +100,7 @@ func bootContainer(t *testing.T, root string, cmd ...string) (*Proc, int) {
 	}
 	argv := append([]string{"unshare", "--pid", "--fork", "--mount-proc", "--net", "--root=" + root, "/usr/local/bin/init"}, cmd...)
 	p := startIn(t, Opts{Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GOTOOLS_INIT_ROOT="}}, argv...)
-	var initPid int
-	waitFor(t, "init to start under unshare", func() bool {
-		for _, st := range procStats() {
-			if st.PPid == p.Pid {
-				initPid = st.Pid
-				return true
-			}
-		}
-		return !p.Running()
-	})
-	return p, initPid
+	return p, forkedChild(t, p)
 }
 
 // TestContainerExample boots the example image twice: with a CMD that

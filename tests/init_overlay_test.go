@@ -82,17 +82,24 @@ func bootOverlay(t *testing.T, root string, env []string, cmd ...string) (*Proc,
 	}
 	argv := append([]string{"unshare", "--pid", "--fork", "--mount-proc", "init"}, cmd...)
 	p := startIn(t, Opts{Env: append([]string{"GOTOOLS_INIT_ROOT=" + root}, env...), Dir: root}, argv...)
-	var initPid int
+	return p, forkedChild(t, p)
+}
+
+// forkedChild returns the pid of the child that unshare --fork (p) runs:
+// init; 0 if p exits first.
+func forkedChild(t *testing.T, p *Proc) int {
+	t.Helper()
+	var pid int
 	waitFor(t, "init to start under unshare", func() bool {
 		for _, st := range procStats() {
 			if st.PPid == p.Pid {
-				initPid = st.Pid
+				pid = st.Pid
 				return true
 			}
 		}
 		return !p.Running()
 	})
-	return p, initPid
+	return pid
 }
 
 // logLines returns the lines of root/log.
