@@ -347,3 +347,41 @@ func TestInitOverlayStages(t *testing.T) {
 		}
 	})
 }
+
+// TestInitOverlayStubbornService is spec §11 test 12's second half: a
+// service that ignores SIGTERM holds the shutdown until --stop-timeout, or
+// until a second SIGTERM, then everything is killed.
+func TestInitOverlayStubbornService(t *testing.T) {
+	t.Parallel()
+	stubborn := map[string]string{
+		"etc/services.d/stubborn/run": "#!/bin/sh\ntrap '' TERM\necho stubborn-up >> $GOTOOLS_INIT_ROOT/log\nwhile :; do sleep 0.1; done\n",
+	}
+	for _, tt := range []struct {
+		name  string
+		flags []string
+	}{{"--stop-timeout", []string{"--stop-timeout", "500"}}, {"second SIGTERM", nil}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			root := overlayTree(t, stubborn)
+			// Graces long enough that only the way out under test ends it.
+			env := []string{"S6_SERVICES_GRACETIME=60000", "S6_KILL_GRACETIME=60000"}
+			p, initPid := bootOverlay(t, root, env, append(tt.flags, "sleep", "1000")...)
+			waitLog(t, p, root, "stubborn-up")
+			begin := time.Now()
+			if err := unix.Kill(initPid, unix.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if tt.flags == nil {
+				waitFor(t, "the CMD to be stopped", func() bool { return strings.Contains(p.Stderr(), "stopping (SIGTERM)") })
+				unix.Kill(initPid, unix.SIGTERM)
+			}
+			r := p.Wait(t)
+			if took := time.Since(begin); took > 30*time.Second {
+				t.Errorf("shutdown took %v; want it cut short (graces are 60 s)", took)
+			}
+			if !strings.Contains(r.Stderr, ": killing every process\n") {
+				t.Errorf("stderr %q; want the kill warning", r.Stderr)
+			}
+		})
+	}
+}

@@ -146,13 +146,14 @@ type options struct {
 	remap     map[int]bool
 	rewrite   map[unix.Signal]unix.Signal
 	grace     int // ms
+	stopTime  int // ms, overlay: --stop-timeout; 0 is none
 	warnOrph  bool
 	verbosity int
 }
 
 func (c *command) options(env *cli.Env) (*options, error) {
 	o := &options{env: env, group: c.Group, setsid: c.Setsid, noSubreap: c.NoSubreaper,
-		warnOrph: c.Warn, grace: 3000, verbosity: 1 + c.Verbose}
+		warnOrph: c.Warn, grace: 3000, stopTime: int(c.StopTimeout), verbosity: 1 + c.Verbose}
 	if c.Kill != nil {
 		o.grace = int(*c.Kill)
 	}

@@ -43,6 +43,9 @@ type boot struct {
 	cmdWS     unix.WaitStatus
 	cmdRan    bool
 	cmdDone   bool
+	// stopping is set once shutdown has begun: a second SIGTERM, SIGINT
+	// or SIGQUIT then kills what is left at once.
+	stopping bool
 }
 
 // runOverlay boots the s6-overlay layout, runs the CMD (if any) and shuts
@@ -297,6 +300,10 @@ func (b *boot) signal(s unix.Signal) {
 			b.o.warn("%s", err)
 		}
 	case unix.SIGTERM, unix.SIGINT, unix.SIGQUIT, unix.SIGUSR2:
+		if b.stopping && s != unix.SIGUSR2 {
+			b.killNow("a second " + sig.Name(s))
+			return
+		}
 		b.ask(s, endHalt)
 	case unix.SIGUSR1, unix.SIGPWR:
 		b.ask(s, endPoweroff)
@@ -312,6 +319,7 @@ func (b *boot) ask(s unix.Signal, end int) {
 	if b.stopSig == 0 {
 		b.o.info("stopping (%s)", sig.Name(s))
 		b.stopSig = s
+		b.stopping = true
 	}
 	if b.end == endNone {
 		b.end = end

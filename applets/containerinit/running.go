@@ -2,6 +2,7 @@ package containerinit
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -185,6 +186,15 @@ func (b *boot) shutdown(cause error) error {
 	if cause != nil && exitcode.Of(cause) != 1 {
 		b.o.env.Fatal(cause)
 	}
+	b.stopping = true
+	if b.o.stopTime > 0 {
+		// --stop-timeout: the final SIGKILL of §5.3 step 3, whatever is
+		// still waited for; every wait then ends as its processes die.
+		t := time.AfterFunc(time.Duration(b.o.stopTime)*time.Millisecond, func() {
+			b.killNow(fmt.Sprintf("--stop-timeout %d ms", b.o.stopTime))
+		})
+		defer t.Stop()
+	}
 	if b.cmdPid != 0 && !b.cmdDone {
 		s := b.stopSig
 		if s != unix.SIGINT && s != unix.SIGQUIT {
@@ -215,6 +225,13 @@ func (b *boot) shutdown(cause error) error {
 		return exitcode.Exit(exitcode.Of(cause))
 	}
 	return exitcode.Exit(b.o.code(b.exitCode()))
+}
+
+// killNow sends SIGKILL to every process left (spec §5.3: a second stop
+// signal, or --stop-timeout expiring).
+func (b *boot) killNow(why string) {
+	b.o.warn("%s: killing every process", why)
+	b.signalRest(unix.SIGKILL)
 }
 
 // waitFor handles events until cond holds or max has passed.
