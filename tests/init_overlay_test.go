@@ -385,3 +385,37 @@ func TestInitOverlayStubbornService(t *testing.T) {
 		})
 	}
 }
+
+// TestInitOverlayCheck is spec §11 test 19: --check validates the layout
+// without booting: rc's message for an undefined dependency, one line per
+// non-executable script or malformed S6_* variable, exit 1; a good tree
+// exits 0. Nothing is started and /run is not touched.
+func TestInitOverlayCheck(t *testing.T) {
+	t.Parallel()
+	good := overlayTree(t, nil)
+	if r := runIn(t, Opts{Env: []string{"GOTOOLS_INIT_ROOT=" + good}}, "init", "--check"); r.Code != 0 || r.Stderr != "" {
+		t.Errorf("init --check on a good tree = %s, %q; want 0 and nothing", r.Status(), r.Stderr)
+	}
+	bad := overlayTree(t, map[string]string{
+		"etc/s6-overlay/s6-rc.d/svc-b/dependencies.d/nosuch": "",
+		"etc/cont-init.d/20-noexec":                          "echo\n",
+	})
+	r := runIn(t, Opts{Env: []string{"GOTOOLS_INIT_ROOT=" + bad, "S6_VERBOSITY=x"}}, "init", "--check")
+	want := []string{
+		`init: warning: invalid S6_VERBOSITY: "x"`,
+		"init: warning: " + bad + "/etc/cont-init.d/20-noexec: not executable",
+		"rc: fatal: nosuch (in ",
+	}
+	ls := lines(r.Stderr)
+	if r.Code != 1 || len(ls) != len(want) {
+		t.Fatalf("init --check on a bad tree = %s, stderr %q; want 1 and %d lines", r.Status(), r.Stderr, len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(ls[i], w) {
+			t.Errorf("line %d %q; want %q...", i+1, ls[i], w)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(bad, "run")); len(ents) != 1 || slices.Contains(logLines(bad), "cont-init") {
+		t.Errorf("--check touched the tree: run/ holds %v, log %q", ents, logLines(bad))
+	}
+}

@@ -115,6 +115,9 @@ func (c *command) Run(env *cli.Env) error {
 	if c.Stage != "" {
 		return runStage(o, c.Stage)
 	}
+	if c.Check {
+		return runCheck(o)
+	}
 	if len(args) == 1 && len(args[0]) == 1 && strings.Contains(runlevels, args[0]) && os.Getpid() != 1 {
 		return exitcode.Errorf(exitcode.Usage, "this is a container init, not the host's")
 	}

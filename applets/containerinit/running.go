@@ -29,12 +29,22 @@ const builtinDir = "/run/s6/rc-builtin"
 // with the user's sources and them (spec §5.1 step 7). It returns rc's exit
 // code.
 func (b *boot) rcInit() (int, error) {
+	sources, err := b.writeSources(overlay.Path(userDir), overlay.Path(builtinDir))
+	if err != nil {
+		return 0, err
+	}
+	argv := append([]string{"rc", "init", "-l", overlay.Path(liveDir), overlay.Path(overlay.ScanDir)}, sources...)
+	return b.runRC(argv, 0), nil
+}
+
+// writeSources writes the rc sources init gives rc: at us the user's
+// source without its user and user2 bundles (built in memory, see
+// writeBuiltins), as a directory of links to its entries, and at bi the
+// built-ins. It returns the source directories.
+func (b *boot) writeSources(us, bi string) ([]string, error) {
 	user := b.etcPath("s6-overlay/s6-rc.d")
-	// The user's source, without its user and user2 bundles (built in
-	// memory, see writeBuiltins): a directory of links to its entries.
-	us := overlay.Path(userDir)
 	if err := os.MkdirAll(us, 0o755); err != nil {
-		return 0, exitcode.Errorf(exitcode.Sys, "unable to mkdir %s: %w", us, sys.Errno(err))
+		return nil, exitcode.Errorf(exitcode.Sys, "unable to mkdir %s: %w", us, sys.Errno(err))
 	}
 	ents, _ := os.ReadDir(user)
 	var sources []string
@@ -42,17 +52,14 @@ func (b *boot) rcInit() (int, error) {
 		if n := e.Name(); n != "user" && n != "user2" && n[0] != '.' {
 			sources = []string{us}
 			if err := os.Symlink(filepath.Join(user, n), filepath.Join(us, n)); err != nil {
-				return 0, exitcode.Errorf(exitcode.Sys, "unable to link %s: %w", n, sys.Errno(err))
+				return nil, exitcode.Errorf(exitcode.Sys, "unable to link %s: %w", n, sys.Errno(err))
 			}
 		}
 	}
-	bi := overlay.Path(builtinDir)
 	if err := b.writeBuiltins(bi, user); err != nil {
-		return 0, err
+		return nil, err
 	}
-	sources = append(sources, bi)
-	argv := append([]string{"rc", "init", "-l", overlay.Path(liveDir), overlay.Path(overlay.ScanDir)}, sources...)
-	return b.runRC(argv, 0), nil
+	return append(sources, bi), nil
 }
 
 // rcUp brings "top" up (spec §5.1 step 8); it returns the failed stage's

@@ -24,12 +24,14 @@ type s6vars struct {
 	syncDisks      bool
 	closingFD      int
 	bundleDir      string
+	invalid        int    // how many variables were malformed
 	etc            string // /etc, or /etc/cont-profile.d/P
 }
 
 // readVars reads the S6_* variables; a malformed number warns and takes
 // the default.
 func readVars(o *options, verboseGiven bool) *s6vars {
+	invalid := 0
 	num := func(name string, def int) int {
 		v, ok := os.LookupEnv(name)
 		if !ok {
@@ -38,6 +40,7 @@ func readVars(o *options, verboseGiven bool) *s6vars {
 		n, err := cli.ParseDecimal(v)
 		if err != nil {
 			o.warn("invalid %s: %q", name, v)
+			invalid++
 			return def
 		}
 		return int(n)
@@ -65,6 +68,7 @@ func readVars(o *options, verboseGiven bool) *s6vars {
 	if p := os.Getenv("S6_RUNTIME_PROFILE"); p != "" && !strings.Contains(p, "/") {
 		v.etc = "/etc/cont-profile.d/" + p
 	}
+	v.invalid = invalid
 	v.bundleDir = os.Getenv("S6_RUNTIME_BUNDLEDIR")
 	if v.bundleDir == "" {
 		v.bundleDir = "/etc/s6-overlay/user-bundles.d"
