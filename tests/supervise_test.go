@@ -582,6 +582,39 @@ func TestSupervisePidfileInvalid(t *testing.T) {
 	s.quit("x", "x")
 }
 
+// TestSupervisePidfileUnreadable: a pidfile file that cannot be read (a
+// directory, a FIFO nobody writes to) refuses the start as invalid content
+// does, instead of falling back to a plain start (issue 20 item 12), and
+// reading it never blocks supervise.
+func TestSupervisePidfileUnreadable(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, reason string
+		make         func(path string) error
+	}{
+		{"directory", "Is a directory", func(p string) error { return os.Mkdir(p, 0o755) }},
+		{"fifo", "not a regular file: Invalid argument", func(p string) error { return unix.Mkfifo(p, 0o644) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := svcDir(t, map[string]string{"run": "#!/bin/sh\nexec sleep 1000\n"})
+			if err := tt.make(filepath.Join(dir, "pidfile")); err != nil {
+				t.Fatal(err)
+			}
+			s := startSupervise(t, dir)
+			s.expect("s")
+			line := s.p.WaitStderrLine(t, "pidfile")
+			if want := "supervise " + dir + ": warning: unable to read pidfile: " + tt.reason + " (retrying in 60 seconds)"; line != want {
+				t.Errorf("warning = %q; want %q", line, want)
+			}
+			if st := s.status(); st.PID != 0 {
+				t.Errorf("an unreadable pidfile started the service: %+v", st)
+			}
+			s.quit("x", "x")
+		})
+	}
+}
+
 // TestSuperviseSoak restarts a crashing service 1000 times, with the
 // throttle shortened by the test hook: supervise ends with no zombie, the
 // same number of open fds, and a death tally of max-death-tally records.

@@ -2,7 +2,7 @@ package supervise
 
 import (
 	"errors"
-	"io/fs"
+	"fmt"
 	"os"
 	"strconv"
 	"time"
@@ -17,15 +17,55 @@ import (
 // cached). A missing file is (nil, false) silently; another error warns
 // and is (nil, false) too, so the caller applies its default.
 func (s *service) readFile(name string) ([]byte, bool) {
-	b, err := os.ReadFile(name)
-	if errors.Is(err, fs.ErrNotExist) {
+	b, err := readConf(name)
+	if errors.Is(err, unix.ENOENT) {
 		return nil, false
 	}
 	if err != nil {
-		s.env.Warnf("unable to read %s: %w", name, sys.Errno(err))
+		s.env.Warnf("unable to read %s: %w", name, err)
 		return nil, false
 	}
 	return b, true
+}
+
+// confMax bounds what is read of a servicedir file: every file's meaning
+// is in its first line, at most 511 bytes long (pidfile).
+const confMax = 4096
+
+// readConf reads at most confMax bytes of the regular file name. It never
+// blocks: the open is non-blocking and anything but a regular file (a
+// FIFO with no writer would block a plain open or read forever) is an
+// error wrapping EINVAL.
+func readConf(name string) ([]byte, error) {
+	fd, err := sys.Open(name, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, sys.Errno(err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+	case unix.S_IFDIR:
+		return nil, unix.EISDIR
+	default:
+		return nil, fmt.Errorf("not a regular file: %w", unix.EINVAL)
+	}
+	buf := make([]byte, confMax)
+	n := 0
+	for n < len(buf) {
+		m, err := sys.Read(fd, buf[n:])
+		if err != nil {
+			return nil, sys.Errno(err)
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	return buf[:n], nil
 }
 
 // number reads a number file: (value, true), or (0, false) when it is

@@ -24,9 +24,15 @@ import (
 // to DIR, then "\n"; 1-511 bytes, no NUL. It returns "" with ok for no
 // pidfile file, and ok = false for an invalid one (already warned).
 func (s *service) pidfileConf() (path string, ok bool) {
-	b, present := s.readFile("pidfile")
-	if !present {
+	b, err := readConf("pidfile")
+	if errors.Is(err, unix.ENOENT) {
 		return "", true
+	}
+	if err != nil {
+		// Unreadable is as bad as invalid: a plain start would relaunch
+		// a forking daemon in a loop (issue 20 item 12).
+		s.retry("unable to read pidfile: %w (retrying in 60 seconds)", err)
+		return "", false
 	}
 	line := bytes.TrimSuffix(b, []byte{'\n'})
 	if len(b) == 0 || len(b) > 511 || len(line) == 0 || bytes.IndexByte(line, 0) >= 0 || bytes.IndexByte(line, '\n') >= 0 {
