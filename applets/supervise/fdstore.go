@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,7 +25,7 @@ import (
 )
 
 const (
-	notifySocketFile = "supervise/notify"
+	notifySocketFile = "notify"
 	// fdstoreCap bounds fdstore-max (§3.11: at most 4096).
 	fdstoreCap = 4096
 	// notifyMaxFDs is the kernel's SCM_MAX_FD: the most fds one
@@ -53,6 +54,7 @@ type storedFD struct {
 type fdStore struct {
 	sock   int    // the bound notify socket, or -1
 	addr   string // its NOTIFY_SOCKET value
+	path   bool   // bound to notifySocketFile, not an abstract address
 	runSID int    // the session of the last run spawned: senders must be in it
 	fds    []storedFD
 	// dropAtDown empties the store once the service is down: set by d, D,
@@ -135,54 +137,48 @@ func nfds(n int) string {
 }
 
 // notifyOn binds the notify socket if the service has a notify-socket
-// file, and closes it if the file is gone; it reports false (warned, retry
-// scheduled) if the socket cannot be bound.
+// file, and closes it if the file is gone. It never refuses the start: a
+// socket that cannot be bound is warned about, and run starts without
+// NOTIFY_SOCKET (issue 20 item 9).
 func (s *service) notifyOn() bool {
 	if !s.present("notify-socket") {
-		if s.store.sock >= 0 {
-			unix.Close(s.store.sock)
-			s.store.sock = -1
-			unix.Unlink(notifySocketFile)
-		}
+		s.closeNotify()
 		return true
 	}
 	if s.store.sock >= 0 {
 		return true
 	}
 	if err := s.bindNotify(); err != nil {
-		s.retry("unable to bind %s: %w (retrying in 60 seconds)", notifySocketFile, sys.Errno(err))
-		return false
+		s.env.Warnf("unable to bind a notify socket: %w; starting without NOTIFY_SOCKET", sys.Errno(err))
 	}
 	return true
 }
 
-// bindNotify creates the notify socket: a datagram socket at
-// supervise/notify whose absolute path is NOTIFY_SOCKET, or, when that
-// path does not fit in sun_path, the abstract address
-// @gotools-supervise/DEV:INO of the service directory. SO_PASSCRED makes
-// the kernel attach every sender's credentials, which the sender check
-// needs.
+// closeNotify closes the notify socket and removes its path.
+func (s *service) closeNotify() {
+	if s.store.sock < 0 {
+		return
+	}
+	unix.Close(s.store.sock)
+	s.store.sock = -1
+	if s.store.path {
+		unlinkSocket(notifySocketFile)
+	}
+	s.store.addr, s.store.path = "", false
+}
+
+// bindNotify creates the notify socket: a datagram socket at DIR/notify,
+// mode 0666, whose absolute path is NOTIFY_SOCKET. It is in the service
+// directory, not in supervise/ (0700, as s6 makes it), so that run's
+// processes reach it even after dropping privileges (setpriv, s6-setuidgid);
+// only root (DIR's owner) can create entries there, so nobody can take
+// the name first. When the path does not fit in sun_path, or cannot be
+// bound (a read-only DIR, a file of another kind named notify), it is an
+// abstract address with 128 random bits, @gotools-supervise/HEX, that
+// nobody can predict and so squat. SO_PASSCRED makes the kernel attach
+// every sender's credentials: the sender check (run's session) does not
+// depend on who can reach the socket.
 func (s *service) bindNotify() error {
-	wd, err := os.Getwd()
-	if err != nil {
-		return err
-	}
-	addr := filepath.Join(wd, notifySocketFile)
-	var sa unix.SockaddrUnix
-	if len(addr) < len(unix.RawSockaddrUnix{}.Path) {
-		sa.Name = addr
-		// supervise's lock is held: an existing socket is a stale one.
-		if err := unix.Unlink(notifySocketFile); err != nil && !errors.Is(err, unix.ENOENT) {
-			return err
-		}
-	} else {
-		var st unix.Stat_t
-		if err := unix.Stat(".", &st); err != nil {
-			return err
-		}
-		addr = fmt.Sprintf("@gotools-supervise/%d:%d", st.Dev, st.Ino)
-		sa.Name = addr
-	}
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return err
@@ -191,16 +187,66 @@ func (s *service) bindNotify() error {
 		unix.Close(fd)
 		return err
 	}
-	if err := unix.Bind(fd, &sa); err != nil {
+	if addr, ok := bindPath(fd); ok {
+		s.store.sock, s.store.addr, s.store.path = fd, addr, true
+	} else if addr, err := bindAbstract(fd); err == nil {
+		s.store.sock, s.store.addr, s.store.path = fd, addr, false
+	} else {
 		unix.Close(fd)
 		return err
 	}
-	s.store.sock, s.store.addr = fd, addr
 	if s.store.buf == nil {
 		s.store.buf = make([]byte, notifyBufSize)
 		s.store.oob = make([]byte, unix.CmsgSpace(notifyMaxFDs*4)+unix.CmsgSpace(unix.SizeofUcred))
 	}
 	return nil
+}
+
+// bindPath binds fd to the absolute path of notifySocketFile and opens it
+// to every uid. A socket left there is stale (supervise's lock is held):
+// it is replaced; anything else named so is left alone.
+func bindPath(fd int) (string, bool) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	addr := filepath.Join(wd, notifySocketFile)
+	if len(addr) >= len(unix.RawSockaddrUnix{}.Path) {
+		return "", false
+	}
+	unlinkSocket(notifySocketFile)
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: addr}); err != nil {
+		return "", false
+	}
+	// sendmsg(2) to a path socket needs write permission on it.
+	if err := unix.Chmod(notifySocketFile, 0o666); err != nil {
+		unix.Unlink(notifySocketFile)
+		return "", false
+	}
+	return addr, true
+}
+
+// bindAbstract binds fd to a fresh random abstract address.
+func bindAbstract(fd int) (string, error) {
+	var err error
+	for range 8 {
+		addr := fmt.Sprintf("@gotools-supervise/%016x%016x", rand.Uint64(), rand.Uint64())
+		if err = unix.Bind(fd, &unix.SockaddrUnix{Name: addr}); err == nil {
+			return addr, nil
+		}
+		if !errors.Is(err, unix.EADDRINUSE) {
+			break
+		}
+	}
+	return "", err
+}
+
+// unlinkSocket removes name if it is a socket.
+func unlinkSocket(name string) {
+	var st unix.Stat_t
+	if unix.Lstat(name, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+		unix.Unlink(name)
+	}
 }
 
 // pollFDs adds the notify socket and the watched stored fds to poll's

@@ -33,8 +33,9 @@
 //
 // The fd store (§3.11, a gotools extension, systemd-compatible): with a
 // notify-socket file, run gets NOTIFY_SOCKET, a datagram socket at
-// supervise/notify (an abstract @gotools-supervise/DEV:INO address when
-// the path is too long). Messages from run's session are read as
+// DIR/notify, mode 0666 so that a run that drops privileges reaches it
+// (an abstract @gotools-supervise/RANDOM address when the path is too
+// long or cannot be bound; a failure never stops the start). Messages from run's session are read as
 // sd_notify(3)'s: READY=1 is readiness, as a notification-fd newline;
 // FDSTORE=1 (FDNAME=, default "stored"; FDPOLL=0) with SCM_RIGHTS keeps up
 // to fdstore-max fds (default 0: every fd refused, at most 4096), an open
@@ -79,7 +80,7 @@ notification-fd equal to lock-fd: warning, retried every 60 s
 (s6-supervise waits for a command).
 
 fd store (gotools extension, systemd's FileDescriptorStoreMax=): a
-notify-socket file gives run NOTIFY_SOCKET (supervise/notify); READY=1
+notify-socket file gives run NOTIFY_SOCKET (DIR/notify); READY=1
 is readiness; FDSTORE=1 [FDNAME=name] [FDPOLL=0] with SCM_RIGHTS keeps up
 to fdstore-max fds (default 0), which every later start of run finds at
 3, 4, ... with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID (placed by
