@@ -91,7 +91,9 @@ func (s *service) start() {
 	}
 	if err != nil {
 		s.closeNotif()
-		s.retry("unable to spawn ./run: %w (retrying in 60 seconds)", sys.Errno(err))
+		// s6-supervise waits 10 seconds after a failed spawn of run.
+		s.env.Warnf("unable to spawn ./run: %w (retrying in 10 seconds)", sys.Errno(err))
+		s.nextStart = time.Now().Add(spawnRetry)
 		return
 	}
 	s.pid = pid

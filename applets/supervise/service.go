@@ -3,6 +3,7 @@ package supervise
 import (
 	"errors"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -35,13 +36,15 @@ const (
 const (
 	defaultThrottle = time.Second
 	retryDelay      = 60 * time.Second
+	spawnRetry      = 10 * time.Second // run could not be spawned, as s6
 	killRepeat      = 5 * time.Second
 	defaultFinish   = 5000 * time.Millisecond
 )
 
 type service struct {
-	env *cli.Env
-	dir string
+	env    *cli.Env
+	dir    string
+	applet string // the name supervise was run as: s6-supervise says so
 
 	lock       *os.File
 	ctlR, ctlW int
@@ -70,6 +73,7 @@ type service struct {
 	quit        bool          // the service is down in a LAST state: exit
 
 	store fdStore // the fd store and its notify socket (§3.11, fdstore.go)
+	gc    gcDebt  // garbage returned before idle sleeps (memory.go)
 }
 
 func (s *service) run() error {
@@ -78,6 +82,9 @@ func (s *service) run() error {
 	// a percentage to bound the heap (§3.9).
 	debug.SetGCPercent(-1)
 	debug.SetMemoryLimit(8 << 20)
+	// No heap profile: its sampled call stacks are kept for life, off
+	// the heap, and a restart storm keeps adding to them.
+	runtime.MemProfileRate = 0
 	s.throttle = throttleHook()
 	if err := fd.EnsureStdio(); err != nil {
 		return err
@@ -111,9 +118,11 @@ func (s *service) run() error {
 		return exitcode.Errorf(exitcode.Sys, "unable to stat down: %w", sys.Errno(err))
 	}
 
-	// "Not started yet": paused and ready, pid 0 (§2.2).
+	// Never started: pid 0, ready, wantup from down, not paused: the
+	// bytes s6-supervise 2.11 writes (flags 0x08, 0x0c without down), so
+	// real s6-svstat does not print "paused true" (issue 14 item 5).
 	now := tai.Now()
-	s.status = servicedir.Status{Stamp: now, ReadyStamp: now, Flags: servicedir.FlagPaused | servicedir.FlagReady}
+	s.status = servicedir.Status{Stamp: now, ReadyStamp: now, Flags: servicedir.FlagReady}
 	s.setFlag(servicedir.FlagWantUp, wantUp)
 	s.writeStatus()
 	s.emit("s")
@@ -140,7 +149,11 @@ func (s *service) loop() error {
 		}
 		storeAt := len(fds) // fd store: notify socket and watched fds last
 		fds = s.store.pollFDs(fds)
-		if _, err := sys.Poll(fds, s.timeout()); err != nil {
+		timeout := s.timeout()
+		if timeout < 0 {
+			s.gc.idle()
+		}
+		if _, err := sys.Poll(fds, timeout); err != nil {
 			return exitcode.Errorf(exitcode.Sys, "unable to poll: %w", sys.Errno(err))
 		}
 		// fd store first, and drained before any reaping: a message sent

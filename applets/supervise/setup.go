@@ -65,7 +65,7 @@ func (s *service) setupDirs() error {
 	}
 	s.lock = os.NewFile(uintptr(fd), "supervise/lock")
 	if err := lock.TryLock(s.lock, lock.Exclusive); errors.Is(err, lock.ErrBusy) {
-		return exitcode.Errorf(exitcode.Usage, "another instance of supervise is already running")
+		return exitcode.Errorf(exitcode.Usage, "another instance of %s is already running", s.applet)
 	} else if err != nil {
 		return exitcode.Errorf(exitcode.Sys, "unable to lock supervise/lock: %w", sys.Errno(err))
 	}

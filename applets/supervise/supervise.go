@@ -104,6 +104,6 @@ func (c *command) Run(env *cli.Env) error {
 	}
 	name := env.Name
 	env.Name = name + " " + c.Dir[0] // messages say "supervise DIR: ..."
-	s := &service{env: env, dir: c.Dir[0]}
+	s := &service{env: env, dir: c.Dir[0], applet: name}
 	return s.run()
 }
