@@ -47,7 +47,6 @@ func TestSoakSupervise(t *testing.T) {
 	assertNoNew(t, dir)
 }
 
-
 // TestSoakSuperviseMemory: after 1,000 restarts of a crashing service,
 // idle supervise's RssAnon is within 1.5 MiB of its idle figure before
 // them (issue 20 item 7: 1.2 MB before, 4.3 MB after on the old code).
