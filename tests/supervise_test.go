@@ -465,10 +465,17 @@ func TestSuperviseRunSpawnRetry(t *testing.T) {
 // checks that the two supervisors exclude each other on one directory.
 func TestSuperviseInteropS6(t *testing.T) {
 	t.Parallel()
+	interopS6(t, startSupervise, false)
+}
+
+// interopS6 is TestSuperviseInteropS6 against the supervisor start makes:
+// a supervise process, or (tree) svscan --one-process, whose in-process
+// supervisor ends on x without svscan exiting.
+func interopS6(t *testing.T, start func(*testing.T, string) *supervised, tree bool) {
 	tools := requireS6(t, "s6-svc", "s6-svstat", "s6-svok", "s6-supervise")
 	svc, svstat, svok, s6sup := tools[0], tools[1], tools[2], tools[3]
 	dir := svcDir(t, map[string]string{"run": readyRun, "notification-fd": "3\n"})
-	s := startSupervise(t, dir)
+	s := start(t, dir)
 	s.expect("s")
 	s.expect("u")
 	s.expect("U")
@@ -497,6 +504,9 @@ func TestSuperviseInteropS6(t *testing.T) {
 	s.expect("uU") // ready under 1 s: restarted 1 s after readiness
 	run(t, svc, "-dx", dir)
 	s.expect("dDx")
+	if tree {
+		return
+	}
 	if r := s.p.Wait(t); r.Code != 0 {
 		t.Errorf("supervise after s6-svc -dx = %s", r.Status())
 	}

@@ -52,8 +52,13 @@
 package supervise
 
 import (
+	"golang.org/x/sys/unix"
+
 	"github.com/gotools-dev/gotools/lib/cli"
 	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/fd"
+	"github.com/gotools-dev/gotools/lib/sig"
+	"github.com/gotools-dev/gotools/lib/supervisor"
 )
 
 // Applet is supervise's registry entry.
@@ -102,8 +107,31 @@ func (c *command) Run(env *cli.Env) error {
 	if len(c.Dir) != 1 || c.Dir[0] == "" {
 		return exitcode.ErrUsage
 	}
-	name := env.Name
-	env.Name = name + " " + c.Dir[0] // messages say "supervise DIR: ..."
-	s := &service{env: env, dir: c.Dir[0], applet: name}
-	return s.run()
+	dir, applet := c.Dir[0], env.Name
+	env.Name = applet + " " + dir // messages say "supervise DIR: ..."
+	supervisor.QuietRuntime(8 << 20)
+	if err := fd.EnsureStdio(); err != nil {
+		return err
+	}
+	if err := unix.Chdir(dir); err != nil {
+		return exitcode.Errorf(exitcode.Sys, "unable to chdir to %s: %w", dir, err)
+	}
+	// Every signal is caught into a self-pipe that the loop watches (§3.1
+	// step 3): SIGCHLD, TERM, HUP, QUIT, INT are acted on, the others
+	// discarded, so none kills supervise and none is left ignored for run
+	// to inherit.
+	sigR, err := sig.SelfPipe()
+	if err != nil {
+		return err
+	}
+	loop := &supervisor.Loop{Env: env, Signals: sigR}
+	s, err := supervisor.Open(loop, supervisor.Config{Env: env, Dir: dir, Applet: applet, InDir: true})
+	if err != nil {
+		return err
+	}
+	loop.OnSignal = s.Signal
+	if err := loop.Run(); err != nil {
+		return exitcode.New(exitcode.Sys, err)
+	}
+	return s.Err()
 }

@@ -57,6 +57,7 @@ import (
 
 	"github.com/gotools-dev/gotools/lib/cli"
 	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/supervisor"
 )
 
 // Applet is svscan's registry entry.
@@ -104,6 +105,7 @@ type command struct {
 	Notif      fdFlag     `short:"d" name:"notification-fd" placeholder:"FD" help:"Write a newline to FD (at least 3) once ready, then close it."`
 	Supervisor string     `name:"supervisor" placeholder:"PROG" help:"Run \"PROG NAME\" (from PATH) as each service's supervisor."`
 	Console    string     `short:"X" name:"console-holder" hidden:"" help:"Not supported yet."`
+	OneProcess bool       `name:"one-process" help:"Supervise every service inside svscan's own process: no supervise process per service."`
 
 	Args []string `arg:"" optional:"" passthrough:"partial" name:"scandir" help:"The scan directory (default: the working directory)."`
 }
@@ -185,6 +187,12 @@ func (c *command) Run(env *cli.Env) error {
 	}
 	if c.Notif.set {
 		s.notif = c.Notif.fd
+	}
+	if c.OneProcess {
+		if c.Supervisor != "" {
+			return exitcode.Errorf(exitcode.Usage, "--one-process and --supervisor cannot be used together")
+		}
+		s.tree = &supervisor.Loop{}
 	}
 	return s.run()
 }

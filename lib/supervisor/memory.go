@@ -1,11 +1,12 @@
-package supervise
+package supervisor
 
 import (
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 )
 
-// gcDebt is how supervise keeps its memory at the idle figure with the
+// gcDebt is how a [Loop] keeps its memory at the idle figure with the
 // garbage collector off (an enabled collector is forced every two minutes
 // by the runtime, a wake-up of an idle process): before each sleep
 // without a deadline, if more than gcThreshold bytes were allocated since
@@ -41,4 +42,15 @@ func (g *gcDebt) idle() {
 	}
 	debug.FreeOSMemory()
 	g.last = g.allocated()
+}
+
+// QuietRuntime sets the Go runtime up for a long-lived supervisor that
+// must not wake up while idle: no collector (the runtime forces one every
+// two minutes otherwise; [Loop] collects before idle sleeps instead), a
+// soft memory limit in case garbage piles up between idle moments, and no
+// heap profile, whose sampled call stacks are kept for life off the heap.
+func QuietRuntime(limit int64) {
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(limit)
+	runtime.MemProfileRate = 0
 }

@@ -1,4 +1,4 @@
-package supervise
+package supervisor
 
 import (
 	"errors"
@@ -16,8 +16,8 @@ import (
 // readFile reads a servicedir file each time it is used (§1: never
 // cached). A missing file is (nil, false) silently; another error warns
 // and is (nil, false) too, so the caller applies its default.
-func (s *service) readFile(name string) ([]byte, bool) {
-	b, err := readConf(name)
+func (s *Service) readFile(name string) ([]byte, bool) {
+	b, err := readConf(s.p(name))
 	if errors.Is(err, unix.ENOENT) {
 		return nil, false
 	}
@@ -70,7 +70,7 @@ func readConf(name string) ([]byte, error) {
 
 // number reads a number file: (value, true), or (0, false) when it is
 // missing, unreadable or invalid (invalid warns).
-func (s *service) number(name string) (uint32, bool) {
+func (s *Service) number(name string) (uint32, bool) {
 	b, ok := s.readFile(name)
 	if !ok {
 		return 0, false
@@ -84,7 +84,7 @@ func (s *service) number(name string) (uint32, bool) {
 }
 
 // signal reads a signal file, with def for missing or invalid.
-func (s *service) signal(name string, def unix.Signal) unix.Signal {
+func (s *Service) signal(name string, def unix.Signal) unix.Signal {
 	b, ok := s.readFile(name)
 	if !ok {
 		return def
@@ -99,7 +99,7 @@ func (s *service) signal(name string, def unix.Signal) unix.Signal {
 
 // fdNumber reads notification-fd or lock-fd: 1 <= n < soft RLIMIT_NOFILE,
 // or -1 (§1).
-func (s *service) fdNumber(name string) int {
+func (s *Service) fdNumber(name string) int {
 	v, ok := s.number(name)
 	if !ok {
 		return -1
@@ -112,17 +112,17 @@ func (s *service) fdNumber(name string) int {
 	return int(v)
 }
 
-func (s *service) present(name string) bool {
-	_, err := os.Lstat(name)
+func (s *Service) present(name string) bool {
+	_, err := os.Lstat(s.p(name))
 	return err == nil
 }
 
-func (s *service) killTimeout() time.Duration {
+func (s *Service) killTimeout() time.Duration {
 	v, _ := s.number("timeout-kill")
 	return time.Duration(v) * time.Millisecond
 }
 
-func (s *service) finishTimeout() time.Duration {
+func (s *Service) finishTimeout() time.Duration {
 	v, ok := s.number("timeout-finish")
 	if !ok {
 		return defaultFinish
@@ -130,7 +130,7 @@ func (s *service) finishTimeout() time.Duration {
 	return time.Duration(v) * time.Millisecond // 0: unlimited
 }
 
-func (s *service) maxDeathTally() int {
+func (s *Service) maxDeathTally() int {
 	v, ok := s.number("max-death-tally")
 	if !ok {
 		return 100
