@@ -31,7 +31,7 @@ type scanner struct {
 	ctlR, ctlW int
 	sigR       int
 
-	tree     *supervisor.Loop // --one-process: the in-process supervisors' loop
+	tree *supervisor.Loop // --one-process: the in-process supervisors' loop
 
 	services []*service // in discovery order
 	byKey    map[key]*service

@@ -31,8 +31,8 @@ type key struct{ dev, ino uint64 }
 type sup struct {
 	pid     int                 // 0 when not running
 	svc     *supervisor.Service // --one-process: the in-process supervisor
-	started time.Time // the last spawn, for the throttle
-	next    time.Time // the pending (re)start; zero: none
+	started time.Time           // the last spawn, for the throttle
+	next    time.Time           // the pending (re)start; zero: none
 }
 
 // service is a service directory of SCANDIR and, if it has a log/

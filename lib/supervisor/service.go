@@ -82,8 +82,6 @@ type Service struct {
 	store  fdStore // the fd store and its notify socket (§3.11, fdstore.go)
 	loop   *Loop
 	polled struct{ notif, daemon int } // the fds pollFDs added, or -1
-	// Events, if set, is told every event written to event/.
-	events func(s *Service, ev string)
 }
 
 // Config is what [Open] needs besides the directory.
