@@ -366,7 +366,7 @@ func (b *boot) readTreeEnv() []string {
 // session, and waits until its control FIFO is open.
 func (b *boot) startScanner() error {
 	scan := overlay.Path(overlay.ScanDir)
-	pid, err := proc.Spawn([]string{"svscan", scan}, proc.Attr{Path: b.self, Env: b.treeEnv, Dir: "/", Setsid: true})
+	pid, err := proc.Spawn([]string{"svscan", "--one-process", scan}, proc.Attr{Path: b.self, Env: b.treeEnv, Dir: "/", Setsid: true})
 	if err != nil {
 		return exitcode.Errorf(exitcode.Sys, "unable to spawn svscan: %w", sys.Errno(err))
 	}

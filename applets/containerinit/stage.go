@@ -148,11 +148,9 @@ func servicesUp(o *options, v *s6vars, src string) error {
 }
 
 // servicesDown brings the services.d services down (at most
-// S6_SERVICES_GRACETIME), unlinks them and has the scanner stop their
-// supervisors.
+// S6_SERVICES_GRACETIME).
 func servicesDown(o *options, v *s6vars, src string) error {
 	dst := overlay.Path(overlay.LegacyServices)
-	scan := overlay.Path(overlay.ScanDir)
 	var dirs []string
 	for _, n := range legacyServices(src) {
 		dirs = append(dirs, filepath.Join(dst, n))
@@ -164,10 +162,10 @@ func servicesDown(o *options, v *s6vars, src string) error {
 	if err := self(args...); err != nil {
 		o.warn("services.d services not down after %d ms", v.servicesGrace.Milliseconds())
 	}
-	for _, d := range dirs {
-		_ = os.Remove(filepath.Join(scan, filepath.Base(d)))
-	}
-	return svscanctl(scan, "h")
+	// The links stay: svscan --one-process supervises through them, and
+	// init's final svscanctl -t stops these supervisors with the rest,
+	// their loggers draining first.
+	return nil
 }
 
 // self runs another applet of this binary and waits for it.
