@@ -119,6 +119,13 @@ func treeOf(pid int, skip ...string) []int {
 // treeFootprint sums Pss over pids and counts their scheduler runs over a
 // 2 s window after a 2 s settling.
 func treeFootprint(b *testing.B, root int, skip ...string) (pssKiB int, wakeups int64, procs int) {
+	pssKiB, _, wakeups, procs = treeFootprintAnon(b, root, skip...)
+	return pssKiB, wakeups, procs
+}
+
+// treeFootprintAnon is [treeFootprint] with the sum of RssAnon (private
+// memory) too.
+func treeFootprintAnon(b *testing.B, root int, skip ...string) (pssKiB, anonKiB int, wakeups int64, procs int) {
 	time.Sleep(2 * time.Second) // settling: part of the measurement
 	pids := treeOf(root, skip...)
 	var before int64
@@ -130,8 +137,9 @@ func treeFootprint(b *testing.B, root int, skip ...string) (pssKiB int, wakeups 
 	for _, p := range pids {
 		after += schedRuns(b, p)
 		pssKiB += pss(b, p)
+		anonKiB += procStatus(b, p)["RssAnon"]
 	}
-	return pssKiB, after - before, len(pids)
+	return pssKiB, anonKiB, after - before, len(pids)
 }
 
 // BenchmarkInitSimpleIdle reports the idle footprint of simple mode
@@ -194,13 +202,13 @@ func BenchmarkInitOverlayIdle(b *testing.B) {
 			p := startIn(b, Opts{Env: []string{"GOTOOLS_INIT_ROOT=" + root, "S6_VERBOSITY=0"}}, "init", "--overlay", "sh", "-c", "echo ready; exec sleep 100000")
 			p.WaitLine(b, "^ready$")
 			boot := time.Since(t0)
-			kb, wake, procs := treeFootprint(b, p.Pid, "sleep")
+			kb, anon, wake, procs := treeFootprintAnon(b, p.Pid, "sleep")
 			p.Signal(unix.SIGTERM)
 			p.Wait(b)
 
 			s6 := start(b, paths[0], scan)
 			waitFor(b, "the s6 services", func() bool { return len(treeOf(s6.Pid)) >= 2*n+1 })
-			s6kb, s6wake, s6procs := treeFootprint(b, s6.Pid, "sleep")
+			s6kb, s6anon, s6wake, s6procs := treeFootprintAnon(b, s6.Pid, "sleep")
 			s6.Signal(unix.SIGTERM)
 			s6.Wait(b)
 
@@ -214,6 +222,8 @@ func BenchmarkInitOverlayIdle(b *testing.B) {
 			b.ReportMetric(float64(s6procs), "s6-procs")
 			b.ReportMetric(float64(s6wake), "s6-wakeups/2s")
 			b.ReportMetric(float64(kb)/float64(s6kb), "init/s6-Pss")
+			b.ReportMetric(float64(anon), "init-RssAnon-KiB")
+			b.ReportMetric(float64(s6anon), "s6-RssAnon-KiB")
 		})
 	}
 }
