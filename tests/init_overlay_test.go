@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -418,4 +419,44 @@ func TestInitOverlayCheck(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(bad, "run")); len(ents) != 1 || slices.Contains(logLines(bad), "cont-init") {
 		t.Errorf("--check touched the tree: run/ holds %v, log %q", ents, logLines(bad))
 	}
+}
+
+// TestInitOverlayNotPID1 is spec §11 test 17's second half: not PID 1 (a
+// subreaper), the overlay boots, SIGTERM stops it, and none of its
+// descendants is left (they are found by the tree root in their
+// environment, since services run in sessions of their own).
+func TestInitOverlayNotPID1(t *testing.T) {
+	t.Parallel()
+	root := overlayTree(t, nil)
+	p := startIn(t, Opts{Env: []string{"GOTOOLS_INIT_ROOT=" + root}}, "init", "sh", "-c", "echo cmd >> $GOTOOLS_INIT_ROOT/log; exec sleep 1000")
+	waitLog(t, p, root, "cmd")
+	if len(ownedBy(root)) < 4 {
+		t.Fatalf("processes of the tree: %v; want init, the scanner, services and the CMD", ownedBy(root))
+	}
+	p.Signal(unix.SIGTERM)
+	if r := p.Wait(t); r.Code != 143 {
+		t.Errorf("init = %s, stderr %q; want 143", r.Status(), r.Stderr)
+	}
+	if left := ownedBy(root); len(left) != 0 {
+		t.Errorf("processes left: %v", left)
+	}
+	if log := logLines(root); !inOrder(log, "svc-b down", "svc-a down", "cont-finish") {
+		t.Errorf("log %q; want a full shutdown", log)
+	}
+}
+
+// ownedBy returns the live processes whose environment names root as
+// GOTOOLS_INIT_ROOT.
+func ownedBy(root string) []int {
+	var l []int
+	for _, st := range procStats() {
+		if st.State == 'Z' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(st.Pid) + "/environ")
+		if err == nil && slices.Contains(strings.Split(string(b), "\x00"), "GOTOOLS_INIT_ROOT="+root) {
+			l = append(l, st.Pid)
+		}
+	}
+	return l
 }
