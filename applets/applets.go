@@ -5,10 +5,13 @@ package applets
 
 import (
 	"github.com/gotools-dev/gotools/applets/backgroundwatch"
+	"github.com/gotools-dev/gotools/applets/containerinit"
+	"github.com/gotools-dev/gotools/applets/envdir"
 	"github.com/gotools-dev/gotools/applets/fdholder"
 	"github.com/gotools-dev/gotools/applets/fdrestore"
 	"github.com/gotools-dev/gotools/applets/lockd"
 	"github.com/gotools-dev/gotools/applets/lockdhelper"
+	logapplet "github.com/gotools-dev/gotools/applets/log"
 	"github.com/gotools-dev/gotools/applets/rc"
 	"github.com/gotools-dev/gotools/applets/setlock"
 	"github.com/gotools-dev/gotools/applets/shmlock"
@@ -19,6 +22,7 @@ import (
 	"github.com/gotools-dev/gotools/applets/svscanctl"
 	"github.com/gotools-dev/gotools/applets/svstat"
 	"github.com/gotools-dev/gotools/applets/svwait"
+	"github.com/gotools-dev/gotools/applets/withcontenv"
 	"github.com/gotools-dev/gotools/lib/cli"
 )
 
@@ -46,5 +50,10 @@ var All = []cli.Applet{
 	fdholder.TransferdumpApplet,
 	fdholder.DaemonApplet,
 	fdholder.FullDaemonApplet,
+	logapplet.Applet,
 	rc.Applet,
+	containerinit.Applet,
+	envdir.Applet,
+	withcontenv.Applet,
+	withcontenv.PrintApplet,
 }

@@ -1,4 +1,4 @@
-package supervise
+package supervisor
 
 // The fd store (spec/supervise.md §3.11, a gotools extension): a service
 // gets a systemd-compatible NOTIFY_SOCKET, stores fds with FDSTORE=1 over
@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,7 +25,7 @@ import (
 )
 
 const (
-	notifySocketFile = "supervise/notify"
+	notifySocketFile = "notify"
 	// fdstoreCap bounds fdstore-max (§3.11: at most 4096).
 	fdstoreCap = 4096
 	// notifyMaxFDs is the kernel's SCM_MAX_FD: the most fds one
@@ -53,6 +54,7 @@ type storedFD struct {
 type fdStore struct {
 	sock   int    // the bound notify socket, or -1
 	addr   string // its NOTIFY_SOCKET value
+	path   bool   // bound to notifySocketFile, not an abstract address
 	runSID int    // the session of the last run spawned: senders must be in it
 	fds    []storedFD
 	// dropAtDown empties the store once the service is down: set by d, D,
@@ -135,54 +137,48 @@ func nfds(n int) string {
 }
 
 // notifyOn binds the notify socket if the service has a notify-socket
-// file, and closes it if the file is gone; it reports false (warned, retry
-// scheduled) if the socket cannot be bound.
-func (s *service) notifyOn() bool {
+// file, and closes it if the file is gone. It never refuses the start: a
+// socket that cannot be bound is warned about, and run starts without
+// NOTIFY_SOCKET (issue 20 item 9).
+func (s *Service) notifyOn() bool {
 	if !s.present("notify-socket") {
-		if s.store.sock >= 0 {
-			unix.Close(s.store.sock)
-			s.store.sock = -1
-			unix.Unlink(notifySocketFile)
-		}
+		s.closeNotify()
 		return true
 	}
 	if s.store.sock >= 0 {
 		return true
 	}
 	if err := s.bindNotify(); err != nil {
-		s.retry("unable to bind %s: %w (retrying in 60 seconds)", notifySocketFile, sys.Errno(err))
-		return false
+		s.env.Warnf("unable to bind a notify socket: %w; starting without NOTIFY_SOCKET", sys.Errno(err))
 	}
 	return true
 }
 
-// bindNotify creates the notify socket: a datagram socket at
-// supervise/notify whose absolute path is NOTIFY_SOCKET, or, when that
-// path does not fit in sun_path, the abstract address
-// @gotools-supervise/DEV:INO of the service directory. SO_PASSCRED makes
-// the kernel attach every sender's credentials, which the sender check
-// needs.
-func (s *service) bindNotify() error {
-	wd, err := os.Getwd()
-	if err != nil {
-		return err
+// closeNotify closes the notify socket and removes its path.
+func (s *Service) closeNotify() {
+	if s.store.sock < 0 {
+		return
 	}
-	addr := filepath.Join(wd, notifySocketFile)
-	var sa unix.SockaddrUnix
-	if len(addr) < len(unix.RawSockaddrUnix{}.Path) {
-		sa.Name = addr
-		// supervise's lock is held: an existing socket is a stale one.
-		if err := unix.Unlink(notifySocketFile); err != nil && !errors.Is(err, unix.ENOENT) {
-			return err
-		}
-	} else {
-		var st unix.Stat_t
-		if err := unix.Stat(".", &st); err != nil {
-			return err
-		}
-		addr = fmt.Sprintf("@gotools-supervise/%d:%d", st.Dev, st.Ino)
-		sa.Name = addr
+	unix.Close(s.store.sock)
+	s.store.sock = -1
+	if s.store.path {
+		unlinkSocket(s.p(notifySocketFile))
 	}
+	s.store.addr, s.store.path = "", false
+}
+
+// bindNotify creates the notify socket: a datagram socket at DIR/notify,
+// mode 0666, whose absolute path is NOTIFY_SOCKET. It is in the service
+// directory, not in supervise/ (0700, as s6 makes it), so that run's
+// processes reach it even after dropping privileges (setpriv, s6-setuidgid);
+// only root (DIR's owner) can create entries there, so nobody can take
+// the name first. When the path does not fit in sun_path, or cannot be
+// bound (a read-only DIR, a file of another kind named notify), it is an
+// abstract address with 128 random bits, @gotools-supervise/HEX, that
+// nobody can predict and so squat. SO_PASSCRED makes the kernel attach
+// every sender's credentials: the sender check (run's session) does not
+// depend on who can reach the socket.
+func (s *Service) bindNotify() error {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return err
@@ -191,16 +187,65 @@ func (s *service) bindNotify() error {
 		unix.Close(fd)
 		return err
 	}
-	if err := unix.Bind(fd, &sa); err != nil {
+	if addr, ok := bindPath(fd, s.p(notifySocketFile)); ok {
+		s.store.sock, s.store.addr, s.store.path = fd, addr, true
+	} else if addr, err := bindAbstract(fd); err == nil {
+		s.store.sock, s.store.addr, s.store.path = fd, addr, false
+	} else {
 		unix.Close(fd)
 		return err
 	}
-	s.store.sock, s.store.addr = fd, addr
 	if s.store.buf == nil {
 		s.store.buf = make([]byte, notifyBufSize)
 		s.store.oob = make([]byte, unix.CmsgSpace(notifyMaxFDs*4)+unix.CmsgSpace(unix.SizeofUcred))
 	}
 	return nil
+}
+
+// bindPath binds fd to the absolute path of notifySocketFile and opens it
+// to every uid. A socket left there is stale (supervise's lock is held):
+// it is replaced; anything else named so is left alone.
+func bindPath(fd int, name string) (string, bool) {
+	addr, err := filepath.Abs(name)
+	if err != nil {
+		return "", false
+	}
+	if len(addr) >= len(unix.RawSockaddrUnix{}.Path) {
+		return "", false
+	}
+	unlinkSocket(name)
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: addr}); err != nil {
+		return "", false
+	}
+	// sendmsg(2) to a path socket needs write permission on it.
+	if err := unix.Chmod(name, 0o666); err != nil {
+		unix.Unlink(name)
+		return "", false
+	}
+	return addr, true
+}
+
+// bindAbstract binds fd to a fresh random abstract address.
+func bindAbstract(fd int) (string, error) {
+	var err error
+	for range 8 {
+		addr := fmt.Sprintf("@gotools-supervise/%016x%016x", rand.Uint64(), rand.Uint64())
+		if err = unix.Bind(fd, &unix.SockaddrUnix{Name: addr}); err == nil {
+			return addr, nil
+		}
+		if !errors.Is(err, unix.EADDRINUSE) {
+			break
+		}
+	}
+	return "", err
+}
+
+// unlinkSocket removes name if it is a socket.
+func unlinkSocket(name string) {
+	var st unix.Stat_t
+	if unix.Lstat(name, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+		unix.Unlink(name)
+	}
 }
 
 // pollFDs adds the notify socket and the watched stored fds to poll's
@@ -222,7 +267,7 @@ func (st *fdStore) pollFDs(fds []unix.PollFd) []unix.PollFd {
 // the notify socket is read. drain reads it even without POLLIN: before
 // reaping, so that a message sent just before run's death is still
 // accepted from a live (zombie) sender.
-func (s *service) fdstoreEvents(fds []unix.PollFd, drain bool) {
+func (s *Service) fdstoreEvents(fds []unix.PollFd, drain bool) {
 	readable := false
 	if s.store.sock >= 0 && len(fds) > 0 && fds[0].Fd == int32(s.store.sock) {
 		readable = fds[0].Revents != 0
@@ -252,7 +297,7 @@ func (s *service) fdstoreEvents(fds []unix.PollFd, drain bool) {
 }
 
 // readNotify reads every queued notify message.
-func (s *service) readNotify() {
+func (s *Service) readNotify() {
 	st := &s.store
 	for st.sock >= 0 {
 		n, oobn, flags, _, err := unix.Recvmsg(st.sock, st.buf, st.oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
@@ -287,7 +332,7 @@ func (s *service) readNotify() {
 
 // notifySender reports whether pid may talk to supervise: a process of
 // run's session, or the adopted daemon (§3.11).
-func (s *service) notifySender(pid int) bool {
+func (s *Service) notifySender(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
@@ -302,7 +347,7 @@ func (s *service) notifySender(pid int) bool {
 }
 
 // notifyMessage applies one accepted message; fds are its SCM_RIGHTS.
-func (s *service) notifyMessage(m notifyMsg, fds []int) {
+func (s *Service) notifyMessage(m notifyMsg, fds []int) {
 	if m.Ready && s.up() && !s.ready() {
 		s.markReady()
 	}
@@ -339,7 +384,7 @@ func (s *service) notifyMessage(m notifyMsg, fds []int) {
 // fdstoreAdd stores fds under name, up to fdstore-max; an fd whose open
 // file is stored already is closed and ignored; the others beyond the
 // limit are refused with one warning.
-func (s *service) fdstoreAdd(fds []int, name string, poll bool) {
+func (s *Service) fdstoreAdd(fds []int, name string, poll bool) {
 	max := s.fdstoreMax()
 	refused := 0
 	for _, fd := range fds {
@@ -367,7 +412,7 @@ func (s *service) fdstoreAdd(fds []int, name string, poll bool) {
 }
 
 // fdstoreRemove closes and drops the fds stored under name.
-func (s *service) fdstoreRemove(name string) {
+func (s *Service) fdstoreRemove(name string) {
 	kept := s.store.fds[:0]
 	for _, f := range s.store.fds {
 		if f.name == name {
@@ -382,13 +427,13 @@ func (s *service) fdstoreRemove(name string) {
 
 // fdstoreMax reads fdstore-max: default 0 (the store refuses every fd),
 // at most 4096.
-func (s *service) fdstoreMax() int {
+func (s *Service) fdstoreMax() int {
 	v, _ := s.number("fdstore-max")
 	return int(min(v, fdstoreCap))
 }
 
 // fdstoreClear empties the store.
-func (s *service) fdstoreClear() {
+func (s *Service) fdstoreClear() {
 	for _, f := range s.store.fds {
 		unix.Close(f.fd)
 	}
@@ -400,7 +445,7 @@ func (s *service) fdstoreClear() {
 // line per stored fd, in store order, "NAME WHAT" where WHAT is the fd's
 // /proc link ("socket:[1234]", a path). It exists once the store has held
 // something (a gotools extension; s6 has no fd store).
-func (s *service) fdstoreList() {
+func (s *Service) fdstoreList() {
 	var b strings.Builder
 	buf := make([]byte, 256)
 	for _, f := range s.store.fds {
@@ -414,7 +459,7 @@ func (s *service) fdstoreList() {
 	if text == s.store.listed {
 		return
 	}
-	if err := writeAtomic("supervise/fdstore", []byte(text)); err != nil {
+	if err := writeAtomic(s.p("supervise/fdstore"), []byte(text)); err != nil {
 		s.env.Warnf("unable to write supervise/fdstore: %w", sys.Errno(err))
 		return
 	}
@@ -423,7 +468,7 @@ func (s *service) fdstoreList() {
 
 // fdstoreStop is d, D, x and SIGTERM: the store is emptied now and again
 // once the service is down, unless flag-fdstore-preserve exists.
-func (s *service) fdstoreStop() {
+func (s *Service) fdstoreStop() {
 	if s.present("flag-fdstore-preserve") {
 		return
 	}
@@ -433,7 +478,7 @@ func (s *service) fdstoreStop() {
 
 // fdstoreDown runs when the service is down and ready: the emptying a
 // stop command asked for.
-func (s *service) fdstoreDown() {
+func (s *Service) fdstoreDown() {
 	if s.store.dropAtDown {
 		s.store.dropAtDown = false
 		if !s.present("flag-fdstore-preserve") {
@@ -450,7 +495,7 @@ func (s *service) fdstoreDown() {
 // is right); the stored fds reach it at numbers above every target and
 // above notification-fd and lock-fd, and fdrestore closes them there. ok
 // is false when the start is refused (warned, retry scheduled).
-func (s *service) fdstoreSpawn(argv []string, path string, files []*os.File, notifFD, lockFD int) (nargv []string, npath string, env []string, nfiles []*os.File, dups []*os.File, ok bool) {
+func (s *Service) fdstoreSpawn(argv []string, path string, files []*os.File, notifFD, lockFD int) (nargv []string, npath string, env []string, nfiles []*os.File, dups []*os.File, ok bool) {
 	if s.store.sock >= 0 {
 		env = withEnv(os.Environ(), "NOTIFY_SOCKET", s.store.addr)
 	}

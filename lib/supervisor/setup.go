@@ -1,4 +1,4 @@
-package supervise
+package supervisor
 
 import (
 	"errors"
@@ -53,43 +53,43 @@ func mkdirOwn(name string, mode os.FileMode) (bool, error) {
 // setupDirs creates supervise/, takes supervise/lock, creates event/ and
 // the control fifo, in that order: the lock comes before anything else is
 // touched, so a second instance changes nothing (§2.1).
-func (s *service) setupDirs() error {
+func (s *Service) setupDirs() error {
 	old := unix.Umask(0)
 	defer unix.Umask(old)
-	if _, err := mkdirOwn("supervise", 0o700); err != nil {
+	if _, err := mkdirOwn(s.p("supervise"), 0o700); err != nil {
 		return err
 	}
-	fd, err := sys.Open("supervise/lock", unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CREAT, 0o644)
+	fd, err := sys.Open(s.p("supervise/lock"), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CREAT, 0o644)
 	if err != nil {
 		return exitcode.Errorf(exitcode.Sys, "unable to open supervise/lock: %w", sys.Errno(err))
 	}
 	s.lock = os.NewFile(uintptr(fd), "supervise/lock")
 	if err := lock.TryLock(s.lock, lock.Exclusive); errors.Is(err, lock.ErrBusy) {
-		return exitcode.Errorf(exitcode.Usage, "another instance of supervise is already running")
+		return exitcode.Errorf(exitcode.Usage, "another instance of %s is already running", s.applet)
 	} else if err != nil {
 		return exitcode.Errorf(exitcode.Sys, "unable to lock supervise/lock: %w", sys.Errno(err))
 	}
-	if _, err := ftrig.MkFifodir("event"); err != nil {
+	if _, err := ftrig.MkFifodir(s.p("event")); err != nil {
 		if errors.Is(err, unix.ENOTDIR) {
 			return exitcode.Errorf(exitcode.Usage, "event exists and is not a directory")
 		}
 		return exitcode.Errorf(exitcode.Sys, "unable to create event: %w", sys.Errno(err))
 	}
-	if err := unix.Mkfifo("supervise/control", 0o600); err != nil && !errors.Is(err, unix.EEXIST) {
+	if err := unix.Mkfifo(s.p("supervise/control"), 0o600); err != nil && !errors.Is(err, unix.EEXIST) {
 		return exitcode.Errorf(exitcode.Sys, "unable to mkfifo supervise/control: %w", err)
 	}
 	var st unix.Stat_t
-	if err := unix.Stat("supervise/control", &st); err != nil {
+	if err := unix.Stat(s.p("supervise/control"), &st); err != nil {
 		return exitcode.Errorf(exitcode.Sys, "unable to stat supervise/control: %w", err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFIFO {
 		return exitcode.Errorf(exitcode.Usage, "supervise/control exists and is not a FIFO")
 	}
-	if s.ctlR, err = sys.Open("supervise/control", unix.O_RDONLY|unix.O_NONBLOCK, 0); err != nil {
+	if s.ctlR, err = sys.Open(s.p("supervise/control"), unix.O_RDONLY|unix.O_NONBLOCK, 0); err != nil {
 		return exitcode.Errorf(exitcode.Sys, "unable to open supervise/control for reading: %w", sys.Errno(err))
 	}
 	// A kept write end: the fifo never reads EOF when a writer leaves.
-	if s.ctlW, err = sys.Open("supervise/control", unix.O_WRONLY|unix.O_NONBLOCK, 0); err != nil {
+	if s.ctlW, err = sys.Open(s.p("supervise/control"), unix.O_WRONLY|unix.O_NONBLOCK, 0); err != nil {
 		return exitcode.Errorf(exitcode.Sys, "unable to open supervise/control for writing: %w", sys.Errno(err))
 	}
 	return nil

@@ -1,4 +1,4 @@
-package supervise
+package supervisor
 
 import (
 	"errors"
@@ -21,7 +21,7 @@ var letterSignals = map[byte]unix.Signal{
 // readControl reads and applies control bytes until the fifo is empty
 // (§2.5: applied in order; unknown bytes ignored). It reports whether
 // supervise must exit now.
-func (s *service) readControl(buf []byte) (bool, error) {
+func (s *Service) readControl(buf []byte) (bool, error) {
 	for {
 		n, err := unix.Read(s.ctlR, buf)
 		if errors.Is(err, unix.EAGAIN) || n == 0 {
@@ -42,10 +42,10 @@ func (s *service) readControl(buf []byte) (bool, error) {
 }
 
 // up reports whether run is the current process (UP or LASTUP).
-func (s *service) up() bool { return s.st == stUp || s.st == stLastUp }
+func (s *Service) up() bool { return s.st == stUp || s.st == stLastUp }
 
 // command applies one control byte (§3.6); true means exit now.
-func (s *service) command(c byte) bool {
+func (s *Service) command(c byte) bool {
 	if sg, ok := letterSignals[c]; ok {
 		if s.up() {
 			s.sig(sg)
@@ -119,7 +119,7 @@ func (s *service) command(c byte) bool {
 	return false
 }
 
-func (s *service) setWantUp(on bool) {
+func (s *Service) setWantUp(on bool) {
 	if (s.status.Flags&servicedir.FlagWantUp != 0) != on {
 		s.setFlag(servicedir.FlagWantUp, on)
 		s.writeStatus()
@@ -130,7 +130,7 @@ func (s *service) setWantUp(on bool) {
 }
 
 // down sends run its down-signal then SIGCONT, and arms timeout-kill.
-func (s *service) down() {
+func (s *Service) down() {
 	if !s.up() {
 		return
 	}
@@ -144,7 +144,7 @@ func (s *service) down() {
 
 // killGroupOrPid sends sg to run, or to its process group with
 // flag-timeout-killpg.
-func (s *service) killGroupOrPid(sg unix.Signal) {
+func (s *Service) killGroupOrPid(sg unix.Signal) {
 	if s.present("flag-timeout-killpg") {
 		_ = unix.Kill(-s.pgid, sg)
 		return
@@ -154,7 +154,7 @@ func (s *service) killGroupOrPid(sg unix.Signal) {
 
 // sig sends sg to run, or through its pidfd to an adopted daemon, so that
 // a recycled pid is never signalled (§3.10).
-func (s *service) sig(sg unix.Signal) {
+func (s *Service) sig(sg unix.Signal) {
 	if s.daemon != nil {
 		_ = s.daemon.Signal(sg)
 		return
@@ -164,14 +164,14 @@ func (s *service) sig(sg unix.Signal) {
 
 // touchDown creates or removes the down file; a failure warns and the
 // command goes on (§3.6).
-func (s *service) touchDown(create bool) {
+func (s *Service) touchDown(create bool) {
 	var err error
 	if create {
 		var f *os.File
-		if f, err = os.OpenFile("down", os.O_WRONLY|os.O_CREATE, 0o644); err == nil {
+		if f, err = os.OpenFile(s.p("down"), os.O_WRONLY|os.O_CREATE, 0o644); err == nil {
 			f.Close()
 		}
-	} else if err = os.Remove("down"); errors.Is(err, os.ErrNotExist) {
+	} else if err = os.Remove(s.p("down")); errors.Is(err, os.ErrNotExist) {
 		err = nil
 	}
 	if err != nil {
@@ -181,7 +181,7 @@ func (s *service) touchDown(create bool) {
 
 // lastOrExit is x: exit now when down, else once down and ready, with
 // stdin and stdout moved to /dev/null (§3.6).
-func (s *service) lastOrExit() bool {
+func (s *Service) lastOrExit() bool {
 	switch s.st {
 	case stDown:
 		s.exit()
@@ -191,12 +191,12 @@ func (s *service) lastOrExit() bool {
 	case stFinish:
 		s.st = stLastFinish
 	}
-	nullStdio()
+	s.nullStdio()
 	return false
 }
 
 // onTerm: down and exit (§3.7).
-func (s *service) onTerm() bool {
+func (s *Service) onTerm() bool {
 	s.fdstoreStop()
 	switch s.st {
 	case stDown:
@@ -208,17 +208,29 @@ func (s *service) onTerm() bool {
 		s.down()
 	case stFinish:
 		s.st = stLastFinish
-		nullStdio()
+		s.nullStdio()
 	}
 	return false
 }
 
 // onHup: exit once down, leaving the service alone (§3.7): the same as x.
-func (s *service) onHup() bool { return s.lastOrExit() }
+func (s *Service) onHup() bool { return s.lastOrExit() }
 
 // nullStdio points stdin and stdout at /dev/null, so that a supervise on
-// its way out does not keep a logger's pipe open.
-func nullStdio() {
+// its way out does not keep a logger's pipe open. In a tree (one process
+// for every service), only the service's own stdin and stdout change.
+func (s *Service) nullStdio() {
+	if s.stdio != nil {
+		if s.devNull == nil {
+			f, err := os.OpenFile("/dev/null", os.O_RDWR, 0)
+			if err != nil {
+				return
+			}
+			s.devNull = f
+		}
+		s.stdio[0], s.stdio[1] = s.devNull, s.devNull
+		return
+	}
 	fd, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return

@@ -1,4 +1,4 @@
-package supervise
+package supervisor
 
 import (
 	"bytes"
@@ -23,36 +23,43 @@ import (
 // pidfileConf reads DIR/pidfile: the pid file's path, absolute or relative
 // to DIR, then "\n"; 1-511 bytes, no NUL. It returns "" with ok for no
 // pidfile file, and ok = false for an invalid one (already warned).
-func (s *service) pidfileConf() (path string, ok bool) {
-	b, present := s.readFile("pidfile")
-	if !present {
+func (s *Service) pidfileConf() (path string, ok bool) {
+	b, err := readConf(s.p("pidfile"))
+	if errors.Is(err, unix.ENOENT) {
 		return "", true
+	}
+	if err != nil {
+		// Unreadable is as bad as invalid: a plain start would relaunch
+		// a forking daemon in a loop (issue 20 item 12).
+		s.retry("unable to read pidfile: %w (retrying in 60 seconds)", err)
+		return "", false
 	}
 	line := bytes.TrimSuffix(b, []byte{'\n'})
 	if len(b) == 0 || len(b) > 511 || len(line) == 0 || bytes.IndexByte(line, 0) >= 0 || bytes.IndexByte(line, '\n') >= 0 {
 		s.retry("invalid pidfile: %s (retrying in 60 seconds)", servicedir.Quote(b))
 		return "", false
 	}
-	return filepath.Clean(string(line)), true
+	path = filepath.Clean(string(line))
+	if !filepath.IsAbs(path) {
+		path = s.p(path) // relative to DIR
+	}
+	return path, true
 }
 
 // setSubreaper is on only while a pidfile service is launched, so ordinary
 // services keep the process tree s6 users expect.
-func (s *service) setSubreaper(on bool) {
+func (s *Service) setSubreaper(on bool) {
 	if s.subreaper == on {
 		return
 	}
-	if err := proc.SetSubreaper(on); err != nil {
-		s.env.Warnf("unable to set the child subreaper flag: %w", sys.Errno(err))
-		return
-	}
 	s.subreaper = on
+	s.loop.subreaper(on)
 }
 
 func exited(code int) unix.WaitStatus { return unix.WaitStatus(code << 8) }
 
 // launcherDied handles the end of a pidfile service's launcher.
-func (s *service) launcherDied(ws unix.WaitStatus) {
+func (s *Service) launcherDied(ws unix.WaitStatus) {
 	s.launching = false
 	if !ws.Exited() || ws.ExitStatus() != 0 {
 		if ws.Exited() {
@@ -107,8 +114,8 @@ func (s *service) launcherDied(ws unix.WaitStatus) {
 
 // daemonGone is called when the daemon's pidfd polls readable: if the
 // SIGCHLD reaping did not see it, another descendant took its status.
-func (s *service) daemonGone() {
-	if err := s.reap(); err != nil || s.daemon == nil {
+func (s *Service) daemonGone() {
+	if s.loop.reap(); s.daemon == nil {
 		return
 	}
 	if _, err := sys.Wait4(s.pid, new(unix.WaitStatus), unix.WNOHANG); errors.Is(err, unix.ECHILD) {

@@ -1,8 +1,9 @@
-package supervise
+package supervisor
 
 import (
 	"io"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/gotools-dev/gotools/lib/cli"
@@ -18,13 +19,13 @@ func FuzzControl(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	dir := f.TempDir()
-	f.Chdir(dir)
-	if err := os.Mkdir("supervise", 0o700); err != nil {
+	if err := os.Mkdir(filepath.Join(dir, "supervise"), 0o700); err != nil {
 		f.Fatal(err)
 	}
+	env := &cli.Env{Name: "supervise x", Stdout: io.Discard, Stderr: io.Discard}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		os.Remove("down")
-		s := &service{env: &cli.Env{Name: "supervise x", Stdout: io.Discard, Stderr: io.Discard}, dir: dir, notif: -1}
+		os.Remove(filepath.Join(dir, "down"))
+		s := &Service{env: env, dir: dir, at: dir + "/", notif: -1}
 		s.throttle = defaultThrottle
 		s.setFlag(servicedir.FlagWantUp, true)
 		for _, c := range b {
@@ -38,7 +39,7 @@ func FuzzControl(f *testing.F) {
 				t.Fatalf("byte %q started something with no run: state %d pid %d", c, s.st, s.pid)
 			}
 		}
-		if st, err := os.ReadFile("supervise/status"); err == nil {
+		if st, err := os.ReadFile(filepath.Join(dir, "supervise", "status")); err == nil {
 			if _, err := servicedir.UnmarshalStatus(st); err != nil {
 				t.Fatalf("status after %q: %v", b, err)
 			}

@@ -1,4 +1,4 @@
-package supervise
+package supervisor
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ import (
 
 // start spawns ./run DIR (§3.2). A failure warns and retries in 60 s;
 // nothing is written or emitted.
-func (s *service) start() {
+func (s *Service) start() {
 	s.nextStart = time.Time{}
 	pf, ok := s.pidfileConf()
 	if !ok {
@@ -49,14 +49,14 @@ func (s *service) start() {
 		}
 		// setlock blocks until it holds the lock, then becomes ./run with
 		// the lock on lockFD; its pid is run's.
-		argv = append([]string{"setlock", "-d", strconv.Itoa(lockFD), "--", serviceLockFile}, argv...)
+		argv = append([]string{"setlock", "-d", strconv.Itoa(lockFD), "--", serviceLockFile}, argv...) // run in DIR
 		path = proc.Self()
 	}
 	// fd store: bind the notify socket if notify-socket asks for one.
 	if !s.notifyOn() {
 		return
 	}
-	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	files := s.files()
 	var notifW *os.File
 	if n := notifFD; n >= 0 {
 		var p [2]int
@@ -82,7 +82,12 @@ func (s *service) start() {
 	}
 	// The launcher's daemon must come back to us when the launcher exits.
 	s.setSubreaper(pf != "")
-	pid, err := proc.Spawn(argv, proc.Attr{Files: files, Env: env, Setsid: true, NewPIDNS: newns, Path: path})
+	if path == "" {
+		// ./run, relative to DIR, the child's working directory: not
+		// looked up from ours.
+		path = argv[0]
+	}
+	pid, err := proc.Spawn(argv, proc.Attr{Files: files, Env: env, Setsid: true, NewPIDNS: newns, Path: path, Dir: s.chdir()})
 	if notifW != nil {
 		notifW.Close()
 	}
@@ -91,7 +96,9 @@ func (s *service) start() {
 	}
 	if err != nil {
 		s.closeNotif()
-		s.retry("unable to spawn ./run: %w (retrying in 60 seconds)", sys.Errno(err))
+		// s6-supervise waits 10 seconds after a failed spawn of run.
+		s.env.Warnf("unable to spawn ./run: %w (retrying in 10 seconds)", sys.Errno(err))
+		s.nextStart = time.Now().Add(spawnRetry)
 		return
 	}
 	s.pid = pid
@@ -117,8 +124,8 @@ const serviceLockFile = "supervise/service-lock"
 // serviceLock prepares supervise/service-lock for a start with lock-fd:
 // it creates the file, empties it if a previous instance wrote to it, and
 // warns when another instance still holds it (the new run will wait).
-func (s *service) serviceLock() error {
-	fd, err := sys.Open(serviceLockFile, unix.O_WRONLY|unix.O_CREAT|unix.O_NONBLOCK, 0o644)
+func (s *Service) serviceLock() error {
+	fd, err := sys.Open(s.p(serviceLockFile), unix.O_WRONLY|unix.O_CREAT|unix.O_NONBLOCK, 0o644)
 	if err != nil {
 		return fmt.Errorf("unable to open %s: %w", serviceLockFile, sys.Errno(err))
 	}
@@ -144,12 +151,12 @@ func (s *service) serviceLock() error {
 }
 
 // retry warns and schedules the next start attempt in 60 s (§3.5).
-func (s *service) retry(format string, args ...any) {
+func (s *Service) retry(format string, args ...any) {
 	s.env.Warnf(format, args...)
 	s.nextStart = time.Now().Add(retryDelay)
 }
 
-func (s *service) closeNotif() {
+func (s *Service) closeNotif() {
 	if s.notif >= 0 {
 		unix.Close(s.notif)
 	}
@@ -159,7 +166,7 @@ func (s *service) closeNotif() {
 // readNotification reads the notification pipe (§3.3): the first chunk
 // holding a newline makes the service ready; EOF or an error closes the
 // pipe silently.
-func (s *service) readNotification(buf []byte) {
+func (s *Service) readNotification(buf []byte) {
 	n, err := sys.Read(s.notif, buf)
 	if n <= 0 || err != nil {
 		s.closeNotif()
@@ -174,7 +181,7 @@ func (s *service) readNotification(buf []byte) {
 
 // markReady is readiness (§3.3), from the notification pipe or from
 // READY=1 on the notify socket (§3.11).
-func (s *service) markReady() {
+func (s *Service) markReady() {
 	s.readyAt = time.Now()
 	s.status.ReadyStamp = tai.Now()
 	s.setFlag(servicedir.FlagReady, true)
@@ -182,28 +189,10 @@ func (s *service) markReady() {
 	s.emit("U")
 }
 
-func (s *service) ready() bool { return s.status.Flags&servicedir.FlagReady != 0 }
-
-// reap waits for every dead child; run's and finish's deaths drive the
-// machine, others are discarded (§3.5).
-func (s *service) reap() error {
-	return proc.Reap(func(pid int, ws unix.WaitStatus) {
-		if pid != s.pid {
-			return
-		}
-		switch {
-		case (s.st == stUp || s.st == stLastUp) && s.launching:
-			s.launcherDied(ws)
-		case s.st == stUp || s.st == stLastUp:
-			s.runDied(ws)
-		case s.st == stFinish || s.st == stLastFinish:
-			s.finishDied(ws)
-		}
-	})
-}
+func (s *Service) ready() bool { return s.status.Flags&servicedir.FlagReady != 0 }
 
 // runDied records run's death, then spawns ./finish (§3.4).
-func (s *service) runDied(ws unix.WaitStatus) {
+func (s *Service) runDied(ws unix.WaitStatus) {
 	pgid := s.pgid
 	s.launching = false
 	if s.daemon != nil {
@@ -231,7 +220,7 @@ func (s *service) runDied(ws unix.WaitStatus) {
 		code, signo = 256, int(ws.Signal())
 	}
 	args := []string{"finish", strconv.Itoa(code), strconv.Itoa(signo), s.dir, strconv.Itoa(pgid)}
-	pid, err := proc.Spawn(args, proc.Attr{Path: "./finish", Setsid: true})
+	pid, err := proc.Spawn(args, proc.Attr{Path: "./finish", Setsid: true, Dir: s.chdir(), Files: s.files()})
 	if err != nil {
 		if !isNotExist(err) {
 			s.env.Warnf("unable to spawn ./finish: %w", sys.Errno(err))
@@ -257,7 +246,7 @@ func (s *service) runDied(ws unix.WaitStatus) {
 }
 
 // finishDied ends a cycle: finish exiting 125 is a permanent failure.
-func (s *service) finishDied(ws unix.WaitStatus) {
+func (s *Service) finishDied(ws unix.WaitStatus) {
 	s.finishAt = time.Time{}
 	if ws.Exited() && ws.ExitStatus() == 125 {
 		s.setFlag(servicedir.FlagWantUp, false)
@@ -269,7 +258,7 @@ func (s *service) finishDied(ws unix.WaitStatus) {
 
 // downAndReady makes the service down and ready, announces it with ev,
 // then exits (a LAST state) or schedules the next start (§3.4, §3.5).
-func (s *service) downAndReady(ev string) {
+func (s *Service) downAndReady(ev string) {
 	last := s.st == stLastUp || s.st == stLastFinish
 	s.pid = 0
 	s.st = stDown
