@@ -19,6 +19,8 @@ import (
 	"github.com/gotools-dev/gotools/applets/svscanctl"
 	"github.com/gotools-dev/gotools/applets/svstat"
 	"github.com/gotools-dev/gotools/applets/svwait"
+	"github.com/gotools-dev/gotools/applets/tai64n"
+	"github.com/gotools-dev/gotools/applets/tai64nlocal"
 	"github.com/gotools-dev/gotools/lib/cli"
 )
 
@@ -46,4 +48,6 @@ var All = []cli.Applet{
 	fdholder.TransferdumpApplet,
 	fdholder.DaemonApplet,
 	logapplet.Applet,
+	tai64n.Applet,
+	tai64nlocal.Applet,
 }
