@@ -287,7 +287,7 @@ func (d *logdir) flush() {
 		n, err := unix.Write(d.fd, chunk)
 		if n > 0 {
 			d.b += int64(n)
-			d.pend = d.pend[n:]
+			d.pend = consume(d.pend, n)
 		}
 		if err != nil {
 			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {

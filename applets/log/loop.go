@@ -502,8 +502,33 @@ func (l *logger) line(b []byte) {
 	}
 }
 
+// reserve makes room for n more bytes in b. Small buffers double; past
+// keepBuf a buffer goes at once to the cap plus one read, so that filling
+// up to the cap leaves no trail of garbage arrays behind (VmHWM).
+func reserve(b []byte, n int) []byte {
+	if cap(b)-len(b) >= n {
+		return b
+	}
+	c := max(2*cap(b), len(b)+n, 4096)
+	if c > keepBuf {
+		c = max(c, pendingCap+readSize+n)
+	}
+	nb := make([]byte, len(b), c)
+	copy(nb, b)
+	return nb
+}
+
+// consume drops the first n bytes of b, keeping its array.
+func consume(b []byte, n int) []byte {
+	if n == len(b) {
+		return b[:0]
+	}
+	return b[:copy(b, b[n:])]
+}
+
 // record appends the record of line for action a to dst (§2.4).
 func (l *logger) record(dst []byte, a *logscript.Action, line []byte) []byte {
+	dst = reserve(dst, len(line)+len(a.Prefix)+len(l.label)+len(l.iso)+8)
 	if a.Label {
 		dst = append(dst, l.label...)
 		dst = append(dst, ' ')
@@ -595,7 +620,7 @@ func (l *logger) flushStdout() {
 	for len(l.out) > 0 {
 		n, err := unix.Write(1, l.out)
 		if n > 0 {
-			l.out = l.out[n:]
+			l.out = consume(l.out, n)
 		}
 		switch {
 		case err == nil:
