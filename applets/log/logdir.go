@@ -310,7 +310,7 @@ func (d *logdir) flush() {
 		}
 	}
 	if len(d.pend) == 0 {
-		if cap(d.pend) > keepBuf {
+		if cap(d.pend) > bigBuf {
 			d.pend = nil
 		} else {
 			d.pend = d.pend[:0]

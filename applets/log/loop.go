@@ -21,7 +21,11 @@ import (
 const (
 	readSize   = 64 << 10 // one read of stdin
 	pendingCap = 1 << 20  // pending bytes of every destination, then back-pressure
-	keepBuf    = 64 << 10 // buffers grown past this are released once drained
+	keepBuf    = 64 << 10 // line and scratch buffers grown past this are released once used
+	// Pending buffers double up to bigBuf (a few reads' records, the
+	// steady state of a busy logger, kept across reads); past it they go at
+	// once to the cap plus one read, and are released once drained.
+	bigBuf = 4 * readSize
 )
 
 // op is a step of the script with its destination resolved.
@@ -510,7 +514,7 @@ func reserve(b []byte, n int) []byte {
 		return b
 	}
 	c := max(2*cap(b), len(b)+n, 4096)
-	if c > keepBuf {
+	if c > bigBuf {
 		c = max(c, pendingCap+readSize+n)
 	}
 	nb := make([]byte, len(b), c)
@@ -637,7 +641,7 @@ func (l *logger) flushStdout() {
 		l.out = nil
 		return
 	}
-	if cap(l.out) > keepBuf {
+	if cap(l.out) > bigBuf {
 		l.out = nil
 	} else {
 		l.out = l.out[:0]
