@@ -47,4 +47,3 @@ func TestLogEREBatch(t *testing.T) {
 		t.Errorf("log: %s, %d bytes; s6-log: %s, %d bytes; outputs differ", got.Status(), len(got.Stdout), want.Status(), len(want.Stdout))
 	}
 }
-

@@ -179,14 +179,10 @@ func run(args []string, env *cli.Env) int {
 	if sc.Extraneous && o.verbosity >= 1 {
 		env.Warnf("ignoring extraneous non-action directives")
 	}
-	var fake *tai.Stamp
-	if v, ok := os.LookupEnv("GOTOOLS_FAKE_CLOCK"); ok {
-		s, ok := tai.ParseText([]byte(v))
-		if !ok || len(v) != tai.TextSize {
-			env.Fatal(fmt.Errorf("invalid GOTOOLS_FAKE_CLOCK: %s", v))
-			return exitcode.Usage
-		}
-		fake = &s
+	fake, ok := tai.FakeClock()
+	if !ok {
+		env.Fatal(fmt.Errorf("invalid GOTOOLS_FAKE_CLOCK: %s", os.Getenv("GOTOOLS_FAKE_CLOCK")))
+		return exitcode.Usage
 	}
 	// No time-forced GC while idle; a soft limit bounds the heap instead.
 	debug.SetGCPercent(-1)

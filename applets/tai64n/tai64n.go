@@ -41,19 +41,6 @@ var Applet = cli.Applet{
 	Raw:     run,
 }
 
-// FakeClock reads GOTOOLS_FAKE_CLOCK: nil if unset, ok false if invalid.
-func FakeClock() (*tai.Stamp, bool) {
-	v, set := os.LookupEnv("GOTOOLS_FAKE_CLOCK")
-	if !set {
-		return nil, true
-	}
-	s, ok := tai.ParseText([]byte(v))
-	if !ok || len(v) != tai.TextSize {
-		return nil, false
-	}
-	return &s, true
-}
-
 const bufSize = 64 << 10
 
 func run(args []string, env *cli.Env) int {
@@ -61,7 +48,7 @@ func run(args []string, env *cli.Env) int {
 		fmt.Fprintf(env.Stdout, "Usage: %s %s\n\n%s\n\n%s\n", env.Name, "[ ignored... ]", summary, help)
 		return exitcode.OK
 	}
-	fake, ok := FakeClock()
+	fake, ok := tai.FakeClock()
 	if !ok {
 		env.Fatal(errors.New("invalid GOTOOLS_FAKE_CLOCK"))
 		return exitcode.Usage
