@@ -40,14 +40,17 @@ func TestLogScriptErrors(t *testing.T) {
 		{[]string{"-d", "2", "./d"}, "fatal: notification fd must be 3 or more"},
 		{[]string{"-d", "9", "./d"}, "fatal: invalid notification fd: Bad file descriptor"},
 	} {
-		dir := t.TempDir()
-		r := runIn(t, Opts{Dir: dir}, append([]string{"log"}, tt.args...)...)
-		if r.Code != 100 || r.Stderr != "log: "+tt.msg+"\n" {
-			t.Errorf("log %q = %s %q; want exit 100 %q", tt.args, r.Status(), r.Stderr, "log: "+tt.msg+"\n")
-		}
-		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
-			t.Errorf("log %q left %v", tt.args, ents[0].Name())
-		}
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			r := runIn(t, Opts{Dir: dir}, append([]string{"log"}, tt.args...)...)
+			if r.Code != 100 || r.Stderr != "log: "+tt.msg+"\n" {
+				t.Errorf("log %q = %s %q; want exit 100 %q", tt.args, r.Status(), r.Stderr, "log: "+tt.msg+"\n")
+			}
+			if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+				t.Errorf("log %q left %v", tt.args, ents[0].Name())
+			}
+		})
 	}
 	// !X without execlineb in PATH: 100, nothing created.
 	dir := t.TempDir()

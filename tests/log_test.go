@@ -143,6 +143,18 @@ func head(s string) string {
 	return s
 }
 
+// fastDir is a directory where fsync is cheap: a tmpfs of its own when the
+// test may mount one, else a temporary directory.
+func fastDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=64m"); err != nil {
+		return dir
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	return dir
+}
+
 // dripLines are the lines of the interop runs: varied lengths.
 func dripLines(n int) []string {
 	l := make([]string, n)
@@ -207,7 +219,7 @@ func TestLogInteropLogdir(t *testing.T) {
 			var ls [2]*logger
 			var dirs [2]string
 			for i, bin := range []string{real, "log"} {
-				dir := t.TempDir()
+				dir := fastDir(t)
 				dirs[i] = filepath.Join(dir, "d")
 				ls[i] = startLogger(t, dir, []string{"GOTOOLS_FAKE_CLOCK=" + fakeClock}, append([]string{bin}, tt.script...)...)
 			}
@@ -274,31 +286,34 @@ func TestLogInteropStdout(t *testing.T) {
 		{"-", "+^(warning|info):", "p>", "1", "E3", "2"},
 		{"-", "+\\bab\\b", "1", "-", "+y$", "=st"},
 	} {
-		var res [2]Result
-		var st [2]string
-		for i, bin := range []string{real, "log"} {
-			dir := t.TempDir()
-			res[i] = runIn(t, Opts{Stdin: in.String(), Dir: dir}, append([]string{bin}, script...)...)
-			res[i].Stderr = strings.ReplaceAll(res[i].Stderr, "s6-log: ", "NAME: ")
-			res[i].Stderr = strings.ReplaceAll(res[i].Stderr, "log: ", "NAME: ")
-			for _, f := range []string{"st", "status"} {
-				if b, err := os.ReadFile(filepath.Join(dir, f)); err == nil {
-					info, _ := os.Stat(filepath.Join(dir, f))
-					st[i] += fmt.Sprintf("%s %v %q\n", f, info.Mode(), b)
+		t.Run(strings.Join(script, " "), func(t *testing.T) {
+			t.Parallel()
+			var res [2]Result
+			var st [2]string
+			for i, bin := range []string{real, "log"} {
+				dir := t.TempDir()
+				res[i] = runIn(t, Opts{Stdin: in.String(), Dir: dir}, append([]string{bin}, script...)...)
+				res[i].Stderr = strings.ReplaceAll(res[i].Stderr, "s6-log: ", "NAME: ")
+				res[i].Stderr = strings.ReplaceAll(res[i].Stderr, "log: ", "NAME: ")
+				for _, f := range []string{"st", "status"} {
+					if b, err := os.ReadFile(filepath.Join(dir, f)); err == nil {
+						info, _ := os.Stat(filepath.Join(dir, f))
+						st[i] += fmt.Sprintf("%s %v %q\n", f, info.Mode(), b)
+					}
 				}
-			}
-			if ents, _ := os.ReadDir(dir); len(ents) > 0 {
-				for _, e := range ents {
-					if strings.HasSuffix(e.Name(), ".new") {
-						t.Errorf("%s %q left %s", bin, script, e.Name())
+				if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+					for _, e := range ents {
+						if strings.HasSuffix(e.Name(), ".new") {
+							t.Errorf("%s %q left %s", bin, script, e.Name())
+						}
 					}
 				}
 			}
-		}
-		if res[1].Code != res[0].Code || res[1].Stdout != res[0].Stdout || res[1].Stderr != res[0].Stderr || st[1] != st[0] {
-			t.Errorf("log %q = %s, stdout %q, stderr %q, status %q;\nreal s6-log: %s, stdout %q, stderr %q, status %q",
-				script, res[1].Status(), head(res[1].Stdout), res[1].Stderr, st[1], res[0].Status(), head(res[0].Stdout), res[0].Stderr, st[0])
-		}
+			if res[1].Code != res[0].Code || res[1].Stdout != res[0].Stdout || res[1].Stderr != res[0].Stderr || st[1] != st[0] {
+				t.Errorf("log %q = %s, stdout %q, stderr %q, status %q;\nreal s6-log: %s, stdout %q, stderr %q, status %q",
+					script, res[1].Status(), head(res[1].Stdout), res[1].Stderr, st[1], res[0].Status(), head(res[0].Stdout), res[0].Stderr, st[0])
+			}
+		})
 	}
 }
 
@@ -415,7 +430,7 @@ func TestLogLines(t *testing.T) {
 // between s-l and s-l+one record, names are consecutive nanoseconds under
 // the fake clock, and archives plus current equal the input (§12 test 8).
 func TestLogSizeRotation(t *testing.T) {
-	dir := t.TempDir()
+	dir := fastDir(t)
 	var in bytes.Buffer
 	longest := 0
 	for i := 0; in.Len() < 1<<20; i++ {
