@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -215,4 +216,63 @@ func TestLogAlarm(t *testing.T) {
 	if len(files) != 4 || files[0].Data != "a\n" || files[1].Name != "current" || files[1].Data != "b\n" {
 		t.Errorf("logdir = %v; want one archive, current b", files)
 	}
+}
+
+// TestLogProcessorSticky: ?X stays in force, with its interpreter, for a
+// later logdir: /bin/sh runs for both.
+func TestLogProcessorSticky(t *testing.T) {
+	dir := t.TempDir()
+	l := startLogger(t, dir, nil, "log", `?echo "$0"`, "./a", "./b")
+	l.drip("x\n")
+	l.p.Signal(unix.SIGALRM)
+	for _, d := range []string{"a", "b"} {
+		waitFor(t, d+"'s archive", func() bool { return newestArchive(t, filepath.Join(dir, d)) != "" })
+		if got := readFile(t, filepath.Join(dir, d, newestArchive(t, filepath.Join(dir, d)))); got != "/bin/sh\n" {
+			t.Errorf("%s: the processor printed %q; want /bin/sh", d, got)
+		}
+	}
+	l.end()
+}
+
+// TestLogProcessorNoLeak: 100 rotations with a processor leave the
+// logger's fd count unchanged and no zombie (§12 test 22).
+func TestLogProcessorNoLeak(t *testing.T) {
+	dir := fastDir(t)
+	l := startLogger(t, dir, nil, "log", "n3", "s4096", "?cat", "./d")
+	l.drip("first\n")
+	fds := func() int { ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", l.p.Pid)); return len(ents) }
+	before := fds()
+	line := strings.Repeat("r", 99) + "\n"
+	for i := 0; i < 100; i++ {
+		// 4096-l = 2096 bytes trigger a rotation: 21 lines each.
+		l.w.WriteString(strings.Repeat(line, 21))
+		l.waitRead()
+	}
+	d := filepath.Join(dir, "d")
+	waitFor(t, "the rotations to end", func() bool {
+		_, e1 := os.Stat(filepath.Join(d, "previous"))
+		return e1 != nil && zombiesOf(l.p.Pid) == 0
+	})
+	if newestArchive(t, d) == "" {
+		t.Fatalf("no rotation happened")
+	}
+	if after := fds(); after != before {
+		t.Errorf("fds: %d before 100 rotations, %d after", before, after)
+	}
+	if r := l.end(); r.Code != 0 || r.Stderr != "" {
+		t.Errorf("log: %s %q", r.Status(), r.Stderr)
+	}
+}
+
+// zombiesOf counts pid's zombie children.
+func zombiesOf(pid int) int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	n := 0
+	for _, c := range strings.Fields(string(b)) {
+		st, _ := os.ReadFile("/proc/" + c + "/stat")
+		if i := strings.LastIndexByte(string(st), ')'); i > 0 && len(st) > i+2 && st[i+2] == 'Z' {
+			n++
+		}
+	}
+	return n
 }
