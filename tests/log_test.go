@@ -469,3 +469,41 @@ func TestLogSizeRotation(t *testing.T) {
 		t.Errorf("archives + current: %d bytes, differ from the %d bytes of input", all.Len(), in.Len())
 	}
 }
+
+// TestLogInteropResume: log and real s6-log take turns on one logdir. A
+// clean stop leaves nothing to recover (no .u); after kill -9 the next
+// logger, of either kind, archives current as one .u (§12 test 7).
+func TestLogInteropResume(t *testing.T) {
+	real := requireS6(t, "s6-log")[0]
+	for _, pair := range [][2]string{{real, "log"}, {"log", real}} {
+		dir := t.TempDir()
+		d := filepath.Join(dir, "d")
+		// A clean stop, then the other one resumes.
+		if r := runIn(t, Opts{Stdin: "one\n", Dir: dir}, pair[0], "./d"); r.Code != 0 {
+			t.Fatalf("%s: %s %q", pair[0], r.Status(), r.Stderr)
+		}
+		if r := runIn(t, Opts{Stdin: "two\n", Dir: dir}, pair[1], "./d"); r.Code != 0 {
+			t.Fatalf("%s: %s %q", pair[1], r.Status(), r.Stderr)
+		}
+		if got := readFile(t, filepath.Join(d, "current")); got != "one\ntwo\n" || newestArchive(t, d) != "" {
+			t.Errorf("%s after %s: current %q, archive %q; want both lines, no archive", pair[1], pair[0], got, newestArchive(t, d))
+		}
+		// kill -9, then the other one recovers.
+		l := startLogger(t, dir, nil, pair[0], "./d")
+		l.drip("three\n")
+		waitFor(t, "three in current", func() bool {
+			b, _ := os.ReadFile(filepath.Join(d, "current"))
+			return strings.HasSuffix(string(b), "three\n")
+		})
+		l.p.Signal(unix.SIGKILL)
+		l.p.Wait(t)
+		if r := runIn(t, Opts{Stdin: "four\n", Dir: dir}, pair[1], "./d"); r.Code != 0 {
+			t.Fatalf("%s: %s %q", pair[1], r.Status(), r.Stderr)
+		}
+		files := readLogdir(t, d)
+		if len(files) != 4 || files[0].Name != "archive 0 (.u)" || files[0].Data != "one\ntwo\nthree\n" ||
+			files[1].Name != "current" || files[1].Data != "four\n" {
+			t.Errorf("%s after kill -9 of %s: %v; want one .u with the first three lines, current four", pair[1], pair[0], files)
+		}
+	}
+}
