@@ -311,7 +311,7 @@ func (d *logdir) flush() {
 	}
 	if len(d.pend) == 0 {
 		if cap(d.pend) > bigBuf {
-			d.pend = nil
+			d.pend = drop(d.pend)
 		} else {
 			d.pend = d.pend[:0]
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -215,6 +216,10 @@ func (l *logger) loop() error {
 	fds := make([]unix.PollFd, 0, 3)
 	for {
 		l.flushAll()
+		if garbage > garbageMax {
+			garbage = 0
+			runtime.GC()
+		}
 		if !l.inOpen && l.drained() {
 			if l.finalizeAll() {
 				return nil
@@ -441,32 +446,32 @@ func (l *logger) feed(buf []byte) {
 				buf = buf[max:]
 				continue
 			}
-			l.part = append(l.part, buf...)
+			l.part = append(reserve(l.part, len(buf)), buf...)
 			return
 		}
 		room := max - len(l.part)
 		switch {
 		case k >= 0 && (max == 0 || k <= room):
-			l.part = append(l.part, buf[:k]...)
+			l.part = append(reserve(l.part, k), buf[:k]...)
 			l.line(l.part)
 			l.resetPart()
 			buf = buf[k+1:]
 			continue
 		case max > 0 && (k > room || (k < 0 && len(buf) > room)):
-			l.part = append(l.part, buf[:room]...)
+			l.part = append(reserve(l.part, room), buf[:room]...)
 			l.line(l.part)
 			l.resetPart()
 			buf = buf[room:]
 			continue
 		}
-		l.part = append(l.part, buf...)
+		l.part = append(reserve(l.part, len(buf)), buf...)
 		return
 	}
 }
 
 func (l *logger) resetPart() {
 	if cap(l.part) > keepBuf {
-		l.part = nil
+		l.part = drop(l.part)
 	} else {
 		l.part = l.part[:0]
 	}
@@ -506,6 +511,17 @@ func (l *logger) line(b []byte) {
 	}
 }
 
+// garbage counts the bytes of buffers dropped since the last collection;
+// the loop collects past garbageMax (the GC is otherwise off).
+var garbage int
+
+const garbageMax = 1 << 20
+
+func drop(b []byte) []byte {
+	garbage += cap(b)
+	return nil
+}
+
 // reserve makes room for n more bytes in b. Small buffers double; past
 // keepBuf a buffer goes at once to the cap plus one read, so that filling
 // up to the cap leaves no trail of garbage arrays behind (VmHWM).
@@ -519,6 +535,7 @@ func reserve(b []byte, n int) []byte {
 	}
 	nb := make([]byte, len(b), c)
 	copy(nb, b)
+	garbage += cap(b)
 	return nb
 }
 
@@ -576,7 +593,7 @@ func (l *logger) act(o *op, line []byte) {
 		l.status(a, line)
 	}
 	if cap(l.scratch) > keepBuf {
-		l.scratch = nil
+		l.scratch = drop(l.scratch)
 	}
 }
 
@@ -642,7 +659,7 @@ func (l *logger) flushStdout() {
 		return
 	}
 	if cap(l.out) > bigBuf {
-		l.out = nil
+		l.out = drop(l.out)
 	} else {
 		l.out = l.out[:0]
 	}
