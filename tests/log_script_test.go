@@ -276,3 +276,38 @@ func zombiesOf(pid int) int {
 	}
 	return n
 }
+
+// TestLogPeriodicRotation: R1 makes an archive about every second while
+// lines arrive, and none while current stays empty (§12 test 10).
+func TestLogPeriodicRotation(t *testing.T) {
+	dir := t.TempDir()
+	l := startLogger(t, dir, nil, "log", "R1", "./d")
+	d := filepath.Join(dir, "d")
+	start := time.Now()
+	for time.Since(start) < 2500*time.Millisecond {
+		l.drip("tick\n")
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitFor(t, "an R1 archive", func() bool { return newestArchive(t, d) != "" })
+	// Idle: once current is empty, no more archives.
+	waitFor(t, "current to be archived", func() bool {
+		info, err := os.Stat(filepath.Join(d, "current"))
+		return err == nil && info.Size() == 0
+	})
+	last := newestArchive(t, d)
+	time.Sleep(1500 * time.Millisecond)
+	if got := newestArchive(t, d); got != last {
+		t.Errorf("R1 archived an empty current: %s after %s", got, last)
+	}
+	l.end()
+	files := readLogdir(t, d)
+	n := 0
+	for _, f := range files {
+		if strings.HasPrefix(f.Name, "archive") {
+			n++
+		}
+	}
+	if n < 2 {
+		t.Errorf("%d archives after 2.5 s of lines and R1; want at least 2", n)
+	}
+}
