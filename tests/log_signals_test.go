@@ -280,3 +280,27 @@ func TestLogKill9DuringProcessor(t *testing.T) {
 		t.Errorf("logdir after recovery: %v; want previous archived as .u 0744 first", files)
 	}
 }
+
+// TestLogTermDuringProcessor: TERM while a processor runs: log exits 0
+// once it is done, with its archive made (§12 test 21).
+func TestLogTermDuringProcessor(t *testing.T) {
+	dir := t.TempDir()
+	l := startLogger(t, dir, nil, "log", "?sleep 2; cat", "./d")
+	l.drip("a\n")
+	l.p.Signal(unix.SIGALRM)
+	d := filepath.Join(dir, "d")
+	waitFor(t, "the processor to start", func() bool { _, err := os.Stat(filepath.Join(d, "previous")); return err == nil })
+	start := time.Now()
+	l.p.Signal(unix.SIGTERM)
+	res := l.p.Wait(t)
+	if res.Code != 0 || res.Stderr != "" {
+		t.Fatalf("log: %s %q", res.Status(), res.Stderr)
+	}
+	if el := time.Since(start); el < 500*time.Millisecond {
+		t.Errorf("log exited %v after TERM, before its processor ended", el)
+	}
+	checkNoProcessorFiles(t, d)
+	if a := newestArchive(t, d); a == "" || readFile(t, filepath.Join(d, a)) != "a\n" {
+		t.Errorf("no archive of the processor's output")
+	}
+}
