@@ -14,15 +14,20 @@ import (
 // sub-benchmarks of one run, and reports the ratio of metric (gotools over
 // s6-log) on the parent.
 func benchLoggers(b *testing.B, metric string, fn func(b *testing.B, bin string) float64) {
+	benchPair(b, metric, "log", "s6-log", fn)
+}
+
+// benchPair is benchLoggers for the applet ours and the s6 program theirs.
+func benchPair(b *testing.B, metric, ours, theirs string, fn func(b *testing.B, bin string) float64) {
 	vals := map[string]float64{}
-	bins := []string{"log"}
-	if p, ok := realLookPath("s6-log"); ok {
+	bins := []string{ours}
+	if p, ok := realLookPath(theirs); ok {
 		bins = append(bins, p)
 	}
 	for _, bin := range bins {
 		name := "gotools"
-		if bin != "log" {
-			name = "s6-log"
+		if bin != ours {
+			name = theirs
 		}
 		b.Run(name, func(b *testing.B) {
 			v := fn(b, bin)
@@ -30,8 +35,8 @@ func benchLoggers(b *testing.B, metric string, fn func(b *testing.B, bin string)
 			b.ReportMetric(v, metric)
 		})
 	}
-	if s6 := vals["s6-log"]; s6 > 0 {
-		fmt.Printf("%s: gotools %.3g, s6-log %.3g, ratio gotools/s6-log %.3f\n", b.Name()+" "+metric, vals["gotools"], s6, vals["gotools"]/s6)
+	if s6 := vals[theirs]; s6 > 0 {
+		fmt.Printf("%s: gotools %.3g, %s %.3g, ratio gotools/%s %.3f\n", b.Name()+" "+metric, vals["gotools"], theirs, s6, theirs, vals["gotools"]/s6)
 	}
 }
 
@@ -142,4 +147,44 @@ func BenchmarkLogIdleWakeups(b *testing.B) {
 		}
 		return float64(after - before)
 	})
+}
+
+// BenchmarkTai64nThroughput: MB/s of 128 MiB of 80-byte lines through
+// tai64n and tai64nlocal, beside s6-tai64n and s6-tai64nlocal.
+func BenchmarkTai64nThroughput(b *testing.B) {
+	const size = 128 << 20
+	in := benchInput(b, size)
+	labelled := filepath.Join(b.TempDir(), "labelled")
+	f, _ := os.Open(in)
+	out, _ := os.Create(labelled)
+	r := runIn(b, Opts{StdinFile: f}, "tai64n")
+	f.Close()
+	out.WriteString(r.Stdout)
+	out.Close()
+	for _, tt := range []struct{ ours, theirs, input string }{
+		{"tai64n", "s6-tai64n", in},
+		{"tai64nlocal", "s6-tai64nlocal", labelled},
+	} {
+		b.Run(tt.ours, func(b *testing.B) {
+			benchPair(b, "MB/s", tt.ours, tt.theirs, func(b *testing.B, bin string) float64 {
+				var total time.Duration
+				n := 0
+				for b.Loop() {
+					f, err := os.Open(tt.input)
+					if err != nil {
+						b.Fatal(err)
+					}
+					start := time.Now()
+					r := runIn(b, Opts{StdinFile: f, Env: []string{"TZ=UTC"}}, "sh", "-c", `exec "$0" > /dev/null`, bin)
+					total += time.Since(start)
+					f.Close()
+					if r.Code != 0 {
+						b.Fatalf("%s: %s %q", bin, r.Status(), r.Stderr)
+					}
+					n++
+				}
+				return float64(size) * float64(n) / total.Seconds() / 1e6
+			})
+		})
+	}
 }
