@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -56,5 +57,34 @@ func TestTai64nlocalOfLog(t *testing.T) {
 	iso := runIn(t, Opts{Stdin: "a\nb\n", Env: env}, "log", "T", "1")
 	if want := strings.ReplaceAll(iso.Stdout, "  ", " "); conv.Stdout != want || want == "" {
 		t.Errorf("log t 1 | tai64nlocal = %q; want %q", conv.Stdout, want)
+	}
+}
+
+// TestTai64nLongLine: a 10 MiB line passes whole with VmHWM <= 8 MiB (the
+// label is read at its first byte, nothing is held).
+func TestTai64nLongLine(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startIn(t, Opts{StdinFile: r, Env: []string{"GOTOOLS_FAKE_CLOCK=" + fakeClock}}, "tai64n")
+	r.Close()
+	chunk := []byte(strings.Repeat("L", 1<<20))
+	hwm := 0
+	for i := 0; i < 10; i++ {
+		if _, err := w.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+		hwm = max(hwm, vmHWM(t, p.Pid))
+	}
+	w.WriteString("\n")
+	hwm = max(hwm, vmHWM(t, p.Pid))
+	w.Close()
+	res := p.Wait(t)
+	if want := fakeClock + " " + strings.Repeat("L", 10<<20) + "\n"; res.Code != 0 || res.Stdout != want {
+		t.Errorf("tai64n on a 10 MiB line: %s, %d bytes; want %d", res.Status(), len(res.Stdout), len(want))
+	}
+	if hwm > 8<<10 {
+		t.Errorf("VmHWM = %d KiB; want <= 8 MiB", hwm)
 	}
 }
