@@ -15,6 +15,23 @@ import (
 // the logger lose and double nothing; svscanctl -t drains to EOF, leaves
 // current 0744, and svscan exits 0 (§12 test 23, gotools side).
 func TestLogUnderSvscan(t *testing.T) {
+	t.Run("gotools", func(t *testing.T) {
+		logUnderSvscan(t, "log", [4]string{"svscan", "svwait", "svc", "svscanctl"}, "")
+	})
+	t.Run("real s6-svscan and s6-supervise running log", func(t *testing.T) {
+		s6 := requireS6(t, "s6-svscan", "s6-svwait", "s6-svc", "s6-svscanctl", "s6-supervise")
+		// Upstream's own s6-supervise first in PATH, not the farm's alias.
+		logUnderSvscan(t, lookPath(t, "log"), [4]string{s6[0], s6[1], s6[2], s6[3]}, "PATH="+filepath.Dir(s6[4])+":"+os.Getenv("PATH"))
+	})
+	t.Run("gotools svscan running real s6-log", func(t *testing.T) {
+		real := requireS6(t, "s6-log")[0]
+		logUnderSvscan(t, real, [4]string{"svscan", "svwait", "svc", "svscanctl"}, "")
+	})
+}
+
+// logUnderSvscan runs the test with logger as the log service's program
+// and tools = svscan, svwait, svc, svscanctl.
+func logUnderSvscan(t *testing.T, logger string, tools [4]string, env string) {
 	scan := t.TempDir()
 	svc := filepath.Join(scan, "talk")
 	for _, f := range []struct {
@@ -22,7 +39,7 @@ func TestLogUnderSvscan(t *testing.T) {
 		mode       os.FileMode
 	}{
 		{"talk/run", "#!/bin/sh\nexec 2>&1\ni=0\nwhile [ $i -lt 500 ]; do i=$((i+1)); echo \"n $i\"; sleep 0.002; done\nexec sleep 1000\n", 0o755},
-		{"talk/log/run", "#!/bin/sh\nexec log -d3 t ./main\n", 0o755},
+		{"talk/log/run", "#!/bin/sh\nexec " + logger + " -d3 t ./main\n", 0o755},
 		{"talk/log/notification-fd", "3\n", 0o644},
 	} {
 		p := filepath.Join(scan, f.path)
@@ -31,13 +48,21 @@ func TestLogUnderSvscan(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p := start(t, "svscan", scan)
-	if r := run(t, "svwait", "-U", "-t", "10000", filepath.Join(svc, "log")); r.Code != 0 {
+	var o Opts
+	if env != "" {
+		o.Env = []string{env}
+	}
+	p := startIn(t, o, tools[0], scan)
+	waitFor(t, "the logger's supervise/status", func() bool {
+		_, err := os.Stat(filepath.Join(svc, "log", "supervise", "status"))
+		return err == nil
+	})
+	if r := run(t, tools[1], "-U", "-t", "10000", filepath.Join(svc, "log")); r.Code != 0 {
 		t.Fatalf("svwait -U on the logger: %s %q", r.Status(), r.Stderr)
 	}
 	time.Sleep(300 * time.Millisecond)
 	for _, cmd := range []string{"-d", "-u", "-d", "-u"} {
-		if r := run(t, "svc", cmd, filepath.Join(svc, "log")); r.Code != 0 {
+		if r := run(t, tools[2], cmd, filepath.Join(svc, "log")); r.Code != 0 {
 			t.Fatalf("svc %s: %s %q", cmd, r.Status(), r.Stderr)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -47,7 +72,7 @@ func TestLogUnderSvscan(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join(main, "current"))
 		return strings.Contains(string(b), " n 500\n")
 	})
-	if r := run(t, "svscanctl", "-t", scan); r.Code != 0 {
+	if r := run(t, tools[3], "-t", scan); r.Code != 0 {
 		t.Fatalf("svscanctl -t: %s %q", r.Status(), r.Stderr)
 	}
 	if r := p.Wait(t); r.Code != 0 {
