@@ -304,3 +304,46 @@ func TestLogTermDuringProcessor(t *testing.T) {
 		t.Errorf("no archive of the processor's output")
 	}
 }
+
+// TestLogRecoversProcessed: a processed file with its x bit (the processor
+// succeeded before a crash) is archived as .s and previous removed; a
+// current without x becomes .u; state is emptied (§5.2, §12 test 11).
+func TestLogRecoversProcessed(t *testing.T) {
+	dir := t.TempDir()
+	d := filepath.Join(dir, "d")
+	os.Mkdir(d, 0o700)
+	for _, f := range []struct {
+		name, data string
+		mode       os.FileMode
+	}{
+		{"processed", "done\n", 0o744},
+		{"previous", "raw\n", 0o744},
+		{"current", "cur\n", 0o644},
+		{"state", "old state\n", 0o644},
+		{"newstate", "half\n", 0o644},
+	} {
+		if err := os.WriteFile(filepath.Join(d, f.name), []byte(f.data), f.mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(filepath.Join(d, f.name), f.mode)
+	}
+	if r := runIn(t, Opts{Dir: dir, Env: []string{"GOTOOLS_FAKE_CLOCK=" + fakeClock}}, "log", "./d"); r.Code != 0 {
+		t.Fatalf("log: %s %q", r.Status(), r.Stderr)
+	}
+	files := readLogdir(t, d)
+	want := []dirFile{
+		{"archive 0 (.s)", 0o744, "done\n"},
+		{"archive 1 (.u)", 0o644, "cur\n"},
+		{"current", 0o744, ""},
+		{"lock", 0o644, ""},
+		{"state", 0o644, ""},
+	}
+	if len(files) != len(want) {
+		t.Fatalf("logdir after recovery: %v; want %v", names(files), names(want))
+	}
+	for i := range want {
+		if files[i].Name != want[i].Name || files[i].Mode.Perm() != want[i].Mode || files[i].Data != want[i].Data {
+			t.Errorf("file %d = %s %v %q; want %s %v %q", i, files[i].Name, files[i].Mode, files[i].Data, want[i].Name, want[i].Mode, want[i].Data)
+		}
+	}
+}
