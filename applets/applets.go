@@ -22,6 +22,8 @@ import (
 	"github.com/gotools-dev/gotools/applets/svscanctl"
 	"github.com/gotools-dev/gotools/applets/svstat"
 	"github.com/gotools-dev/gotools/applets/svwait"
+	"github.com/gotools-dev/gotools/applets/tai64n"
+	"github.com/gotools-dev/gotools/applets/tai64nlocal"
 	"github.com/gotools-dev/gotools/applets/withcontenv"
 	"github.com/gotools-dev/gotools/lib/cli"
 )
@@ -56,4 +58,6 @@ var All = []cli.Applet{
 	envdir.Applet,
 	withcontenv.Applet,
 	withcontenv.PrintApplet,
+	tai64n.Applet,
+	tai64nlocal.Applet,
 }

@@ -143,6 +143,18 @@ func head(s string) string {
 	return s
 }
 
+// fastDir is a directory where fsync is cheap: a tmpfs of its own when the
+// test may mount one, else a temporary directory.
+func fastDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=64m"); err != nil {
+		return dir
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	return dir
+}
+
 // dripLines are the lines of the interop runs: varied lengths.
 func dripLines(n int) []string {
 	l := make([]string, n)
@@ -207,7 +219,7 @@ func TestLogInteropLogdir(t *testing.T) {
 			var ls [2]*logger
 			var dirs [2]string
 			for i, bin := range []string{real, "log"} {
-				dir := t.TempDir()
+				dir := fastDir(t)
 				dirs[i] = filepath.Join(dir, "d")
 				ls[i] = startLogger(t, dir, []string{"GOTOOLS_FAKE_CLOCK=" + fakeClock}, append([]string{bin}, tt.script...)...)
 			}
@@ -274,31 +286,34 @@ func TestLogInteropStdout(t *testing.T) {
 		{"-", "+^(warning|info):", "p>", "1", "E3", "2"},
 		{"-", "+\\bab\\b", "1", "-", "+y$", "=st"},
 	} {
-		var res [2]Result
-		var st [2]string
-		for i, bin := range []string{real, "log"} {
-			dir := t.TempDir()
-			res[i] = runIn(t, Opts{Stdin: in.String(), Dir: dir}, append([]string{bin}, script...)...)
-			res[i].Stderr = strings.ReplaceAll(res[i].Stderr, "s6-log: ", "NAME: ")
-			res[i].Stderr = strings.ReplaceAll(res[i].Stderr, "log: ", "NAME: ")
-			for _, f := range []string{"st", "status"} {
-				if b, err := os.ReadFile(filepath.Join(dir, f)); err == nil {
-					info, _ := os.Stat(filepath.Join(dir, f))
-					st[i] += fmt.Sprintf("%s %v %q\n", f, info.Mode(), b)
+		t.Run(strings.Join(script, " "), func(t *testing.T) {
+			t.Parallel()
+			var res [2]Result
+			var st [2]string
+			for i, bin := range []string{real, "log"} {
+				dir := t.TempDir()
+				res[i] = runIn(t, Opts{Stdin: in.String(), Dir: dir}, append([]string{bin}, script...)...)
+				res[i].Stderr = strings.ReplaceAll(res[i].Stderr, "s6-log: ", "NAME: ")
+				res[i].Stderr = strings.ReplaceAll(res[i].Stderr, "log: ", "NAME: ")
+				for _, f := range []string{"st", "status"} {
+					if b, err := os.ReadFile(filepath.Join(dir, f)); err == nil {
+						info, _ := os.Stat(filepath.Join(dir, f))
+						st[i] += fmt.Sprintf("%s %v %q\n", f, info.Mode(), b)
+					}
 				}
-			}
-			if ents, _ := os.ReadDir(dir); len(ents) > 0 {
-				for _, e := range ents {
-					if strings.HasSuffix(e.Name(), ".new") {
-						t.Errorf("%s %q left %s", bin, script, e.Name())
+				if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+					for _, e := range ents {
+						if strings.HasSuffix(e.Name(), ".new") {
+							t.Errorf("%s %q left %s", bin, script, e.Name())
+						}
 					}
 				}
 			}
-		}
-		if res[1].Code != res[0].Code || res[1].Stdout != res[0].Stdout || res[1].Stderr != res[0].Stderr || st[1] != st[0] {
-			t.Errorf("log %q = %s, stdout %q, stderr %q, status %q;\nreal s6-log: %s, stdout %q, stderr %q, status %q",
-				script, res[1].Status(), head(res[1].Stdout), res[1].Stderr, st[1], res[0].Status(), head(res[0].Stdout), res[0].Stderr, st[0])
-		}
+			if res[1].Code != res[0].Code || res[1].Stdout != res[0].Stdout || res[1].Stderr != res[0].Stderr || st[1] != st[0] {
+				t.Errorf("log %q = %s, stdout %q, stderr %q, status %q;\nreal s6-log: %s, stdout %q, stderr %q, status %q",
+					script, res[1].Status(), head(res[1].Stdout), res[1].Stderr, st[1], res[0].Status(), head(res[0].Stdout), res[0].Stderr, st[0])
+			}
+		})
 	}
 }
 
@@ -415,7 +430,7 @@ func TestLogLines(t *testing.T) {
 // between s-l and s-l+one record, names are consecutive nanoseconds under
 // the fake clock, and archives plus current equal the input (§12 test 8).
 func TestLogSizeRotation(t *testing.T) {
-	dir := t.TempDir()
+	dir := fastDir(t)
 	var in bytes.Buffer
 	longest := 0
 	for i := 0; in.Len() < 1<<20; i++ {
@@ -452,5 +467,43 @@ func TestLogSizeRotation(t *testing.T) {
 	}
 	if all.String() != in.String() {
 		t.Errorf("archives + current: %d bytes, differ from the %d bytes of input", all.Len(), in.Len())
+	}
+}
+
+// TestLogInteropResume: log and real s6-log take turns on one logdir. A
+// clean stop leaves nothing to recover (no .u); after kill -9 the next
+// logger, of either kind, archives current as one .u (§12 test 7).
+func TestLogInteropResume(t *testing.T) {
+	real := requireS6(t, "s6-log")[0]
+	for _, pair := range [][2]string{{real, "log"}, {"log", real}} {
+		dir := t.TempDir()
+		d := filepath.Join(dir, "d")
+		// A clean stop, then the other one resumes.
+		if r := runIn(t, Opts{Stdin: "one\n", Dir: dir}, pair[0], "./d"); r.Code != 0 {
+			t.Fatalf("%s: %s %q", pair[0], r.Status(), r.Stderr)
+		}
+		if r := runIn(t, Opts{Stdin: "two\n", Dir: dir}, pair[1], "./d"); r.Code != 0 {
+			t.Fatalf("%s: %s %q", pair[1], r.Status(), r.Stderr)
+		}
+		if got := readFile(t, filepath.Join(d, "current")); got != "one\ntwo\n" || newestArchive(t, d) != "" {
+			t.Errorf("%s after %s: current %q, archive %q; want both lines, no archive", pair[1], pair[0], got, newestArchive(t, d))
+		}
+		// kill -9, then the other one recovers.
+		l := startLogger(t, dir, nil, pair[0], "./d")
+		l.drip("three\n")
+		waitFor(t, "three in current", func() bool {
+			b, _ := os.ReadFile(filepath.Join(d, "current"))
+			return strings.HasSuffix(string(b), "three\n")
+		})
+		l.p.Signal(unix.SIGKILL)
+		l.p.Wait(t)
+		if r := runIn(t, Opts{Stdin: "four\n", Dir: dir}, pair[1], "./d"); r.Code != 0 {
+			t.Fatalf("%s: %s %q", pair[1], r.Status(), r.Stderr)
+		}
+		files := readLogdir(t, d)
+		if len(files) != 4 || files[0].Name != "archive 0 (.u)" || files[0].Data != "one\ntwo\nthree\n" ||
+			files[1].Name != "current" || files[1].Data != "four\n" {
+			t.Errorf("%s after kill -9 of %s: %v; want one .u with the first three lines, current four", pair[1], pair[0], files)
+		}
 	}
 }

@@ -287,7 +287,7 @@ func (d *logdir) flush() {
 		n, err := unix.Write(d.fd, chunk)
 		if n > 0 {
 			d.b += int64(n)
-			d.pend = d.pend[n:]
+			d.pend = consume(d.pend, n)
 		}
 		if err != nil {
 			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
@@ -310,8 +310,8 @@ func (d *logdir) flush() {
 		}
 	}
 	if len(d.pend) == 0 {
-		if cap(d.pend) > keepBuf {
-			d.pend = nil
+		if cap(d.pend) > bigBuf {
+			d.pend = drop(d.pend)
 		} else {
 			d.pend = d.pend[:0]
 		}
@@ -411,27 +411,12 @@ func (d *logdir) step() error {
 		}
 		return d.spawn()
 	case 6:
-		p := d.path("processed")
-		fdn, err := sys.Open(p, unix.O_WRONLY|unix.O_NONBLOCK, 0)
-		if err != nil {
-			return errVerb("open", p, err)
-		}
-		defer unix.Close(fdn)
-		if err := unix.Fsync(fdn); err != nil {
-			return errVerb("fsync", p, err)
-		}
-		if err := unix.Fchmod(fdn, d.modeX()); err != nil {
-			return errVerb("fchmod", p, err)
+		if err := syncFile(d.path("processed"), d.modeX()); err != nil {
+			return err
 		}
 	case 7:
-		p := d.path("newstate")
-		fdn, err := sys.Open(p, unix.O_WRONLY|unix.O_NONBLOCK, 0)
-		if err != nil {
-			return errVerb("open", p, err)
-		}
-		defer unix.Close(fdn)
-		if err := unix.Fsync(fdn); err != nil {
-			return errVerb("fsync", p, err)
+		if err := syncFile(d.path("newstate"), 0); err != nil {
+			return err
 		}
 	case 8:
 		if err := unlinkOK(prev); err != nil {
@@ -449,6 +434,24 @@ func (d *logdir) step() error {
 		return nil
 	}
 	d.rot++
+	return nil
+}
+
+// syncFile fsyncs the file at p, then sets its mode unless mode is 0.
+func syncFile(p string, mode uint32) error {
+	fdn, err := sys.Open(p, unix.O_WRONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return errVerb("open", p, err)
+	}
+	defer unix.Close(fdn)
+	if err := unix.Fsync(fdn); err != nil {
+		return errVerb("fsync", p, err)
+	}
+	if mode != 0 {
+		if err := unix.Fchmod(fdn, mode); err != nil {
+			return errVerb("fchmod", p, err)
+		}
+	}
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -21,7 +22,11 @@ import (
 const (
 	readSize   = 64 << 10 // one read of stdin
 	pendingCap = 1 << 20  // pending bytes of every destination, then back-pressure
-	keepBuf    = 64 << 10 // buffers grown past this are released once drained
+	keepBuf    = 64 << 10 // line and scratch buffers grown past this are released once used
+	// Pending buffers double up to bigBuf (a few reads' records, the
+	// steady state of a busy logger, kept across reads); past it they go at
+	// once to the cap plus one read, and are released once drained.
+	bigBuf = 4 * readSize
 )
 
 // op is a step of the script with its destination resolved.
@@ -211,6 +216,10 @@ func (l *logger) loop() error {
 	fds := make([]unix.PollFd, 0, 3)
 	for {
 		l.flushAll()
+		if garbage > garbageMax {
+			garbage = 0
+			runtime.GC()
+		}
 		if !l.inOpen && l.drained() {
 			if l.finalizeAll() {
 				return nil
@@ -437,32 +446,32 @@ func (l *logger) feed(buf []byte) {
 				buf = buf[max:]
 				continue
 			}
-			l.part = append(l.part, buf...)
+			l.part = append(reserve(l.part, len(buf)), buf...)
 			return
 		}
 		room := max - len(l.part)
 		switch {
 		case k >= 0 && (max == 0 || k <= room):
-			l.part = append(l.part, buf[:k]...)
+			l.part = append(reserve(l.part, k), buf[:k]...)
 			l.line(l.part)
 			l.resetPart()
 			buf = buf[k+1:]
 			continue
 		case max > 0 && (k > room || (k < 0 && len(buf) > room)):
-			l.part = append(l.part, buf[:room]...)
+			l.part = append(reserve(l.part, room), buf[:room]...)
 			l.line(l.part)
 			l.resetPart()
 			buf = buf[room:]
 			continue
 		}
-		l.part = append(l.part, buf...)
+		l.part = append(reserve(l.part, len(buf)), buf...)
 		return
 	}
 }
 
 func (l *logger) resetPart() {
 	if cap(l.part) > keepBuf {
-		l.part = nil
+		l.part = drop(l.part)
 	} else {
 		l.part = l.part[:0]
 	}
@@ -502,8 +511,45 @@ func (l *logger) line(b []byte) {
 	}
 }
 
+// garbage counts the bytes of buffers dropped since the last collection;
+// the loop collects past garbageMax (the GC is otherwise off).
+var garbage int
+
+const garbageMax = 1 << 20
+
+func drop(b []byte) []byte {
+	garbage += cap(b)
+	return nil
+}
+
+// reserve makes room for n more bytes in b. Small buffers double; past
+// keepBuf a buffer goes at once to the cap plus one read, so that filling
+// up to the cap leaves no trail of garbage arrays behind (VmHWM).
+func reserve(b []byte, n int) []byte {
+	if cap(b)-len(b) >= n {
+		return b
+	}
+	c := max(2*cap(b), len(b)+n, 4096)
+	if c > bigBuf {
+		c = max(c, pendingCap+readSize+n)
+	}
+	nb := make([]byte, len(b), c)
+	copy(nb, b)
+	garbage += cap(b)
+	return nb
+}
+
+// consume drops the first n bytes of b, keeping its array.
+func consume(b []byte, n int) []byte {
+	if n == len(b) {
+		return b[:0]
+	}
+	return b[:copy(b, b[n:])]
+}
+
 // record appends the record of line for action a to dst (§2.4).
 func (l *logger) record(dst []byte, a *logscript.Action, line []byte) []byte {
+	dst = reserve(dst, len(line)+len(a.Prefix)+len(l.label)+len(l.iso)+8)
 	if a.Label {
 		dst = append(dst, l.label...)
 		dst = append(dst, ' ')
@@ -547,7 +593,7 @@ func (l *logger) act(o *op, line []byte) {
 		l.status(a, line)
 	}
 	if cap(l.scratch) > keepBuf {
-		l.scratch = nil
+		l.scratch = drop(l.scratch)
 	}
 }
 
@@ -595,7 +641,7 @@ func (l *logger) flushStdout() {
 	for len(l.out) > 0 {
 		n, err := unix.Write(1, l.out)
 		if n > 0 {
-			l.out = l.out[n:]
+			l.out = consume(l.out, n)
 		}
 		switch {
 		case err == nil:
@@ -612,8 +658,8 @@ func (l *logger) flushStdout() {
 		l.out = nil
 		return
 	}
-	if cap(l.out) > keepBuf {
-		l.out = nil
+	if cap(l.out) > bigBuf {
+		l.out = drop(l.out)
 	} else {
 		l.out = l.out[:0]
 	}

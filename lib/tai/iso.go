@@ -58,6 +58,20 @@ func ParseText(b []byte) (s Stamp, ok bool) {
 	return Stamp{Sec: v[0], Nsec: uint32(v[1])}, true
 }
 
+// FakeClock reads the test hook GOTOOLS_FAKE_CLOCK=@<24 hex>: nil if it
+// is unset; ok is false if it is invalid.
+func FakeClock() (s *Stamp, ok bool) {
+	v, set := os.LookupEnv("GOTOOLS_FAKE_CLOCK")
+	if !set {
+		return nil, true
+	}
+	st, ok := ParseText([]byte(v))
+	if !ok || len(v) != TextSize {
+		return nil, false
+	}
+	return &st, true
+}
+
 // AppendISO appends t as "YYYY-MM-DD HH:MM:SS.nnnnnnnnn" (29 bytes) in t's
 // location, without allocating.
 func AppendISO(b []byte, t time.Time) []byte {
