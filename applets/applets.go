@@ -53,11 +53,11 @@ var All = []cli.Applet{
 	fdholder.DaemonApplet,
 	fdholder.FullDaemonApplet,
 	logapplet.Applet,
+	tai64n.Applet,
+	tai64nlocal.Applet,
 	rc.Applet,
 	containerinit.Applet,
 	envdir.Applet,
 	withcontenv.Applet,
 	withcontenv.PrintApplet,
-	tai64n.Applet,
-	tai64nlocal.Applet,
 }
