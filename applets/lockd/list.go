@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
+	"io"
 	"strconv"
 	"syscall"
 	"time"
@@ -20,11 +20,7 @@ import (
 // table and prints one tab-separated line per lock, or with asJSON one
 // JSON array of objects.
 func list(env *cli.Env, socket string, asJSON bool) error {
-	addr := socket
-	if addr != "" && addr[0] == '@' {
-		addr = "\x00" + addr[1:]
-	}
-	c, err := net.DialTimeout("unix", addr, 5*time.Second)
+	c, err := lockproto.DialUnix(socket, 5*time.Second)
 	if err != nil {
 		return exitcode.Errorf(exitcode.Sys, "unable to connect to %s: %w", socket, errnoOf(err))
 	}
@@ -134,7 +130,7 @@ func toJSON(e lockproto.Entry) jsonEntry {
 	return j
 }
 
-func readFull(c net.Conn, b []byte) (int, error) {
+func readFull(c io.Reader, b []byte) (int, error) {
 	n := 0
 	for n < len(b) {
 		m, err := c.Read(b[n:])
