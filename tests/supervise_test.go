@@ -718,7 +718,6 @@ func (s *supervised) idleRssAnon() int {
 	return procStatus(s.t, s.p.Pid)["RssAnon"]
 }
 
-
 // TestSuperviseNewPIDNS: with flag-newpidns, run is PID 1 of a new PID
 // namespace; with a pidfile too, the start is refused.
 func TestSuperviseNewPIDNS(t *testing.T) {
