@@ -4,6 +4,7 @@ package tests
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gotools-dev/gotools/lib/servicedir"
@@ -56,4 +57,22 @@ func TestSoakSuperviseMemory(t *testing.T) {
 	if after > before+1536 {
 		t.Errorf("idle RssAnon after 1000 restarts = %d KiB; want at most %d (the idle figure before, %d, + 1536)", after, before+1536, before)
 	}
+}
+
+// idleFDs returns supervise's fd table once no notification is being
+// written: right after an event was read, supervise may still hold the
+// listener's fifo open for a moment.
+func (s *supervised) idleFDs() map[int]string {
+	s.t.Helper()
+	var fds map[int]string
+	waitFor(s.t, "supervise to close the event fifos", func() bool {
+		fds = openFDs(s.t, s.p.Pid)
+		for _, target := range fds {
+			if strings.Contains(target, "/event/") {
+				return false
+			}
+		}
+		return true
+	})
+	return fds
 }

@@ -718,24 +718,6 @@ func (s *supervised) idleRssAnon() int {
 	return procStatus(s.t, s.p.Pid)["RssAnon"]
 }
 
-// idleFDs returns supervise's fd table once no notification is being
-// written: right after an event was read, supervise may still hold the
-// listener's fifo open for a moment.
-func (s *supervised) idleFDs() map[int]string {
-	s.t.Helper()
-	var fds map[int]string
-	waitFor(s.t, "supervise to close the event fifos", func() bool {
-		fds = openFDs(s.t, s.p.Pid)
-		for _, target := range fds {
-			if strings.Contains(target, "/event/") {
-				return false
-			}
-		}
-		return true
-	})
-	return fds
-}
-
 // TestSuperviseNewPIDNS: with flag-newpidns, run is PID 1 of a new PID
 // namespace; with a pidfile too, the start is refused.
 func TestSuperviseNewPIDNS(t *testing.T) {

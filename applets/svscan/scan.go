@@ -135,11 +135,22 @@ func (s *scanner) scan() {
 		s.env.Warnf("unable to supervise more than %d services; rescanning in 60 seconds", s.max)
 		s.scanAt(now.Add(tooManyRetry))
 	}
+	// Services without log/ first: they need no pipe, so when fds run
+	// short (EMFILE) they still all start; the others are retried when
+	// fds come back (pipeRetry, spawnRetry).
+	var logged []*service
 	for _, sv := range s.services {
 		sv.active = sv.seen
-		if sv.active {
+		switch {
+		case !sv.active:
+		case sv.hasLog || isDir(sv.name+"/"+logSubdirName):
+			logged = append(logged, sv)
+		default:
 			s.activate(sv)
 		}
+	}
+	for _, sv := range logged {
+		s.activate(sv)
 	}
 }
 

@@ -7,7 +7,11 @@
 //
 //	svscan [ -C max ] [ -L namemax ] [ -t ms ] [ -d fd ] [ --supervisor=PROG ] SCANDIR
 //
-// -C is the most service directories (loggers included) it supervises
+// --one-process supervises every service in svscan's own process
+// (lib/supervisor), keeping each service directory exactly as supervise
+// keeps it; the supervisor of DIR is then the holder of DIR/supervise/lock.
+//
+// -C (or -c, s6 2.11's name) is the most service directories (loggers included) it supervises
 // (default 1000, clamped to 4..160000); -L the longest name it considers
 // (default 251, clamped to 11..1019); -t the rescan period in ms (0, the
 // default: never, so an idle svscan has no timer); -d an open fd of at
@@ -84,8 +88,15 @@ are t, QUIT is q. Other signals are ignored.
 Exit codes: the finish program's; 0 without one; 100 usage, -X, a file of
 the wrong type, or another svscan on SCANDIR; 111 system failure.
 
+--one-process supervises every service inside svscan's own process: each
+service directory is kept exactly as supervise keeps it, and svc, svstat,
+svok, svwait and s6's tools see no difference, but there is no supervise
+process: the supervisor of DIR is the process holding DIR/supervise/lock
+open (fuser DIR/supervise/lock), svscan itself.
+
 Differences from s6-svscan: --help, long options, --supervisor=PROG (run
-"PROG NAME" from PATH instead of gotools supervise). Not supported yet:
+"PROG NAME" from PATH instead of gotools supervise), --one-process; -c MAX
+is -C MAX (s6 2.11's name); no SCANDIR scans the working directory. Not supported yet:
 -X and the s6-svscan-log logger.`,
 	New: func() cli.Command { return new(command) },
 }

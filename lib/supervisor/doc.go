@@ -15,7 +15,8 @@
 // socket. Clients (svc, svstat, svok, svwait, s6-svc, s6-svstat, s6-svok,
 // s6-svwait, s6-rc) cannot tell the difference, except that no supervise
 // process exists per service: the holder of DIR/supervise/lock is the
-// process running the Loop (see /proc/locks, or `fuser DIR/supervise/lock`).
+// process running the Loop (`fuser DIR/supervise/lock`; /proc/locks shows
+// an OFD lock's pid as -1).
 //
 // One service's trouble never delays another's: nothing blocks (files
 // are read non-blocking and only if regular, finish runs as a child with
