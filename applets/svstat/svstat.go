@@ -95,10 +95,30 @@ up and -1 when down; s6 2.13's 43-byte status file is read too.`,
 // s6-svstat's fixed array.
 const maxFields = 16
 
-// letters maps each field letter to its field.
-var letters = map[byte]string{
-	'u': "up", 'w': "wantedup", 'N': "normallyup", 'r': "ready", 'p': "pid",
-	'g': "pgid", 'e': "exitcode", 's': "signal", 't': "updownfor",
+// letterField returns the field of a field letter (a switch: nothing built
+// at init).
+func letterField(c byte) (string, bool) {
+	switch c {
+	case 'u':
+		return "up", true
+	case 'w':
+		return "wantedup", true
+	case 'N':
+		return "normallyup", true
+	case 'r':
+		return "ready", true
+	case 'p':
+		return "pid", true
+	case 'g':
+		return "pgid", true
+	case 'e':
+		return "exitcode", true
+	case 's':
+		return "signal", true
+	case 't':
+		return "updownfor", true
+	}
+	return "", false
 }
 
 // The grammar: kong validates the command line and prints help, but the
@@ -171,7 +191,7 @@ func scan(args []string) (fields []string, numeric bool, err error) {
 		case name == "n" || name == "numeric":
 			numeric = true
 		case len(name) == 1:
-			if f, ok := letters[name[0]]; ok {
+			if f, ok := letterField(name[0]); ok {
 				add(f)
 			}
 		case known(name):
