@@ -11,7 +11,7 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/gotools-dev/gotools/lib/cli.Version=$(VERSION)
 BIN     := bin/gotools
 
-.PHONY: build check-static test soak bench bench-podman size man install demo clean
+.PHONY: build check-static test soak bench footprint bench-podman size man install demo clean
 
 # Static always (STYLE.md rule 16): CGO_ENABLED=0, no PT_INTERP, no DT_NEEDED.
 build:
@@ -76,8 +76,17 @@ test:
 soak:
 	$(GO) test -tags soak -count=1 -run Soak -timeout 60m ./tests/...
 
+# Every benchmark; "make footprint" prints issue 16's footprint table
+# (gotools beside s6, medians of 3, ratios).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@echo "make footprint: the footprint table, gotools beside s6 (memory, CPU, page faults)"
+
+# The footprint table of issue 16: every row, gotools beside Debian's s6 in
+# the same run, medians of 3, with the ratio. Measurements, never
+# assertions. FOOTPRINT_BIG=N sizes the large tree (default 500 services).
+footprint:
+	$(GO) test -tags footprint -count=1 -run '^TestFootprint$$' -timeout 60m ./tests/
 
 # lib/shm beside podman's own lock manager (cgo, glibc): an optional module
 # of its own that the main module never builds (spec/shmlock.md).
