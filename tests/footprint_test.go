@@ -53,15 +53,15 @@ func TestFootprint(t *testing.T) {
 	}
 	// The "s6" column of these rows is an empty static Go program.
 	vsEmpty := []fpRow{
-		{"svok DIR vs an empty static Go program, CPU ms", func(t *testing.T, ref bool) (float64, string) { return fpVsEmpty(t, ref, empty, "svok") }},
-		{"svstat DIR vs an empty static Go program, CPU ms", func(t *testing.T, ref bool) (float64, string) { return fpVsEmpty(t, ref, empty, "svstat") }},
-		{"svc DIR vs an empty static Go program, CPU ms", func(t *testing.T, ref bool) (float64, string) { return fpVsEmpty(t, ref, empty, "svc") }},
-		{"svok DIR vs an empty static Go program, wall ms", func(t *testing.T, ref bool) (float64, string) { return fpVsEmptyWall(t, ref, empty, "svok") }},
+		{"svok DIR vs an empty static Go program, CPU ms", func(t *testing.T, ref bool) (float64, string) { return fpVsEmpty(t, ref, empty, "svok", false) }},
+		{"svstat DIR vs an empty static Go program, CPU ms", func(t *testing.T, ref bool) (float64, string) { return fpVsEmpty(t, ref, empty, "svstat", false) }},
+		{"svc DIR vs an empty static Go program, CPU ms", func(t *testing.T, ref bool) (float64, string) { return fpVsEmpty(t, ref, empty, "svc", false) }},
+		{"svok DIR vs an empty static Go program, wall ms", func(t *testing.T, ref bool) (float64, string) { return fpVsEmpty(t, ref, empty, "svok", true) }},
 	}
 	_, haveS6 := realLookPath("s6-supervise")
 	var out strings.Builder
 	fmt.Fprintf(&out, "\n%-58s %14s %14s %7s\n", "measure (median of 3)", "gotools", "s6", "ratio")
-	line := func(r fpRow, ref string, hasRef bool) {
+	line := func(r fpRow, hasRef bool) {
 		g, gnote := fpMedian(t, r, false)
 		col := func(v float64, note string) string {
 			if note != "" && v < 0 {
@@ -82,16 +82,15 @@ func TestFootprint(t *testing.T) {
 			}
 		}
 		fmt.Fprintf(&out, "%-58s %14s %14s %7s\n", r.name, col(g, gnote), sv, ratio)
-		_ = ref
 	}
 	for _, r := range rows {
-		line(r, "s6", haveS6)
+		line(r, haveS6)
 		fmt.Print(out.String())
 		out.Reset()
 	}
 	fmt.Fprintf(&out, "\n%-58s %14s %14s %7s\n", "measure (median of 3)", "gotools", "empty Go", "ratio")
 	for _, r := range vsEmpty {
-		line(r, "empty", true)
+		line(r, true)
 	}
 	fmt.Print(out.String())
 }
@@ -432,28 +431,20 @@ func fpClientCPU(t *testing.T, s6 bool, client string) (float64, string) {
 	return cpu, ""
 }
 
-// fpVsEmpty is fpClientCPU against an empty static Go program.
-func fpVsEmpty(t *testing.T, ref bool, empty, client string) (float64, string) {
+// fpVsEmpty is fpClientCPU (or its wall time) against an empty static Go
+// program.
+func fpVsEmpty(t *testing.T, ref bool, empty, client string, wall bool) (float64, string) {
 	dir, p := fpClientDir(t)
 	defer fpStop(t, p, dir)
 	argv := []string{client, dir}
 	if ref {
 		argv = []string{empty}
 	}
-	cpu, _, _ := fpRunCPU(t, 50, argv...)
+	cpu, w, _ := fpRunCPU(t, 50, argv...)
+	if wall {
+		return w, ""
+	}
 	return cpu, ""
-}
-
-// fpVsEmptyWall is fpVsEmpty's wall time.
-func fpVsEmptyWall(t *testing.T, ref bool, empty, client string) (float64, string) {
-	dir, p := fpClientDir(t)
-	defer fpStop(t, p, dir)
-	argv := []string{client, dir}
-	if ref {
-		argv = []string{empty}
-	}
-	_, wall, _ := fpRunCPU(t, 50, argv...)
-	return wall, ""
 }
 
 // fpLife starts a supervisor on a service, waits until it is up, sends
