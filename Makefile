@@ -86,7 +86,7 @@ bench:
 # the same run, medians of 3, with the ratio. Measurements, never
 # assertions. FOOTPRINT_BIG=N sizes the large tree (default 500 services).
 footprint:
-	$(GO) test -tags footprint -count=1 -run '^TestFootprint$$' -timeout 60m ./tests/
+	$(GO) test -tags footprint -count=1 -v -run '^TestFootprint$$' -timeout 60m ./tests/
 
 # lib/shm beside podman's own lock manager (cgo, glibc): an optional module
 # of its own that the main module never builds (spec/shmlock.md).
