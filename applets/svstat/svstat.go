@@ -88,7 +88,22 @@ Differences from s6-svstat: long options; the line shows the pgid (as
 upstream HEAD; s6 2.11 does not); ready is the ready flag (true when down
 and ready, as upstream documents); pgid is the real process group while
 up and -1 when down; s6 2.13's 43-byte status file is read too.`,
-	New: func() cli.Command { return new(command) },
+	New:  func() cli.Command { return new(command) },
+	Fast: fast,
+}
+
+// fast runs "svstat DIR..." without options, the common command line,
+// without kong; anything else is kong's to parse.
+func fast(args []string, env *cli.Env) (bool, error) {
+	if len(args) == 0 {
+		return false, nil
+	}
+	for _, a := range args {
+		if a == "" || a[0] == '-' {
+			return false, nil
+		}
+	}
+	return true, (&command{Args: args}).Run(env)
 }
 
 // maxFields is how many fields one command line may ask for, as
