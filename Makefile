@@ -92,6 +92,7 @@ footprint:
 # of its own that the main module never builds (spec/shmlock.md).
 bench-podman:
 	cd tests/podmanbench && CGO_ENABLED=1 $(GO) test -bench . -benchmem
+	tests/podmanbench/run-podman-tests.sh
 
 # The stripped size, then the 20 packages whose symbols weigh most (from an
 # unstripped build: go tool nm -size, grouped by package; "func" is the

@@ -5,10 +5,14 @@ package applets
 
 import (
 	"github.com/gotools-dev/gotools/applets/backgroundwatch"
+	"github.com/gotools-dev/gotools/applets/containerinit"
+	"github.com/gotools-dev/gotools/applets/envdir"
 	"github.com/gotools-dev/gotools/applets/fdholder"
 	"github.com/gotools-dev/gotools/applets/fdrestore"
 	"github.com/gotools-dev/gotools/applets/lockd"
 	"github.com/gotools-dev/gotools/applets/lockdhelper"
+	logapplet "github.com/gotools-dev/gotools/applets/log"
+	"github.com/gotools-dev/gotools/applets/rc"
 	"github.com/gotools-dev/gotools/applets/setlock"
 	"github.com/gotools-dev/gotools/applets/shmlock"
 	"github.com/gotools-dev/gotools/applets/supervise"
@@ -18,6 +22,9 @@ import (
 	"github.com/gotools-dev/gotools/applets/svscanctl"
 	"github.com/gotools-dev/gotools/applets/svstat"
 	"github.com/gotools-dev/gotools/applets/svwait"
+	"github.com/gotools-dev/gotools/applets/tai64n"
+	"github.com/gotools-dev/gotools/applets/tai64nlocal"
+	"github.com/gotools-dev/gotools/applets/withcontenv"
 	"github.com/gotools-dev/gotools/lib/cli"
 )
 
@@ -44,4 +51,13 @@ var All = []cli.Applet{
 	fdholder.SetdumpApplet,
 	fdholder.TransferdumpApplet,
 	fdholder.DaemonApplet,
+	fdholder.FullDaemonApplet,
+	logapplet.Applet,
+	tai64n.Applet,
+	tai64nlocal.Applet,
+	rc.Applet,
+	containerinit.Applet,
+	envdir.Applet,
+	withcontenv.Applet,
+	withcontenv.PrintApplet,
 }

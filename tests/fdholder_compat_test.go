@@ -228,21 +228,16 @@ func TestFdholderCompatDaemonUnderSocketbinder(t *testing.T) {
 	}
 }
 
-// TestFdholderCompatDaemonRefusals: s6-fdholderd refuses rules
-// directories and cdb files (exit 100, one line naming the way out), and
-// a fd 0 that is no listening socket (exit 100, the usage line).
+// TestFdholderCompatDaemonRefusals: s6-fdholderd refuses a fd 0 that is
+// no listening socket and bad numbers (exit 100, the usage line).
 func TestFdholderCompatDaemonRefusals(t *testing.T) {
 	t.Parallel()
-	usage := "s6-fdholderd: usage: s6-fdholderd [ -1 ] [ -v verbosity ] [ -c maxconn ] [ -n maxfds ] [ -t timeout ] [ -T lameducktimeout ] (fd 0: a listening socket)\n"
+	usage := "s6-fdholderd: usage: s6-fdholderd [ -1 ] [ -v verbosity ] [ -c maxconn ] [ -n maxfds ] [ -t timeout ] [ -T lameducktimeout ] [ -i rulesdir | -x rulesfile ] (fd 0: a listening socket)\n"
 	for _, tt := range []struct {
 		name   string
 		argv   []string
 		stderr string
 	}{
-		{"-i", []string{"s6-fdholderd", "-1", "-i", t.TempDir()},
-			"s6-fdholderd: fatal: -i is not supported (no rules directory or cdb): use fdrestore hold daemon -a RULE\n"},
-		{"-x", []string{"s6-fdholderd", "-x", "rules.cdb"},
-			"s6-fdholderd: fatal: -x is not supported (no rules directory or cdb): use fdrestore hold daemon -a RULE\n"},
 		{"stdin not a socket", []string{"s6-fdholderd", "-1"}, usage},
 		{"bad -c", []string{"s6-fdholderd", "-c", "-1"}, usage},
 	} {

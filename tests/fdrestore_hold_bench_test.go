@@ -66,3 +66,33 @@ func BenchmarkHoldDaemonIdleRSS(b *testing.B) {
 	b.ReportMetric(float64(st["VmRSS"]), "VmRSS-KiB")
 	b.ReportMetric(float64(st["Threads"]), "threads")
 }
+
+// BenchmarkHoldRulesDirRetrieve times the real `s6-fdholder-retrieve SOCK
+// id true` against gotools' s6-fdholder-daemon -i RULES and against the
+// real one with the same rules directory (read at each connection by
+// both), and reports gotools' median over s6's.
+func BenchmarkHoldRulesDirRetrieve(b *testing.B) {
+	retrieve := requireS6(b, "s6-fdholder-retrieve")[0]
+	realDaemon := requireS6(b, "s6-fdholder-daemon")[0]
+	rules := s6HoldRules(b)
+	socks := map[string]string{}
+	for _, d := range []struct{ name, daemon string }{{"gotools", "s6-fdholder-daemon"}, {"s6", realDaemon}} {
+		socks[d.name] = holdSock(b)
+		p := start(b, d.daemon, "-1", "-i", rules, socks[d.name])
+		p.WaitLine(b, "^$")
+		mustStore(b, nil, socks[d.name], "bench")
+	}
+	// Alternate, so that the machine's load weighs on both alike.
+	runs := map[string][]time.Duration{}
+	for range 200 {
+		for _, name := range []string{"gotools", "s6"} {
+			runs[name] = append(runs[name], timeCmd(b, nil, retrieve, socks[name], "bench", lookPath(b, "true")))
+		}
+	}
+	medians := map[string]time.Duration{"gotools": p50(runs["gotools"]), "s6": p50(runs["s6"])}
+	for b.Loop() {
+	}
+	b.ReportMetric(ms(medians["gotools"]), "gotools-p50-ms")
+	b.ReportMetric(ms(medians["s6"]), "s6-p50-ms")
+	b.ReportMetric(float64(medians["gotools"])/float64(medians["s6"]), "gotools/s6")
+}

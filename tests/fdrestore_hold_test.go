@@ -657,7 +657,6 @@ func TestFdrestoreHoldBadInput(t *testing.T) {
 		{name: "retrieve without prog", args: []string{"hold", "retrieve", sock, "a", "--"}, code: 100},
 		{name: "retrieve bad -f", args: []string{"hold", "retrieve", "-f", "3", sock, "--", "true"}, code: 100,
 			want: "fdrestore: fatal: invalid -f \"3\": it must be N=ID\n"},
-		{name: "retrieve socket with colon", args: []string{"hold", "retrieve", "/tmp/a:b", "a", "--", "true"}, code: 100},
 		{name: "retrieve 256-byte id", args: []string{"hold", "retrieve", sock, long, "--", "true"}, code: 100},
 		{name: "delete without id", args: []string{"hold", "delete", sock}, code: 100},
 		{name: "getdump without prog", args: []string{"hold", "getdump", sock}, code: 100},
@@ -681,7 +680,8 @@ func TestFdrestoreHoldBadInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			r := run(t, append([]string{"fdrestore"}, tt.args...)...)
-			ok := r.Code == tt.code && r.Stdout == "" && strings.HasPrefix(r.Stderr, "fdrestore: ") && strings.Count(r.Stderr, "\n") == 1
+			lines := strings.Count(r.Stderr, "\n") == 1 || (tt.code == 100 && isUsageError(r.Stderr, "fdrestore"))
+			ok := r.Code == tt.code && r.Stdout == "" && strings.HasPrefix(r.Stderr, "fdrestore: ") && lines
 			if tt.want != "" {
 				ok = ok && r.Stderr == tt.want
 			}

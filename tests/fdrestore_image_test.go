@@ -194,18 +194,23 @@ func TestFdrestoreImageAtomicFailure(t *testing.T) {
 	}
 }
 
-// An exec that fails after go kills the processes already exec'd and
-// exits 127 with the process named.
+// An exec that fails after go (a file that resolves but is no program:
+// ENOEXEC) kills the processes already exec'd and exits 126 with the
+// process named.
 func TestFdrestoreImageExecFailure(t *testing.T) {
 	t.Parallel()
+	bad := filepath.Join(t.TempDir(), "web")
+	if err := os.WriteFile(bad, []byte{0, 1, 2, 3}, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	img := writeImage(t, imageOf(
 		`{"id": "first", "exec": ["sleep", "30"], "fds": []},
-		 {"id": "web", "exec": ["/nonexistent/web"], "fds": []}`, ``))
+		 {"id": "web", "exec": ["`+bad+`"], "fds": []}`, ``))
 	p := start(t, "fdrestore", "restore", img)
 	r := p.Wait(t)
-	want := "fdrestore: fatal: process web: unable to exec /nonexistent/web: No such file or directory\n"
-	if r.Code != 127 || r.Stderr != want {
-		t.Errorf("restore with a missing program = %s, stderr %q; want exit 127, %q", r.Status(), r.Stderr, want)
+	want := "fdrestore: fatal: process web: unable to exec " + bad + ": Exec format error\n"
+	if r.Code != 126 || r.Stderr != want {
+		t.Errorf("restore with a program that cannot run = %s, stderr %q; want exit 126, %q", r.Status(), r.Stderr, want)
 	}
 	waitFor(t, "no process left in the group", func() bool { return len(groupMembers(p.Pid)) == 0 })
 }
@@ -218,7 +223,7 @@ func TestFdrestoreImageLossy(t *testing.T) {
 		`{"id": "sh", "exec": ["fdlist"], "fds": [{"fd": 3, "file": "m"}, {"fd": 9, "file": "x1"}]}`,
 		`"m": {"type": "memfd", "mname": "m"}, "x1": {"type": "unsupported", "link": "anon_inode:[io_uring]", "reason": "rings live in process memory"}`))
 	r := run(t, "fdrestore", "restore", img)
-	want := "fdrestore: fatal: file x1 (unsupported anon_inode:[io_uring]) is not restorable: this type is restorable from a live source only: give it a source or use --lossy\n"
+	want := "fdrestore: fatal: unable to restore fd 9 of process sh: file x1 (unsupported anon_inode:[io_uring]) is not restorable: this type is restorable from a live source only: give it a source or use --lossy\n"
 	if r.Code != 1 || r.Stderr != want || r.Stdout != "" {
 		t.Errorf("restore of an unsupported file = %s, stdout %q, stderr %q; want exit 1, %q", r.Status(), r.Stdout, r.Stderr, want)
 	}

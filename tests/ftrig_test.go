@@ -101,3 +101,39 @@ func TestFtrigListenerGetsRealNotify(t *testing.T) {
 		t.Errorf("s6-ftrig-notify with no listener = %s; want exit 0", r.Status())
 	}
 }
+
+// TestSuperviseEventIgnoresPlantedFiles: a user who may write into a
+// service's event/ (the fifodir is group-writable) plants a symbolic link
+// and a regular file under listener names. supervise, running as root,
+// must write its events neither through the link nor into the file, and
+// a real listener beside them still gets every event.
+func TestSuperviseEventIgnoresPlantedFiles(t *testing.T) {
+	t.Parallel()
+	dir := svcDir(t, map[string]string{"run": "#!/bin/sh\nexec sleep 1000\n"})
+	event := filepath.Join(dir, "event")
+	if _, err := ftrig.MkFifodir(event); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(victim, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(event, "ftrig1:@400000000000000000000000:linkAA")
+	file := filepath.Join(event, "ftrig1:@400000000000000000000000:fileAA")
+	if err := os.Symlink(victim, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startSupervise(t, dir)
+	s.expect("su")
+	s.control("d")
+	s.expect("dD")
+	for _, name := range []string{victim, file} {
+		if b := mustRead(t, name); len(b) != 0 {
+			t.Errorf("%s holds %q after supervise's events; want nothing written", name, b)
+		}
+	}
+	s.quit("x", "x")
+}

@@ -18,8 +18,9 @@ import (
 // through lockd seen by real s6-setlock.
 
 // TestLocksInteropLockdWithS6Helper: lockd with GOTOOLS_LOCK_HELPER set to
-// s6lockd-helper excludes, times out and releases as with its own helper;
-// a try is refused with EOPNOTSUPP (upstream's helper has no "n" mode).
+// s6lockd-helper waits for contended locks through it (the helper then
+// holds the lock, as upstream designed), excludes, times out and releases
+// as with its own helper; free locks and tries need no helper at all.
 func TestLocksInteropLockdWithS6Helper(t *testing.T) {
 	t.Parallel()
 	helper := requireS6Helper(t)
@@ -29,15 +30,17 @@ func TestLocksInteropLockdWithS6Helper(t *testing.T) {
 
 	// Exclusion.
 	a.lock(1, true, "x")
-	h := entry(t, a.list(2), os.Getpid(), 1).HelperPID
+	if h := entry(t, a.list(2), os.Getpid(), 1).HelperPID; h != 0 {
+		t.Errorf("a free lock has helper %d; want none", h)
+	}
+	b.pend(11, true, "x")
+	h := b.waitHelperBlocked(11)
 	if argv := procArgv(h); !exeIs(h, helper) || !slices.Equal(argv, []string{"lockd-helper", "w", "x"}) {
 		t.Errorf("helper %d runs %q; want %s as lockd-helper w x", h, argv, helper)
 	}
-	wantLockable(t, path, false, false, "held through lockd and s6lockd-helper")
-	b.pend(11, true, "x")
-	b.waitHelperBlocked(11)
 	a.unlock(1)
 	b.expect(lockproto.MsgGranted, 11, 0)
+	wantLockable(t, path, false, false, "held through lockd and s6lockd-helper")
 	b.unlock(11)
 	wantLockable(t, path, true, true, "released")
 
@@ -52,9 +55,10 @@ func TestLocksInteropLockdWithS6Helper(t *testing.T) {
 	}
 	wantNoHelpers(t, l.Pid, "after f ETIMEDOUT")
 
-	// Try mode needs gotools' helper.
+	// Try mode needs no helper.
 	a.acquire(4, true, 0, "x")
-	a.reply(4, unix.EOPNOTSUPP)
+	a.reply(4, 0)
+	a.expect(lockproto.MsgFailed, 4, unix.EBUSY)
 	release()
 
 	// Release: the lock is free at r 0, and a helper killed holding it is
@@ -66,8 +70,12 @@ func TestLocksInteropLockdWithS6Helper(t *testing.T) {
 			t.Fatalf("cycle %d: the lock is still held after r 0", i)
 		}
 	}
-	a.lock(6, true, "x")
-	if err := unix.Kill(entry(t, a.list(7), os.Getpid(), 6).HelperPID, unix.SIGKILL); err != nil {
+	release = holdLock(t, path, true)
+	a.pend(6, true, "x")
+	h = a.waitHelperBlocked(6)
+	release()
+	a.expect(lockproto.MsgGranted, 6, 0)
+	if err := unix.Kill(h, unix.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	if m := a.expect(lockproto.MsgLost, 6, unix.EOWNERDEAD); m.HStatus != 137 {

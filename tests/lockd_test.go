@@ -626,8 +626,8 @@ func TestLockdTimeouts(t *testing.T) {
 			c := connectLockd(t, l.sock)
 			c.acquire(1, ex, 0, "x")
 			c.reply(1, 0)
-			if m := c.expect(lockproto.MsgFailed, 1, unix.EBUSY); m.HStatus != 1 {
-				t.Errorf("f EBUSY hstatus %d; want 1 (the helper's exit)", m.HStatus)
+			if m := c.expect(lockproto.MsgFailed, 1, unix.EBUSY); m.HStatus != 0 {
+				t.Errorf("f EBUSY hstatus %d; want 0 (no helper: lockd tried itself)", m.HStatus)
 			}
 			wantNoHelpers(t, l.Pid, "after f EBUSY")
 			release()
@@ -762,8 +762,9 @@ func TestLockdDisconnectReleasesAll(t *testing.T) {
 	for i := range 5 {
 		c.waitHelperBlocked(uint32(100 + i))
 	}
-	if n := len(l.helpers(t)); n != 25 {
-		t.Errorf("lockd has %d children; want 25 helpers", n)
+	// Held locks cost no process: only the 5 waits have helpers.
+	if n := len(l.helpers(t)); n != 5 {
+		t.Errorf("lockd has %d children; want 5 helpers (one per pending lock)", n)
 	}
 	c.conn.Close()
 	waitNoHelpers(t, l.Pid, "the client disconnected")
@@ -785,40 +786,45 @@ func TestLockdDisconnectReleasesAll(t *testing.T) {
 	}
 }
 
-// TestLockdHelperKilled: a helper killed while it holds a lock makes lockd
-// send "x EOWNERDEAD" with hstatus 137, and List forgets the lock.
+// TestLockdHelperKilled: a held lock has no helper (lockd holds it on its
+// own open file); a helper killed while it waits for a lock fails the
+// request with "f EPIPE", hstatus 137, leaves the lock untaken, and List
+// forgets the request.
 func TestLockdHelperKilled(t *testing.T) {
 	t.Parallel()
 	l := startLockd(t)
 	c := connectLockd(t, l.sock)
 	c.lock(1, true, "x")
-	c.lock(2, true, "y")
-	e := entry(t, c.list(3), os.Getpid(), 1)
-	if e.HelperPID <= 0 || !slices.ContainsFunc(l.helpers(t), func(st procStat) bool { return st.Pid == e.HelperPID }) {
-		t.Fatalf("entry %+v: helper pid not a child of lockd (%v)", e, l.helpers(t))
+	if e := entry(t, c.list(2), os.Getpid(), 1); e.HelperPID != 0 || len(l.helpers(t)) != 0 {
+		t.Fatalf("held lock %+v, lockd's children %v; want no helper", e, l.helpers(t))
 	}
-	if err := unix.Kill(e.HelperPID, unix.SIGKILL); err != nil {
+	release := holdLock(t, filepath.Join(l.dir, "y"), true)
+	c.pend(3, true, "y")
+	h := c.waitHelperBlocked(3)
+	if err := unix.Kill(h, unix.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	if m := c.expect(lockproto.MsgLost, 1, unix.EOWNERDEAD); m.HStatus != 137 {
-		t.Errorf("x EOWNERDEAD hstatus %d; want 137", m.HStatus)
+	if m := c.expect(lockproto.MsgFailed, 3, unix.EPIPE); m.HStatus != 137 {
+		t.Errorf("f EPIPE hstatus %d; want 137", m.HStatus)
 	}
 	es := c.list(4)
-	if len(es) != 1 || es[0].ID != 2 {
-		t.Errorf("list after the helper died = %+v; want only lock 2", es)
+	if len(es) != 1 || es[0].ID != 1 {
+		t.Errorf("list after the helper died = %+v; want only lock 1", es)
 	}
-	c.release(1)
-	c.reply(1, unix.ENOENT)
-	wantLockable(t, filepath.Join(l.dir, "x"), true, true, "its helper died")
-	wantLockable(t, filepath.Join(l.dir, "y"), true, false, "lock 2 is held")
-	if n := len(l.helpers(t)); n != 1 {
-		t.Errorf("lockd has %d children; want 1", n)
+	c.release(3)
+	c.reply(3, unix.ENOENT)
+	release()
+	wantLockable(t, filepath.Join(l.dir, "y"), true, true, "its helper died")
+	wantLockable(t, filepath.Join(l.dir, "x"), true, false, "lock 1 is held")
+	if n := len(l.helpers(t)); n != 0 {
+		t.Errorf("lockd has %d children; want 0", n)
 	}
 }
 
 // TestLockdKilled: lockd killed with SIGKILL while it holds 50 locks and
 // waits for 5: its helpers die with it (PR_SET_PDEATHSIG), every file
-// becomes lockable, and the next lockd replaces the stale socket.
+// becomes lockable (the locks were on lockd's own open files), and the
+// next lockd replaces the stale socket.
 func TestLockdKilled(t *testing.T) {
 	t.Parallel()
 	l := startLockd(t)
@@ -841,20 +847,18 @@ func TestLockdKilled(t *testing.T) {
 		c.waitHelperBlocked(uint32(100 + i))
 	}
 	hs := l.helpers(t)
-	if len(hs) != 55 {
-		t.Fatalf("lockd has %d children; want 55 helpers", len(hs))
+	if len(hs) != 5 {
+		t.Fatalf("lockd has %d children; want 5 helpers (one per pending lock)", len(hs))
 	}
 	l.Signal(unix.SIGKILL)
 	if r := l.Wait(t); r.Signal != unix.SIGKILL {
 		t.Fatalf("lockd = %s; want killed by SIGKILL", r.Status())
 	}
-	// The helpers were re-parented to the test process (a subreaper). Each
-	// dies by its PDEATHSIG, or exits 0 on the EOF it may see first: a
-	// dying process closes its fds before its children are re-parented
-	// and signalled.
+	// The helpers were re-parented to the test process (a subreaper) and
+	// die by their PDEATHSIG.
 	for _, h := range hs {
-		if ws := reapOrphan(t, h.Pid); !(ws.Signaled() && ws.Signal() == unix.SIGKILL) && !(ws.Exited() && ws.ExitStatus() == 0) {
-			t.Errorf("helper %d: wait status %#x; want killed by SIGKILL (PDEATHSIG) or exit 0 (EOF)", h.Pid, ws)
+		if ws := reapOrphan(t, h.Pid); !(ws.Signaled() && ws.Signal() == unix.SIGKILL) {
+			t.Errorf("helper %d: wait status %#x; want killed by SIGKILL (PDEATHSIG)", h.Pid, ws)
 		}
 	}
 	c.expectEOF()
@@ -1228,7 +1232,7 @@ func TestLockdLimits(t *testing.T) {
 			{name: "held id", req: acquireReq(1, true, lockproto.Forever, "b"), want: unix.EEXIST},
 			{name: "pending id", req: acquireReq(2, true, 0, "b"), want: unix.EEXIST},
 			{name: "id 0", req: acquireReq(0, true, lockproto.Forever, "b"), want: unix.EINVAL},
-			{name: "flags 2", req: lockproto.Request{Op: lockproto.OpAcquire, ID: 3, Flags: 2, Timeout: 0, Name: "b"}, want: unix.EINVAL},
+			{name: "flags 4", req: lockproto.Request{Op: lockproto.OpAcquire, ID: 3, Flags: 4, Timeout: 0, Name: "b"}, want: unix.EINVAL},
 			{name: "flags 0x81", req: lockproto.Request{Op: lockproto.OpAcquire, ID: 3, Flags: 0x81, Timeout: 0, Name: "b"}, want: unix.EINVAL},
 			{name: "release unknown", req: lockproto.Request{Op: lockproto.OpRelease, ID: 3}, want: unix.ENOENT},
 		} {
@@ -1291,9 +1295,9 @@ func TestLockdProtocolErrors(t *testing.T) {
 			var kids []procStat
 			if !poll(deadline(t), func() bool {
 				kids = l.helpers(t)
-				return len(kids) == 1
+				return len(kids) == 0
 			}) {
-				t.Errorf("lockd's children %v; want only the other client's helper", kids)
+				t.Errorf("lockd's children %v; want none (the other client's lock is held by lockd itself)", kids)
 			}
 			release()
 			wantLockable(t, filepath.Join(l.dir, pend), true, true, "the bad client was dropped")
@@ -1321,7 +1325,8 @@ func TestLockdList(t *testing.T) {
 	b.acquire(3, true, lockproto.Forever, "busy")
 	b.reply(3, 0)
 	b.waitHelperBlocked(9)
-	b.waitHelperBlocked(3)
+	// Lock 3 waits behind lock 9 for the same name: queued in lockd,
+	// with no helper of its own.
 	es := a.list(100)
 	if len(es) != 4 {
 		t.Fatalf("list = %+v; want 4 entries", es)
@@ -1346,9 +1351,15 @@ func TestLockdList(t *testing.T) {
 		if e.Name != r.name || e.Mode != r.mode || e.Held != r.held || e.UID != os.Geteuid() || e.Age < 0 {
 			t.Errorf("entry %+v; want name %q, mode %v, held %v, uid %d", e, r.name, r.mode, r.held, os.Geteuid())
 		}
+		// A held lock has no helper; a pending one's helper locks
+		// lockd's open file ("d" mode).
 		argv := procArgv(e.HelperPID)
-		mode := map[lockproto.Mode]string{lockproto.Exclusive: "w", lockproto.Shared: "r"}[r.mode]
-		if st, err := readStat(e.HelperPID); err != nil || st.PPid != l.Pid || !slices.Equal(argv, []string{"lockd-helper", mode, r.name}) {
+		mode := map[lockproto.Mode]string{lockproto.Exclusive: "wd", lockproto.Shared: "rd"}[r.mode]
+		if r.held || r.id == 3 {
+			if e.HelperPID != 0 {
+				t.Errorf("entry %+v: helper pid %d; want 0 for a lock lockd holds itself or a queued request", e, e.HelperPID)
+			}
+		} else if st, err := readStat(e.HelperPID); err != nil || st.PPid != l.Pid || !slices.Equal(argv, []string{"lockd-helper", mode, r.name}) {
 			t.Errorf("entry %+v: helper %d has argv %q, parent %v (%v); want lockd-helper %s %q, a child of lockd %d", e, e.HelperPID, argv, st, err, mode, r.name, l.Pid)
 		}
 		switch {
@@ -1451,16 +1462,34 @@ func TestLockdGoClient(t *testing.T) {
 	if err != nil || len(es) != 1 || es[0].Name != "a" || !es[0].Held || es[0].PID != os.Getpid() {
 		t.Fatalf("List() = %+v, %v; want a, held by pid %d", es, err, os.Getpid())
 	}
-	if err := unix.Kill(es[0].HelperPID, unix.SIGKILL); err != nil {
+	// A wait whose helper is killed fails with EPIPE.
+	w, err := c.Start("a", lockproto.Exclusive, time.Minute)
+	if err != nil {
+		t.Fatalf("Start(a) while held: %v", err)
+	}
+	var hpid int
+	waitFor(t, "a helper to wait for a", func() bool {
+		es, err := c.List(ctx)
+		for _, e := range es {
+			if err == nil && !e.Held && e.HelperPID > 0 && inFcntl(e.HelperPID) {
+				hpid = e.HelperPID
+			}
+		}
+		return hpid > 0
+	})
+	if err := unix.Kill(hpid, unix.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-a.Lost():
+	case <-w.Done():
 	case <-time.After(time.Until(deadline(t))):
-		t.Fatal("Lost() not closed after the helper was killed")
+		t.Fatal("Done() not closed after the helper was killed")
 	}
-	if err := a.Err(); !errors.Is(err, unix.EOWNERDEAD) {
-		t.Errorf("Err() of a lost lock = %v; want EOWNERDEAD", err)
+	if err := w.Err(); !errors.Is(err, unix.EPIPE) {
+		t.Errorf("Err() of a wait whose helper died = %v; want EPIPE", err)
+	}
+	if err := a.Release(); err != nil {
+		t.Errorf("Release(a): %v", err)
 	}
 	b, err := c.Acquire(ctx, "b", lockproto.Shared)
 	if err != nil {
@@ -1705,8 +1734,10 @@ func TestLockdHelperEnvironment(t *testing.T) {
 	t.Parallel()
 	l := startLockdOn(t, Opts{Env: []string{"GOTOOLS_TEST_LEAK=1"}}, lockdSocket(t), newLockdir(t))
 	c := connectLockd(t, l.sock)
-	c.lock(1, true, "a")
-	h := entry(t, c.list(2), os.Getpid(), 1).HelperPID
+	release := holdLock(t, filepath.Join(l.dir, "a"), true)
+	defer release()
+	c.pend(1, true, "a")
+	h := c.waitHelperBlocked(1)
 	if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", h)); err != nil || cwd != l.dir {
 		t.Errorf("helper cwd %q, %v; want %s", cwd, err, l.dir)
 	}
@@ -1715,7 +1746,7 @@ func TestLockdHelperEnvironment(t *testing.T) {
 	}
 	fds := withoutGoRuntime(openFDs(t, h))
 	lockdFDs := openFDs(t, l.Pid)
-	// fd 3 is the lock file the helper opened itself.
+	// fd 3 is lockd's open lock file, which the helper locks.
 	lockFile := filepath.Join(l.dir, "a")
 	if len(fds) != 4 || !strings.HasPrefix(fds[0], "socket:") || fds[1] != fds[0] || fds[2] != lockdFDs[2] || fds[3] != lockFile {
 		t.Errorf("helper fds %v; want 0 and 1 one socket, 2 lockd's stderr %q, 3 %s", fds, lockdFDs[2], lockFile)
@@ -1775,6 +1806,10 @@ func TestLockdHelperFailures(t *testing.T) {
 			}
 			l := startLockdOn(t, Opts{Env: []string{"GOTOOLS_LOCK_HELPER=" + helper}}, lockdSocket(t), newLockdir(t))
 			c := connectLockd(t, l.sock)
+			// lockd takes a free lock itself: hold it, so that it waits
+			// through the helper.
+			release := holdLock(t, filepath.Join(l.dir, "x"), true)
+			defer release()
 			c.pend(1, true, "x")
 			if tt.granted {
 				c.expect(lockproto.MsgGranted, 1, 0)
@@ -1891,8 +1926,8 @@ func TestLockdUsage(t *testing.T) {
 		{"lockd", "-u", "nobody", "-s", sock, dir},
 		{"lockd", "-x", "-s", sock, dir},
 	} {
-		if r := run(t, argv...); r.Code != 100 || !oneLine(r.Stderr) {
-			t.Errorf("run(%q) = %s, stderr %q; want exit 100 and one line", argv, r.Status(), r.Stderr)
+		if r := run(t, argv...); r.Code != 100 || !(oneLine(r.Stderr) || isUsageError(r.Stderr, "lockd")) {
+			t.Errorf("run(%q) = %s, stderr %q; want exit 100 and one line (or the usage line and one naming the bad word)", argv, r.Status(), r.Stderr)
 		}
 	}
 	if _, err := os.Lstat(sock); err == nil {

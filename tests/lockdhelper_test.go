@@ -577,3 +577,29 @@ func TestLockdHelperReadOnlyFile(t *testing.T) {
 		t.Errorf("as nobody, lockd-helper r on a 0444 file = %s, stdout %q, stderr %q; want exit 0, stdout %q", r.Status(), r.Stdout, r.Stderr, "!")
 	}
 }
+
+// TestLockdHelperHelp: "lockd-helper --help" alone prints help on stdout
+// and exits 0, as every applet does (issue 14 item 8); upstream's argv is
+// otherwise untouched: "--help" as a mode with a lock file is a shared
+// lock, as s6lockd-helper reads it.
+func TestLockdHelperHelp(t *testing.T) {
+	t.Parallel()
+	for _, argv := range [][]string{{"lockd-helper", "--help"}, {"s6lockd-helper", "--help"}} {
+		r := run(t, argv...)
+		if want := "Usage: " + argv[0] + " r|w lockfile\n"; r.Code != 0 || r.Stderr != "" || !strings.HasPrefix(r.Stdout, want) || !strings.Contains(r.Stdout, "Exit codes:") {
+			t.Errorf("run(%q) = %s, stdout %q, stderr %q; want exit 0 and help starting %q", argv, r.Status(), r.Stdout, r.Stderr, want)
+		}
+	}
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w := pipe(t)
+	p := startIn(t, Opts{StdinFile: r, Dir: dir}, "lockd-helper", "--help", "f")
+	r.Close()
+	waitStdout(t, p, "!")
+	wantLockable(t, filepath.Join(dir, "f"), false, true, "lockd-helper --help f holds a shared lock")
+	wantLockable(t, filepath.Join(dir, "f"), true, false, "lockd-helper --help f holds a shared lock")
+	w.Close()
+	wantProcExit(t, p, 0, "!", "")
+}

@@ -109,9 +109,10 @@ func slWaitTableEmpty(t *testing.T, c *lockproto.Client, when string) {
 	}
 }
 
-// TestSetlockLockdHoldsLockForProg: prog runs holding the lock from lockd:
-// List shows it under prog's pid, the file is locked, -n and -t fail with
-// s6's messages, and the lock is free once prog exits.
+// TestSetlockLockdHoldsLockForProg: prog runs holding the lock from lockd
+// on the locked file itself (lockd passed its open file): the file is
+// locked, lockd no longer lists it (setlock's connection ended at exec),
+// -n and -t fail with s6's messages, and the lock is free once prog exits.
 func TestSetlockLockdHoldsLockForProg(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -132,10 +133,15 @@ func TestSetlockLockdHoldsLockForProg(t *testing.T) {
 			p, w := startProg(t, Opts{}, argv...)
 			p.WaitLine(t, "^ready$")
 
-			es := slEntriesOf(t, c, p.Pid)
-			if len(es) != 1 || es[0].Name != "db" || !es[0].Held || es[0].Mode != tt.mode || es[0].UID != os.Getuid() {
-				t.Errorf("List while %q runs: entries of pid %d = %+v; want one held %v lock on db by uid %d (table %+v)",
-					argv, p.Pid, es, tt.mode, os.Getuid(), slList(t, c))
+			slWaitTableEmpty(t, c, "setlock handed the lock to prog")
+			lockFDs := 0
+			for _, target := range beyondStdio(openFDs(t, p.Pid)) {
+				if target == path {
+					lockFDs++
+				}
+			}
+			if lockFDs != 1 {
+				t.Errorf("%q: prog's fds %v; want exactly one on %s", argv, openFDs(t, p.Pid), path)
 			}
 			wantLockable(t, path, true, false, "prog holds the lock from lockd")
 			wantLockable(t, path, false, tt.mode == lockproto.Shared, "prog holds the lock from lockd")
@@ -287,10 +293,14 @@ func TestSetlockLockdFailures(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{name: "dotdot", sock: l.sock, lock: "../x", code: 1, msg: "unable to lock ../x: Invalid argument"},
-		{name: "absolute", sock: l.sock, lock: "/etc/passwd", code: 1, msg: "unable to lock /etc/passwd: Invalid argument"},
+		// A bad name is named (issue 14 item 9), not "Invalid argument".
+		{name: "dotdot", sock: l.sock, lock: "../x", code: 1, msg: `unable to lock ../x: the lock name has a ".." component: it must stay inside lockd's directory`},
+		{name: "escape", sock: l.sock, lock: "../escape", code: 1, msg: `unable to lock ../escape: the lock name has a ".." component: it must stay inside lockd's directory`},
+		{name: "dot", sock: l.sock, lock: "a/./b", code: 1, msg: `unable to lock a/./b: the lock name has a "." component: it must stay inside lockd's directory`},
+		{name: "absolute", sock: l.sock, lock: "/etc/passwd", code: 1, msg: "unable to lock /etc/passwd: the lock name is absolute (starts with /): it must be relative to lockd's directory"},
+		{name: "empty component", sock: l.sock, lock: "a//b", code: 1, msg: "unable to lock a//b: the lock name has an empty component (// or a trailing /)"},
 		{name: "missing directory", sock: l.sock, lock: "nodir/x", code: 1, msg: "unable to lock nodir/x: No such file or directory"},
-		{name: "too long", sock: l.sock, lock: long, code: 1, msg: "unable to lock " + long + ": File name too long"},
+		{name: "too long", sock: l.sock, lock: long, code: 1, msg: "unable to lock " + long + ": the lock name is longer than 1024 bytes"},
 		{name: "no lockd", sock: filepath.Join(t.TempDir(), "none"), lock: "x", code: 111, msg: "unable to connect to SOCK: No such file or directory"},
 		{name: "stale socket", sock: stale, lock: "x", code: 111, msg: "unable to connect to SOCK: Connection refused"},
 	} {
@@ -390,11 +400,12 @@ func TestSetlockLockdFD(t *testing.T) {
 			all := fdLines(t, r.Stdout)
 			fds := beyondStdio(all)
 			ok := len(fds) == 1 && len(all) == 4
+			file := filepath.Join(l.dir, argv[len(argv)-2])
 			for fd, target := range fds {
-				ok = ok && (tt.fd == 0 || fd == tt.fd) && strings.HasPrefix(target, "socket:")
+				ok = ok && (tt.fd == 0 || fd == tt.fd) && target == file
 			}
 			if !ok {
-				t.Errorf("%q: prog inherited\n%s\nwant 0, 1, 2 and one socket (at fd %d if not 0)", argv, r.Stdout, tt.fd)
+				t.Errorf("%q: prog inherited\n%s\nwant 0, 1, 2 and the lock file %s (at fd %d if not 0)", argv, r.Stdout, file, tt.fd)
 			}
 		})
 	}

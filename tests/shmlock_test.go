@@ -95,6 +95,15 @@ func parseStatus(t *testing.T, out string) []statusLine {
 	return l
 }
 
+// shmAllocIdx allocates the given indexes of segment name: lock refuses an
+// unallocated one.
+func shmAllocIdx(t *testing.T, dir, name string, idx ...int) {
+	t.Helper()
+	for _, i := range idx {
+		shmRun(t, dir, 0, fmt.Sprintf("%d\n", i), "", "alloc", "--index", strconv.Itoa(i), name)
+	}
+}
+
 // startHolder starts "shmlock lock NAME IDX sleeper" (with env added) and
 // waits until the sleeper runs, so the lock is held.
 func startHolder(t *testing.T, dir, name string, idx int, env ...string) *Proc {
@@ -127,7 +136,7 @@ func TestShmlockCommands(t *testing.T) {
 		t.Fatalf("create did not make %s/seg: %v", dir, err)
 	}
 	shmRun(t, dir, 1, "", "shmlock: fatal: unable to create /seg: File exists\n", "create", "/seg", "64")
-	shmRun(t, dir, 100, "", "shmlock: fatal: unable to create zero: Invalid argument\n", "create", "zero", "0")
+	shmRun(t, dir, 100, "", "shmlock: usage: shmlock create [ -m MODE ] [ --max N ] NAME COUNT\n"+"shmlock: fatal: COUNT: 0 is out of range: a segment has 1 to 16777216 locks\n", "create", "zero", "0")
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Errorf("%s holds %d files after a failed create; want only seg", dir, len(ents))
 	}
@@ -159,7 +168,7 @@ func TestShmlockCommands(t *testing.T) {
 	shmRun(t, dir, 0, r.Stdout, "", "open", "seg", "128")
 	shmRun(t, dir, 111, "", "shmlock: fatal: unable to open seg: Numerical result out of range\n", "open", "seg", "999")
 	shmRun(t, dir, 111, "", "shmlock: fatal: unable to open nosuch: No such file or directory\n", "open", "nosuch")
-	shmRun(t, dir, 100, "", "shmlock: fatal: unable to open seg: Invalid argument\n", "open", "seg", "0")
+	shmRun(t, dir, 100, "", "shmlock: usage: shmlock open NAME [ COUNT ]\n"+"shmlock: fatal: COUNT: 0 is out of range: a segment has 1 to 16777216 locks\n", "open", "seg", "0")
 	missing := filepath.Join(dir, "nodir")
 	argv := []string{"shmlock", "--dir", missing, "open", "seg"}
 	if r := run(t, argv...); r.Code != 111 || !strings.Contains(r.Stderr, "--dir") || len(lines(r.Stderr)) != 1 {
@@ -175,8 +184,8 @@ func TestShmlockCommands(t *testing.T) {
 	shmRun(t, dir, 0, "1\n", "", "alloc", "seg")
 	shmRun(t, dir, 0, "10\n", "", "alloc", "--index", "10", "--tag", "0x10", "seg")
 	shmRun(t, dir, 1, "", "shmlock: fatal: unable to allocate seg[10]: File exists\n", "alloc", "--index", "10", "seg")
-	shmRun(t, dir, 100, "", "shmlock: fatal: unable to allocate seg[128]: Invalid argument\n", "alloc", "--index", "128", "seg")
-	shmRun(t, dir, 100, "", "shmlock: fatal: unable to free seg[500]: Invalid argument\n", "free", "seg", "500")
+	shmRun(t, dir, 100, "", "shmlock: usage: shmlock alloc [ --index I ] [ --tag T ] NAME\n"+"shmlock: fatal: IDX: 128 is out of range: seg has 128 locks (0 to 127)\n", "alloc", "--index", "128", "seg")
+	shmRun(t, dir, 100, "", "shmlock: usage: shmlock free NAME IDX... | free --all NAME\n"+"shmlock: fatal: IDX: 500 is out of range: seg has 128 locks (0 to 127)\n", "free", "seg", "500")
 	r = shmRun(t, dir, 0, anyOut, "", "open", "seg")
 	if !strings.Contains(r.Stdout, "\nfree 124\n") {
 		t.Errorf("open summary after 4 allocations = %q; want free 124", r.Stdout)
@@ -225,7 +234,7 @@ func TestShmlockCommands(t *testing.T) {
 	if !strings.Contains(r.Stdout, "\nnum_locks 1024\n") {
 		t.Errorf("open after grow = %q; want num_locks 1024", r.Stdout)
 	}
-	shmRun(t, dir, 100, "", "shmlock: fatal: unable to grow seg: Invalid argument\n", "grow", "seg", "64")
+	shmRun(t, dir, 100, "", "shmlock: usage: shmlock grow NAME COUNT\n"+"shmlock: fatal: COUNT: 64 is below seg's count, 1024: a segment never shrinks\n", "grow", "seg", "64")
 	shmRun(t, dir, 0, "", "", "create", "--max", "128", "small", "64")
 	shmRun(t, dir, 111, "", "shmlock: fatal: unable to grow small: File too large\n", "grow", "small", "192")
 
@@ -249,17 +258,45 @@ func TestShmlockCommands(t *testing.T) {
 		t.Errorf("%s holds %d files after unlink; want none", dir, len(ents))
 	}
 
-	// Bad numbers and names are usage errors.
-	usage := "shmlock: usage: shmlock [ --dir DIR ] create|open|alloc|free|lock|unlock|status|grow|gc|unlink|inspect ...\n"
-	for _, args := range [][]string{
-		{"create", "x", "0x40"}, {"create", "x", "-1"}, {"create", "x", "1e3"}, {"open", "x", "64k"},
-		{"alloc", "--tag", "-1", "x"}, {"free", "x", "010x"}, {"lock", "x", "three", "true"},
-		{"lock", "-t", "0x10", "x", "1", "true"}, {"unlock", "x", "+1"}, {"status", "x", "1.0"},
-		{"grow", "x", "4294967296"}, {"nosuch", "x"}, {},
-	} {
-		shmRun(t, dir, 100, "", usage, args...)
+	// Bad numbers and names are usage errors: the command's synopsis,
+	// then the bad word and why.
+	usage := "shmlock: usage: shmlock [ --dir DIR ] [ --any-owner ] create|open|alloc|free|lock|unlock|status|grow|gc|unlink|inspect ...\n"
+	notNum := func(cmd, word, s string) string {
+		return "shmlock: usage: shmlock " + cmd + "\nshmlock: fatal: " + word + ": \"" + s + "\" is not a decimal number below 2^32\n"
 	}
-	shmRun(t, dir, 100, "", "shmlock: fatal: unable to create a/b: Invalid argument\n", "create", "a/b", "64")
+	const create, open, free, lock = "create [ -m MODE ] [ --max N ] NAME COUNT", "open NAME [ COUNT ]", "free NAME IDX... | free --all NAME", "lock [ -n | -t MS ] [ -k ] NAME IDX prog..."
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"create", "x", "0x40"}, notNum(create, "COUNT", "0x40")},
+		{[]string{"create", "x", "-1"}, usage},
+		{[]string{"create", "x", "1e3"}, notNum(create, "COUNT", "1e3")},
+		{[]string{"open", "x", "64k"}, notNum(open, "COUNT", "64k")},
+		{[]string{"alloc", "--tag", "-1", "x"}, usage},
+		{[]string{"alloc", "--tag", "0xg", "x"}, "shmlock: usage: shmlock alloc [ --index I ] [ --tag T ] NAME\nshmlock: fatal: --tag: \"0xg\" is not a decimal or 0x hex number below 2^64\n"},
+		{[]string{"free", "x", "010x"}, notNum(free, "IDX", "010x")},
+		{[]string{"lock", "x", "three", "true"}, notNum(lock, "IDX", "three")},
+		{[]string{"lock", "-t", "0x10", "x", "1", "true"}, usage},
+		{[]string{"unlock", "x", "+1"}, notNum("unlock NAME IDX", "IDX", "+1")},
+		{[]string{"status", "x", "1.0"}, notNum("status [ --json ] [ --all ] NAME [ IDX... ]", "IDX", "1.0")},
+		{[]string{"grow", "x", "4294967296"}, notNum("grow NAME COUNT", "COUNT", "4294967296")},
+		{[]string{"create", "-m", "999", "x", "64"}, "shmlock: usage: shmlock " + create + "\nshmlock: fatal: -m: \"999\" is not an octal mode (0 to 7777)\n"},
+		{[]string{"create", "a/b", "64"}, "shmlock: usage: shmlock " + create + "\nshmlock: fatal: NAME: \"a/b\" is not a segment name: one file name in DIR, \"/name\" or \"name\"\n"},
+		{[]string{"nosuch", "x"}, usage},
+		{[]string{}, usage},
+	} {
+		if tc.want != usage {
+			shmRun(t, dir, 100, "", tc.want, tc.args...)
+			continue
+		}
+		// kong's refusals: the applet's or the command's usage line,
+		// then at most one line naming the bad word.
+		argv := shmArgv(dir, tc.args...)
+		if r := run(t, argv...); r.Code != 100 || r.Stdout != "" || !isUsageError(r.Stderr, "shmlock") {
+			t.Errorf("run(%q) = %s, stdout %q, stderr %q; want exit 100, a usage error", argv, r.Status(), r.Stdout, r.Stderr)
+		}
+	}
 }
 
 // TestShmlockLock is acceptance test 30: lock runs prog as its child while
@@ -268,6 +305,7 @@ func TestShmlockLock(t *testing.T) {
 	t.Parallel()
 	dir := shmDir(t)
 	shmRun(t, dir, 0, "", "", "create", "seg", "64")
+	shmAllocIdx(t, dir, "seg", 3, 4, 5, 6, 7, 8)
 
 	t.Run("exit codes", func(t *testing.T) {
 		shmRun(t, dir, 7, "", "", "lock", "seg", "3", "sh", "-c", "exit 7")
@@ -283,7 +321,9 @@ func TestShmlockLock(t *testing.T) {
 		// Each of them left the lock free.
 		shmRun(t, dir, 0, "", "", "lock", "-n", "seg", "3", "true")
 		shmRun(t, dir, 0, "", "", "status", "seg")
-		shmRun(t, dir, 100, "", "shmlock: fatal: unable to lock seg[64]: Invalid argument\n", "lock", "seg", "64", "true")
+		shmRun(t, dir, 100, "", "shmlock: usage: shmlock lock [ -n | -t MS ] [ -k ] NAME IDX prog...\n"+"shmlock: fatal: IDX: 64 is out of range: seg has 64 locks (0 to 63)\n", "lock", "seg", "64", "true")
+		// An index nobody allocated is refused, as the help says.
+		shmRun(t, dir, 1, "", "shmlock: fatal: unable to lock seg[9]: not allocated (shmlock alloc allocates it)\n", "lock", "seg", "9", "true")
 		shmRun(t, dir, 111, "", "shmlock: fatal: unable to open nosuch: No such file or directory\n", "lock", "nosuch", "1", "true")
 	})
 
@@ -410,12 +450,13 @@ func TestShmlockUnlock(t *testing.T) {
 	t.Parallel()
 	dir := shmDir(t)
 	shmRun(t, dir, 0, "", "", "create", "seg", "64")
+	shmAllocIdx(t, dir, "seg", 2)
 
 	// A live owner's lock is never released.
 	h := startHolder(t, dir, "seg", 2)
 	shmRun(t, dir, 1, "", fmt.Sprintf("shmlock: fatal: unable to unlock seg[2]: Device or resource busy (held by live pid %d, shmlock)\n", h.Pid), "unlock", "seg", "2")
 	shmRun(t, dir, 1, "", "shmlock: fatal: unable to unlock seg[3]: Operation not permitted\n", "unlock", "seg", "3")
-	shmRun(t, dir, 100, "", "shmlock: fatal: unable to unlock seg[64]: Invalid argument\n", "unlock", "seg", "64")
+	shmRun(t, dir, 100, "", "shmlock: usage: shmlock unlock NAME IDX\nshmlock: fatal: IDX: 64 is out of range: seg has 64 locks (0 to 63)\n", "unlock", "seg", "64")
 	h.Signal(unix.SIGTERM)
 	h.Wait(t)
 
@@ -527,6 +568,7 @@ func TestShmlockForeignPIDNamespace(t *testing.T) {
 	t.Parallel()
 	dir := shmDir(t)
 	shmRun(t, dir, 0, "", "", "create", "seg", "64")
+	shmAllocIdx(t, dir, "seg", 3, 4)
 	h := startHolder(t, dir, "seg", 3)
 	argv := shmArgv(dir, "open", "seg")
 	r := runIn(t, Opts{NewPIDNS: true}, argv...)

@@ -258,7 +258,7 @@ func TestSuperviseFdstoreKeepsListener(t *testing.T) {
 	dir := fdstoreDir(t, "-name web -twice", map[string]string{"fdstore-max": "8\n"})
 	s := startSuperviseEnv(t, dir, "GOTOOLS_SUPERVISE_THROTTLE_MS=1")
 	first := s.instance("suU")
-	wantNotify := filepath.Join(dir, "supervise", "notify")
+	wantNotify := filepath.Join(dir, "notify")
 	if first.n != 0 || first.inherited != "-" || first.notify != wantNotify {
 		t.Errorf("first instance = %+v; want no fd, nothing inherited, NOTIFY_SOCKET %s", first, wantNotify)
 	}
@@ -457,9 +457,10 @@ func TestSuperviseFdstoreIgnoresStrangers(t *testing.T) {
 	}
 }
 
-// TestSuperviseFdstoreAbstractSocket: when DIR/supervise/notify is too
-// long for sun_path, NOTIFY_SOCKET is the abstract
-// @gotools-supervise/DEV:INO, and storing through it works.
+// TestSuperviseFdstoreAbstractSocket: when DIR/notify is too long for
+// sun_path, NOTIFY_SOCKET is an abstract @gotools-supervise/ address with
+// 128 random bits (nobody can bind it first), and storing through it
+// works.
 func TestSuperviseFdstoreAbstractSocket(t *testing.T) {
 	t.Parallel()
 	dir := fdstoreDir(t, "-name web", map[string]string{"fdstore-max": "1\n"})
@@ -470,19 +471,79 @@ func TestSuperviseFdstoreAbstractSocket(t *testing.T) {
 	if err := os.Rename(dir, long); err != nil {
 		t.Fatal(err)
 	}
-	var st unix.Stat_t
-	if err := unix.Stat(long, &st); err != nil {
-		t.Fatal(err)
-	}
 	s := startSuperviseEnv(t, long, "GOTOOLS_SUPERVISE_THROTTLE_MS=1")
 	inst := s.instance("suU")
-	if want := fmt.Sprintf("@gotools-supervise/%d:%d", st.Dev, st.Ino); inst.notify != want {
-		t.Errorf("NOTIFY_SOCKET = %q; want %q", inst.notify, want)
+	if !regexp.MustCompile(`^@gotools-supervise/[0-9a-f]{32}$`).MatchString(inst.notify) {
+		t.Errorf("NOTIFY_SOCKET = %q; want @gotools-supervise/ and 32 hex digits", inst.notify)
 	}
 	ino := s.stored(inst.pid, "web")
 	s.control("k")
 	if got := s.instance("dDuU"); got.n != 1 || got.inodes != ino {
 		t.Errorf("next instance = %+v; want the stored fd (inode %s)", got, ino)
+	}
+}
+
+// TestSuperviseFdstoreUnprivilegedService: a run script that drops to uid
+// 65534 (setpriv) still reaches NOTIFY_SOCKET: READY=1 makes it ready and
+// FDSTORE=1 stores its listener for the next instance (issue 13 item 3).
+// A stranger bound to the old abstract name changes nothing, and neither
+// does a squatter's file under the socket's name: the start never fails.
+func TestSuperviseFdstoreUnprivilegedService(t *testing.T) {
+	t.Parallel()
+	farm, asNobody := nobodyFarm(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := filepath.Join(farm, "fdstoreprobe")
+	if err := os.WriteFile(probe, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(farm, "svc")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{
+		"run":           "#!/bin/sh\nexec " + strings.Join(asNobody, " ") + " " + probe + " -name web\n",
+		"notify-socket": "",
+		"fdstore-max":   "1\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The abstract name gotools used to derive from DIR, bound first.
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	squat, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(squat)
+	if err := unix.Bind(squat, &unix.SockaddrUnix{Name: fmt.Sprintf("@gotools-supervise/%d:%d", st.Dev, st.Ino)}); err != nil {
+		t.Fatal(err)
+	}
+	s := startSuperviseEnv(t, dir, "GOTOOLS_SUPERVISE_THROTTLE_MS=1")
+	first := s.instance("suU")
+	if want := filepath.Join(dir, "notify"); first.notify != want {
+		t.Errorf("NOTIFY_SOCKET = %q; want %q", first.notify, want)
+	}
+	if b := string(mustRead(t, fmt.Sprintf("/proc/%d/status", first.pid))); !strings.Contains(b, "\nUid:\t65534\t65534\t") {
+		t.Errorf("the service's /proc status = %q; want uid 65534", b)
+	}
+	ino := s.stored(first.pid, "web")
+	s.control("k")
+	if got := s.instance("dDuU"); got.n != 1 || got.inodes != ino {
+		t.Errorf("next instance = %+v; want the stored fd (inode %s)", got, ino)
+	}
+	if e := s.p.Stderr(); e != "" {
+		t.Errorf("supervise stderr = %q; want nothing", e)
 	}
 }
 

@@ -137,17 +137,17 @@ func TestSvscanUsage(t *testing.T) {
 	base := t.TempDir()
 	ctlFile := scanDir(t, map[string]string{".s6-svscan": ""})
 	ctlNotFIFO := scanDir(t, map[string]string{".s6-svscan/control": ""})
-	usage := "svscan: usage: svscan [ -C max ] [ -L namemax ] [ -t ms ] [ -d fd ] [ --supervisor=PROG ] SCANDIR\n"
+	usage := "svscan: usage: svscan [ -C max ] [ -L namemax ] [ -t ms ] [ -d fd ] [ --supervisor=PROG ] [ SCANDIR ]\n"
 	for _, tt := range []struct {
 		name   string
 		args   []string
 		code   int
 		stderr string
 	}{
-		{name: "no scandir", code: 100, stderr: usage},
 		{name: "two scandirs", args: []string{base, base}, code: 100, stderr: usage},
 		{name: "bad option", args: []string{"-Z", base}, code: 100, stderr: usage},
 		{name: "-C not a number", args: []string{"-C", "x", base}, code: 100, stderr: usage},
+		{name: "-c not a number", args: []string{"-c", "x", base}, code: 100, stderr: usage},
 		{name: "-t hexadecimal", args: []string{"-t", "0x10", base}, code: 100, stderr: usage},
 		{name: "-d 1", args: []string{"-d", "1", base}, code: 100, stderr: usage},
 		{name: "-d not open", args: []string{"-d", "99", base}, code: 100, stderr: usage},
@@ -172,6 +172,37 @@ func TestSvscanUsage(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSvscanS6Parity: s6-svscan 2.11's -c MAX is accepted as -C (a limit
+// of 4 leaves the fifth service out, with the warning), svscan with no
+// directory scans ".", and run as s6-svscan its children are
+// "s6-supervise NAME" in ps (issue 14 items 1, 2, 4).
+func TestSvscanS6Parity(t *testing.T) {
+	t.Parallel()
+	files := map[string]string{}
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		files[n+"/run"] = "#!/bin/sh\nexec sleep 1000\n"
+	}
+	dir := scanDir(t, files)
+	r, w := pipe(t)
+	p := startNS(t, Opts{ExtraFiles: []*os.File{w}, Dir: dir}, "s6-svscan", "-c", "4", "-d", "3")
+	w.Close()
+	if got := readToEOF(t, r); got != "\n" {
+		t.Fatalf("s6-svscan -d 3 wrote %q; want %q (stderr %q)", got, "\n", p.Stderr())
+	}
+	p.WaitStderrLine(t, "unable to supervise more than 4 services")
+	// Which four is up to readdir's order.
+	var sups map[string]int
+	waitFor(t, "four s6-supervise children", func() bool {
+		sups = supervisorsNamed(t, p.Pid, "s6-supervise")
+		return len(sups) == 4
+	})
+	for name, pid := range sups {
+		if args := procArgv(pid); len(args) != 2 || args[0] != "s6-supervise" || args[1] != name {
+			t.Errorf("supervisor of %s has argv %q; want [s6-supervise %s]", name, args, name)
+		}
 	}
 }
 

@@ -11,7 +11,8 @@
 //	fdholder-getdump [ -t timeout ] socket prog...
 //	fdholder-setdump [ -t timeout ] socket
 //	fdholder-transferdump [ -t timeoutfrom:timeoutto ] socketfrom socketto
-//	fdholderd [ -1 ] [ -v verbosity ] [ -c maxconn ] [ -n maxfds ] [ -t timeout ] [ -T lameducktimeout ]
+//	fdholderd [ -1 ] [ -v verbosity ] [ -c maxconn ] [ -n maxfds ] [ -t timeout ] [ -T lameducktimeout ] [ -i rulesdir | -x rulesfile ]
+//	fdholder-daemon [ -d | -D ] [ -1 ] [ -c maxconn ] [ -n maxfds ] [ -b backlog ] [ -G gids ] [ -g gid ] [ -u uid ] [ -U ] [ -t timeout ] [ -T lameducktimeout ] -i rulesdir|-x rulesfile path
 //
 // Each also answers to its s6 name (s6-fdholder-store, ..., s6-fdholderd).
 // Options follow skalibs' getopt: clustered flags (-Dt 100, -t100), "--"
@@ -32,22 +33,22 @@
 //	1        the holder refused (the errno it answered is printed) or closed
 //	         the connection
 //	2        transferdump: the destination holder refused
-//	100      usage; fdholderd: -i or -x, or fd 0 is not a listening socket
-//	111      a system call failed (connect, a timeout included)
+//	100      usage; fdholderd: fd 0 is not a listening socket
+//	111      the connect failed (a timeout included); a later failure is 1
 //	126/127  retrieve, getdump: prog could not be run / was not found
 //	0/1/2/3  fdholderd after SIGTERM: 1 if fds were held, | 2 if clients
 //	         were left (s6-fdholderd's status)
 //
 // # Differences from s6
 //
-// --help prints help. fdholderd takes no rules directory or cdb (-i, -x
-// exit 100): its access rules are those of `fdrestore hold daemon` without
-// -a, the daemon's uid and root may do everything; use `fdrestore hold
-// daemon -a RULE -` for others. -v is accepted and ignored. transferdump
-// has one timeout for both holders (the larger of the two, 0 winning), and
-// exits 2 when the destination refuses. retrieve refuses a socket path
-// containing ':' (hold: sources name it as hold:SOCKET:ID). The rest of
-// the differences are those of `fdrestore hold` (spec/fdrestore.md 8.6).
+// --help prints help. fdholderd and fdholder-daemon read s6's access rules
+// directories (-i) and cdb files (-x) at each connection (s6 rereads a cdb
+// on SIGHUP only); fdholderd without -i or -x
+// uses the rules of `fdrestore hold daemon` without -a (the daemon's uid
+// and root may do everything) where s6 refuses to start. -v is accepted
+// and ignored. transferdump exits 2 when the destination refuses. list is
+// sorted. The rest of the differences are those of `fdrestore hold`
+// (spec/fdrestore.md 8.6).
 package fdholder
 
 import (
@@ -73,7 +74,10 @@ type command struct {
 	Name, Alias, Usage, Summary, Help string
 	spec                              string
 	hold                              func(opt map[byte]string, operands []string) ([]string, error)
-	before                            func() error // fdholderd: checks fd 0, ignores SIGHUP
+	// setup runs once the command line is read: fdholder-daemon binds
+	// its socket at fd 0 and drops privileges.
+	setup  func(opt map[byte]string, operands []string) error
+	before func() error // fdholderd: checks fd 0, ignores SIGHUP
 }
 
 func (c command) applet() cli.Applet {
@@ -90,7 +94,14 @@ func (c command) applet() cli.Applet {
 // run parses args as s6 does, then runs the fdrestore applet on the
 // equivalent `hold` command line, under the name it was called by.
 func (c command) run(args []string, env *cli.Env) int {
-	hold, err := c.translate(args)
+	opt, operands, err := getopt(args, c.spec)
+	var hold []string
+	if err == nil {
+		hold, err = c.hold(opt, operands)
+	}
+	if err == nil && c.setup != nil {
+		err = c.setup(opt, operands)
+	}
 	switch {
 	case errors.Is(err, errHelp):
 		fmt.Fprintf(env.Stdout, "Usage: %s %s\n\n%s\n\n%s\n", env.Name, c.Usage, c.Summary, c.Help)
@@ -125,6 +136,14 @@ func (c command) translate(args []string) ([]string, error) {
 	return c.hold(opt, operands)
 }
 
+// Keys of opt that are no option letter: which of -i and -x came last,
+// and --allow-dirfd (a gotools option of the commands that hand fds to a
+// program; their spec starts with '+').
+const (
+	lastRules  = 0
+	allowDirFD = 1
+)
+
 // errHelp is --help in option position (a gotools addition: skalibs'
 // getopt reads it as an unknown option).
 var errHelp = errors.New("help")
@@ -146,12 +165,16 @@ func getopt(args []string, spec string) (map[byte]string, []string, error) {
 		if a == "--help" {
 			return nil, nil, errHelp
 		}
+		if a == "--allow-dirfd" && strings.HasPrefix(spec, "+") {
+			opt[allowDirFD] = ""
+			continue
+		}
 		if len(a) < 2 || a[0] != '-' {
 			break
 		}
 		for j := 1; j < len(a); j++ {
 			k := strings.IndexByte(spec, a[j])
-			if a[j] == ':' || k < 0 {
+			if a[j] == ':' || a[j] == '+' || k < 0 {
 				return nil, nil, errUsage
 			}
 			if k+1 == len(spec) || spec[k+1] != ':' {
@@ -166,6 +189,9 @@ func getopt(args []string, spec string) (map[byte]string, []string, error) {
 				opt[a[j]] = args[i]
 			default:
 				return nil, nil, errUsage
+			}
+			if a[j] == 'i' || a[j] == 'x' {
+				opt[lastRules] = a[j : j+1] // s6: the last of -i and -x wins
 			}
 			break
 		}
@@ -215,10 +241,11 @@ var (
 	SetdumpApplet      = setdump.applet()
 	TransferdumpApplet = transferdump.applet()
 	DaemonApplet       = daemon.applet()
+	FullDaemonApplet   = fullDaemon.applet()
 )
 
 // commands are the s6 programs, for the tests.
-var commands = []command{store, retrieve, deleteCmd, list, getdump, setdump, transferdump, daemon}
+var commands = []command{store, retrieve, deleteCmd, list, getdump, setdump, transferdump, daemon, fullDaemon}
 
 var store = command{
 	Name: "fdholder-store", Alias: "s6-fdholder-store",
@@ -229,7 +256,8 @@ var store = command{
 (0: never).
 
 Exit codes: 0 stored; 1 the holder refused (EBUSY: id in use, EPERM,
-ENFILE); 100 usage; 111 system failure (connect, timeout).`,
+ENFILE), or the request failed (a timeout included); 100 usage; 111
+the connect failed.`,
 	spec: "d:t:T:",
 	hold: func(opt map[byte]string, ops []string) ([]string, error) {
 		if len(ops) < 2 {
@@ -248,12 +276,13 @@ var retrieve = command{
 	Usage:   "[ -D ] [ -t timeout ] socket id prog...",
 	Summary: "exec prog with the fd an fd holder keeps as id on fd 0 (s6's argv for fdrestore hold retrieve)",
 	Help: `-D: delete id from the holder once retrieved. -t timeout: give up after
-timeout ms (0: never). Other fds pass through to prog.
+timeout ms (0: never). Other fds pass through to prog. A directory or
+O_PATH fd is refused (exit 1) unless --allow-dirfd (a gotools option).
 
-Exit codes: 1 the holder refused (ENOENT, EPERM); 100 usage (a socket
-path containing ':' included); 111 system failure; 126/127 prog could not
-be run / was not found. Otherwise prog runs in place.`,
-	spec: "Dt:",
+Exit codes: 1 the holder refused (ENOENT, EPERM) or the request failed
+(a timeout included); 100 usage; 111 the connect failed; 126/127 prog
+could not be run / was not found. Otherwise prog runs in place.`,
+	spec: "+Dt:",
 	hold: func(opt map[byte]string, ops []string) ([]string, error) {
 		if len(ops) < 3 {
 			return nil, errUsage
@@ -264,6 +293,9 @@ be run / was not found. Otherwise prog runs in place.`,
 		}
 		if _, ok := opt['D']; ok {
 			hold = append(hold, "-D")
+		}
+		if _, ok := opt[allowDirFD]; ok {
+			hold = append(hold, "--allow-dirfd")
 		}
 		hold = append(hold, "--fd=0="+ops[1], "--", ops[0], "--")
 		return append(hold, ops[2:]...), nil
@@ -318,12 +350,14 @@ var getdump = command{
 	Usage:   "[ -t timeout ] socket prog...",
 	Summary: "exec prog with every fd an fd holder keeps (s6's argv for fdrestore hold getdump)",
 	Help: `-t timeout: give up after timeout ms (0: never). prog gets the fds open and
-S6_FD#, S6_FD_i, S6_FDID_i and S6_FDLIMIT_i in its environment.
+S6_FD#, S6_FD_i, S6_FDID_i and S6_FDLIMIT_i in its environment. A
+directory or O_PATH fd among them is refused (exit 1) unless
+--allow-dirfd (a gotools option).
 
 Exit codes: 1 the holder refused (EPERM); 100 usage; 111 system failure;
 126/127 prog could not be run / was not found. Otherwise prog runs in
 place.`,
-	spec: "t:",
+	spec: "+t:",
 	hold: func(opt map[byte]string, ops []string) ([]string, error) {
 		if len(ops) < 2 {
 			return nil, errUsage
@@ -331,6 +365,9 @@ place.`,
 		hold, err := numbers([]string{"hold", "getdump"}, opt, "t")
 		if err != nil {
 			return nil, err
+		}
+		if _, ok := opt[allowDirFD]; ok {
+			hold = append(hold, "--allow-dirfd")
 		}
 		return append(append(hold, "--"), ops...), nil
 	},
@@ -362,9 +399,8 @@ var transferdump = command{
 	Name: "fdholder-transferdump", Alias: "s6-fdholder-transferdump",
 	Usage:   "[ -t timeoutfrom:timeoutto ] socketfrom socketto",
 	Summary: "copy every fd of one fd holder to another (s6's argv for fdrestore hold transferdump)",
-	Help: `-t timeoutfrom:timeoutto: give up after that many ms (0 or empty: never).
-gotools applies one timeout to both holders: the larger of the two, 0
-winning.
+	Help: `-t timeoutfrom:timeoutto: give up on the source holder after
+timeoutfrom ms, on the destination after timeoutto (0 or empty: never).
 
 Exit codes: 0 copied; 1 the source holder refused; 2 the destination
 refused; 100 usage; 111 system failure.`,
@@ -375,11 +411,11 @@ refused; 100 usage; 111 system failure.`,
 		}
 		hold := []string{"hold", "transferdump"}
 		if v, ok := opt['t']; ok {
-			t, err := transferTimeout(v)
+			from, to, err := transferTimeouts(v)
 			if err != nil {
 				return nil, err
 			}
-			hold = append(hold, "-t", strconv.FormatUint(t, 10))
+			hold = append(hold, "-t", strconv.FormatUint(from, 10), "--to-timeout", strconv.FormatUint(to, 10))
 		}
 		return append(hold, "--", ops[0], ops[1]), nil
 	},
@@ -387,7 +423,7 @@ refused; 100 usage; 111 system failure.`,
 
 var daemon = command{
 	Name: "fdholderd", Alias: "s6-fdholderd",
-	Usage:   "[ -1 ] [ -v verbosity ] [ -c maxconn ] [ -n maxfds ] [ -t timeout ] [ -T lameducktimeout ] (fd 0: a listening socket)",
+	Usage:   "[ -1 ] [ -v verbosity ] [ -c maxconn ] [ -n maxfds ] [ -t timeout ] [ -T lameducktimeout ] [ -i rulesdir | -x rulesfile ] (fd 0: a listening socket)",
 	Summary: "the fd holder daemon on the listening socket fd 0 (s6's argv for fdrestore hold daemon -)",
 	Help: `-1: write a newline on fd 1 once ready. -c maxconn: serve at most maxconn
 clients at once (1..256). -n maxfds: hold at most maxfds fds. -t timeout:
@@ -395,34 +431,18 @@ drop a client idle timeout ms mid-request. -T lameducktimeout: after
 SIGTERM, exit after that many ms even with clients left. -v is ignored.
 SIGHUP is ignored. Run it under s6-ipcserver-socketbinder SOCKET.
 
--i rulesdir and -x rulesfile are not supported (exit 100): the daemon's
-uid and root may do everything; for other rules use
-fdrestore hold daemon -a RULE - (or SOCKET).
+-i rulesdir: s6's access rules directory (uid/UID, gid/GID, uid/default
+with allow or deny and env/S6_FDHOLDER_*), read at each connection: no
+rule, no access, root included. -x rulesfile: the same rules in a cdb
+(s6-accessrules-cdb-from-fs), also read at each connection (no SIGHUP
+needed). Without -i or -x, the daemon's uid and root may do everything
+(s6 refuses to start); for other rules use fdrestore hold daemon -a RULE -.
 
 Exit codes: after SIGTERM, 1 if fds were held, | 2 if clients were left;
-100 usage (fd 0 not a listening socket, -i, -x); 111 system failure.`,
+100 usage (fd 0 not a listening socket); 111 system failure.`,
 	spec: "1v:c:n:t:T:i:x:",
 	hold: func(opt map[byte]string, ops []string) ([]string, error) {
-		for _, o := range []byte("ix") {
-			if _, ok := opt[o]; ok {
-				return nil, exitcode.Errorf(exitcode.Usage,
-					"-%c is not supported (no rules directory or cdb): use fdrestore hold daemon -a RULE", o)
-			}
-		}
-		if v, ok := opt['v']; ok {
-			if _, err := uint0(v); err != nil {
-				return nil, err
-			}
-		}
-		hold := []string{"hold", "daemon"}
-		if _, ok := opt['1']; ok {
-			hold = append(hold, "-1")
-		}
-		hold, err := numbers(hold, opt, "cntT")
-		if err != nil {
-			return nil, err
-		}
-		return append(hold, "--", "-"), nil
+		return daemonArgs(opt, "-")
 	},
 	before: func() error {
 		if v, err := unix.GetsockoptInt(0, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err != nil || v == 0 {
@@ -435,28 +455,48 @@ Exit codes: after SIGTERM, 1 if fds were held, | 2 if clients were left;
 	},
 }
 
-// transferTimeout reads -t timeoutfrom:timeoutto as s6-fdholder-transferdump
-// does ("N", "N:", ":M", "N:M", ":"; an empty side is 0) and returns the
-// one timeout hold transferdump applies to both: the larger, 0 (never)
-// winning.
-func transferTimeout(v string) (uint64, error) {
-	from, to, _ := strings.Cut(v, ":")
-	if v == "" || (from == "" && !strings.HasPrefix(v, ":")) {
-		return 0, errUsage
+// daemonArgs is the `fdrestore hold daemon` command line of the options
+// s6-fdholderd takes (-1 -v -c -n -t -T -i -x), serving socket.
+func daemonArgs(opt map[byte]string, socket string) ([]string, error) {
+	if v, ok := opt['v']; ok {
+		if _, err := uint0(v); err != nil {
+			return nil, err
+		}
+	}
+	hold := []string{"hold", "daemon"}
+	if _, ok := opt['1']; ok {
+		hold = append(hold, "-1")
+	}
+	hold, err := numbers(hold, opt, "cntT")
+	if err != nil {
+		return nil, err
+	}
+	// s6 takes the last of -i and -x.
+	switch opt[lastRules] {
+	case "x":
+		hold = append(hold, "-x", opt['x'])
+	case "i":
+		hold = append(hold, "-i", opt['i'])
+	}
+	return append(hold, "--", socket), nil
+}
+
+// transferTimeouts reads -t timeoutfrom:timeoutto as
+// s6-fdholder-transferdump does ("N", "N:", ":M", "N:M", ":"; an empty side
+// is 0, no timeout): one timeout per holder.
+func transferTimeouts(v string) (from, to uint64, err error) {
+	f, t, _ := strings.Cut(v, ":")
+	if v == "" || (f == "" && !strings.HasPrefix(v, ":")) {
+		return 0, 0, errUsage
 	}
 	var ms [2]uint64
-	for i, s := range []string{from, to} {
+	for i, s := range []string{f, t} {
 		if s == "" {
 			continue
 		}
-		n, err := uint0(s)
-		if err != nil {
-			return 0, err
+		if ms[i], err = uint0(s); err != nil {
+			return 0, 0, err
 		}
-		ms[i] = n
 	}
-	if ms[0] == 0 || ms[1] == 0 {
-		return 0, nil
-	}
-	return max(ms[0], ms[1]), nil
+	return ms[0], ms[1], nil
 }

@@ -46,14 +46,17 @@
 //
 // Exit codes
 //
-//	1        refused: a directory or O_PATH fd without --allow-dirfd
+//	1        refused: a directory or O_PATH fd without --allow-dirfd, a
+//	         file an image cannot restore, a holder request that failed;
+//	         --check found problems
 //	100      usage: bad flags, source syntax, duplicate target, fd out of
 //	         range, an unsupported subcommand or mode
 //	101      internal error (a bug)
 //	111      a system call failed while realising the plan (open, bind,
 //	         grab, dup3, epoll_ctl, setsid, TIOCSCTTY)
 //	126/127  PROG could not be run / was not found (created paths removed)
-//	0        --check; otherwise restore and grab do not return: PROG runs
+//	0        --check found none; otherwise restore and grab do not return:
+//	         PROG runs
 package fdrestore
 
 import (
@@ -96,10 +99,11 @@ dump [-o FILE] [--tree] [--live] [--data] [--strict] PID... writes a JSON
 image of running processes' fd tables (restore reads it back).
 Not built: dump --freeze.
 
-Exit codes: 1 refused (directory fd, unrestorable file, holder errno,
-dump --strict); 100 usage, bad source, duplicate
-target, unsupported; 111 a system call failed; 126/127 PROG not
-runnable/not found; 0 --check.`,
+Exit codes: 1 refused (directory fd, unrestorable file, a failed holder
+request, dump --strict, problems --check found); 100 usage, bad source,
+duplicate target, unsupported; 111 a system call failed (a holder's
+connect included); 126/127 PROG not runnable/not found, before anything
+is opened; 0 --check found nothing wrong.`,
 	New:     func() cli.Command { return new(command) },
 	NewFor:  newFor,
 	Prescan: prescan,

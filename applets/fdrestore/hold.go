@@ -54,8 +54,8 @@ func (t timeout) dial(path string) (*fdholder.Client, error) {
 	return c, nil
 }
 
-// holdErr is the error of a holder operation: exit 1 when the holder
-// answered an errno or closed the connection, else 111.
+// holdErr is the error of a holder request: exit 1, whatever failed (the
+// holder's errno, a closed connection, a timeout), as s6's clients.
 func holdErr(what string, err error) error {
 	code, cause := fdholder.Cause(err)
 	return exitcode.Errorf(code, "unable to %s: %w", what, cause)
@@ -173,22 +173,20 @@ func (r *holdRetrieve) Run(env *cli.Env) error {
 		return exitcode.ErrUsage
 	}
 	sock, ids, prog := args[0], args[1:i], args[i+1:]
-	if strings.Contains(sock, ":") {
-		return exitcode.Errorf(exitcode.Usage, "socket path %q contains ':'", sock)
-	}
 	if len(ids) == 0 && len(r.FD) == 0 {
 		return exitcode.ErrUsage
 	}
 	cfg := fdrestore.FlagsConfig{HoldTimeout: r.d(), HoldDelete: r.Delete}
 	for _, f := range r.FD {
 		n, id, ok := strings.Cut(f, "=")
-		if !ok {
+		t, err := strconv.Atoi(n)
+		if !ok || err != nil || t < 0 || n != strconv.Itoa(t) {
 			return exitcode.Errorf(exitcode.Usage, "invalid -f %q: it must be N=ID", f)
 		}
-		cfg.Flags = append(cfg.Flags, n+"=hold:"+sock+":"+id)
+		cfg.Holds = append(cfg.Holds, fdrestore.Hold{Target: t, Socket: sock, ID: id})
 	}
 	for _, id := range ids {
-		cfg.Flags = append(cfg.Flags, "hold:"+sock+":"+id)
+		cfg.Holds = append(cfg.Holds, fdrestore.Hold{Target: -1, Socket: sock, ID: id})
 	}
 	return r.placement.run(env, cfg, prog, false)
 }
@@ -248,8 +246,9 @@ func (l *holdList) Run(env *cli.Env) error {
 
 type holdGetdump struct {
 	timeout
-	Socket string   `arg:"" help:"The holder's socket."`
-	Prog   []string `arg:"" passthrough:"" help:"The program and its arguments."`
+	AllowDirFD bool     `name:"allow-dirfd" help:"Permit directory and O_PATH fds among those PROG gets."`
+	Socket     string   `arg:"" help:"The holder's socket."`
+	Prog       []string `arg:"" passthrough:"" help:"The program and its arguments."`
 }
 
 // Run execs PROG with every held fd open and S6_FD#, S6_FD_i, S6_FDID_i and
@@ -267,6 +266,17 @@ func (g *holdGetdump) Run(env *cli.Env) error {
 	c.Close()
 	if err != nil {
 		return holdErr("get the dump of "+g.Socket, err)
+	}
+	if !g.AllowDirFD {
+		for _, e := range entries {
+			if what := fdrestore.DirFD(e.FD); what != "" {
+				for _, e := range entries {
+					_ = unix.Close(e.FD)
+				}
+				return exitcode.Errorf(exitcode.Refused,
+					"refusing to pass %s (id %s) to %s: it can reach outside a container's root; use --allow-dirfd", what, e.ID, prog[0])
+			}
+		}
 	}
 	vars := []string{"S6_FD#=" + strconv.Itoa(len(entries))}
 	for i, e := range entries {
@@ -336,8 +346,9 @@ func dumpFromEnv() ([]fdholder.Entry, error) {
 
 type holdTransferdump struct {
 	timeout
-	From string `arg:"" help:"The socket of the holder to copy from."`
-	To   string `arg:"" help:"The socket of the holder to copy to."`
+	ToTimeout *int   `name:"to-timeout" placeholder:"MS" help:"Give up on the destination holder after MS milliseconds (default: -t's; 0: never)."`
+	From      string `arg:"" help:"The socket of the holder to copy from."`
+	To        string `arg:"" help:"The socket of the holder to copy to."`
 }
 
 // Run copies every held fd from From to To; exit 2 when To refuses (as
@@ -357,7 +368,11 @@ func (t *holdTransferdump) Run(env *cli.Env) error {
 			_ = unix.Close(e.FD)
 		}
 	}()
-	to, err := t.dial(t.To)
+	toTimeout := t.timeout
+	if t.ToTimeout != nil {
+		toTimeout.Timeout = *t.ToTimeout
+	}
+	to, err := toTimeout.dial(t.To)
 	if err != nil {
 		return err
 	}
@@ -378,7 +393,9 @@ type holdDaemon struct {
 	MaxFDs   int      `short:"n" name:"max-fds" default:"1000" placeholder:"N" help:"Hold at most N fds."`
 	Timeout  int      `short:"t" name:"timeout" default:"0" placeholder:"MS" help:"Drop a client idle MS milliseconds mid-request (0: never)."`
 	LameDuck int      `short:"T" name:"lameduck" default:"0" placeholder:"MS" help:"After SIGTERM, exit after MS milliseconds even with clients (0: wait)."`
-	Rule     []string `short:"a" name:"allow" sep:"none" placeholder:"WHO[,RIGHT...][:REGEX]" help:"Access rule (repeatable)."`
+	Rule     []string `short:"a" name:"allow" sep:"none" placeholder:"WHO[,RIGHT...][:REGEX]" help:"Access rule (repeatable; several rules for one peer add up)."`
+	RulesDir string   `short:"i" name:"rules-dir" placeholder:"DIR" help:"Read s6's access rules directory DIR at each connection instead of -a rules (no rule, no access: root included)."`
+	RulesCDB string   `short:"x" name:"rules-cdb" placeholder:"FILE" help:"Read s6's access rules cdb FILE (s6-accessrules-cdb-from-fs) at each connection instead of -a rules."`
 	Socket   string   `arg:"" help:"The socket to bind, or - for the listening socket on fd 0."`
 }
 
@@ -394,6 +411,28 @@ func (d *holdDaemon) Run(env *cli.Env) error {
 		MaxConn: d.MaxConn, MaxFDs: d.MaxFDs,
 		Timeout:  time.Duration(d.Timeout) * time.Millisecond,
 		LameDuck: time.Duration(d.LameDuck) * time.Millisecond,
+	}
+	switch {
+	case (d.RulesDir != "" || d.RulesCDB != "") && len(d.Rule) > 0:
+		return exitcode.Errorf(exitcode.Usage, "-i or -x and -a are exclusive: the rules directory or cdb is the whole policy")
+	case d.RulesDir != "" && d.RulesCDB != "":
+		return exitcode.Errorf(exitcode.Usage, "-i and -x are exclusive")
+	case d.RulesCDB != "":
+		if err := unix.Access(d.RulesCDB, unix.R_OK); err != nil {
+			return exitcode.Errorf(exitcode.Sys, "unable to open %s for reading: %w", d.RulesCDB, err)
+		}
+		cfg.RulesCDB = d.RulesCDB
+		cfg.Warn = env.Warn
+	case d.RulesDir != "":
+		var st unix.Stat_t
+		if err := unix.Stat(d.RulesDir, &st); err != nil {
+			return exitcode.Errorf(exitcode.Sys, "unable to read rules directory %s: %w", d.RulesDir, err)
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return exitcode.Errorf(exitcode.Usage, "rules directory %s is not a directory", d.RulesDir)
+		}
+		cfg.RulesDir = d.RulesDir
+		cfg.Warn = env.Warn
 	}
 	for _, r := range d.Rule {
 		rule, err := fdholder.ParseRule(r)

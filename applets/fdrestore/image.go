@@ -47,12 +47,19 @@ func (r *restoreCmd) image(env *cli.Env, args []string) error {
 	for _, w := range ip.Warnings {
 		env.Warnf("%s", w)
 	}
+	problems := ip.ResolveExecs()
 	if r.Check {
+		for _, err := range ip.Global.CheckDisk(ip.Global.HoldTimeout) {
+			problems = append(problems, ip.RenameTargets(err))
+		}
 		for _, pp := range ip.Procs {
 			fmt.Fprintf(env.Stdout, "process %s: %q\n", pp.ID, pp.Exec)
 			printPlan(env.Stdout, pp.Plan)
 		}
-		return nil
+		return checkResult(env, problems)
+	}
+	if len(problems) > 0 {
+		return problems[0]
 	}
 	if len(ip.Procs) == 1 && ip.Procs[0].Plan.Setsid && unix.Getpgrp() == unix.Getpid() {
 		return exitcode.Errorf(exitcode.Sys, "unable to create a new session: fdrestore leads its process group")
@@ -73,7 +80,19 @@ func (r *restoreCmd) image(env *cli.Env, args []string) error {
 	}
 	pp := ip.Procs[0]
 	m = ip.ViewMasters(0, m) // one process: every global master is its own
-	return r.placeAndExec(env, fdrestore.StageRequest{Plan: pp.Plan, Prog: pp.Exec, ID: pp.ID}, pp.Plan, m)
+	return r.placeAndExec(env, fdrestore.StageRequest{Plan: pp.Plan, Prog: pp.Exec, Path: pp.Path, ID: pp.ID}, pp.Plan, m)
+}
+
+// checkResult prints every problem --check found, one fatal line each, and
+// exits 1 if there is any (section 10).
+func checkResult(env *cli.Env, problems []error) error {
+	for _, err := range problems {
+		env.Fatal(err)
+	}
+	if len(problems) > 0 {
+		return exitcode.Exit(exitcode.Refused)
+	}
+	return nil
 }
 
 // readImage reads the image file, or stdin for "-", with raw system calls

@@ -23,11 +23,14 @@ type placement struct {
 	Verbose     bool     `short:"v" name:"verbose" help:"Print the plan and the placement path on stderr."`
 }
 
+// restoreSynopsis is restore's usage line.
+const restoreSynopsis = "restore [OPTIONS] -f [N=]SOURCE... -- PROG... | restore [OPTIONS] IMAGE [-- PROG...]"
+
 type restoreCmd struct {
 	FD     []string `short:"f" name:"fd" sep:"none" placeholder:"[N=]SOURCE" help:"Place SOURCE at fd N (repeatable)."`
 	Setsid bool     `name:"setsid" help:"Call setsid() before exec."`
 	Ctty   *int     `name:"ctty" placeholder:"N" help:"Make target N (a terminal) the controlling terminal; implies --setsid."`
-	Check  bool     `name:"check" help:"Print the plan and exit 0; create nothing."`
+	Check  bool     `name:"check" help:"Print the plan, check that files, pids, fds, holder ids and programs exist (exit 1 naming each problem); create nothing."`
 	Lossy  bool     `name:"lossy" help:"Image mode: leave the fds of unrestorable files closed, with a warning each."`
 	// InheritStdio is image mode's --inherit-stdio.
 	InheritStdio bool `name:"inherit-stdio" help:"Image mode: fds 0-2 of every process are fdrestore's own."`
@@ -41,6 +44,13 @@ type restoreCmd struct {
 func (r *restoreCmd) Run(env *cli.Env) error {
 	prog := cli.Operands(r.Args)
 	r.FD = append(r.pre, r.FD...)
+	for _, f := range r.FD {
+		if _, _, _, err := fdrestore.ParseFlag(f); err != nil {
+			// The synopsis, then what was wrong with which word.
+			fmt.Fprintf(env.Stderr, "%s: usage: %s %s\n", env.Name, env.Name, restoreSynopsis)
+			return err
+		}
+	}
 	if len(r.FD) == 0 {
 		if len(prog) == 0 {
 			return exitcode.ErrUsage
@@ -73,9 +83,17 @@ func (o *placement) run(env *cli.Env, cfg fdrestore.FlagsConfig, prog []string, 
 	if err != nil {
 		return err
 	}
+	path, err := fdrestore.ResolveExec("", prog)
 	if check {
 		printPlan(env.Stdout, plan)
-		return nil
+		problems := plan.CheckDisk(plan.HoldTimeout)
+		if err != nil && len(prog) > 0 {
+			problems = append([]error{err}, problems...)
+		}
+		return checkResult(env, problems)
+	}
+	if err != nil {
+		return err
 	}
 	if plan.Setsid && unix.Getpgrp() == unix.Getpid() {
 		return exitcode.Errorf(exitcode.Sys, "unable to create a new session: fdrestore leads its process group")
@@ -84,7 +102,7 @@ func (o *placement) run(env *cli.Env, cfg fdrestore.FlagsConfig, prog []string, 
 	if err != nil {
 		return err
 	}
-	return o.placeAndExec(env, fdrestore.StageRequest{Config: cfg, Prog: prog}, plan, m)
+	return o.placeAndExec(env, fdrestore.StageRequest{Config: cfg, Prog: prog, Path: path}, plan, m)
 }
 
 // placeAndExec places the open masters m of one process's plan in this
@@ -112,19 +130,28 @@ func (o *placement) placeAndExec(env *cli.Env, req fdrestore.StageRequest, plan 
 		_ = m.Close()
 		return err
 	}
-	return execProg(env, plan, m, req.Prog)
+	return execProg(env, plan, m, &req)
 }
 
-// execProg sets LISTEN_* and execs prog, once every fd is placed. Only the
-// paths created on disk remain in m, removed if the exec fails.
-func execProg(env *cli.Env, plan *fdrestore.Plan, m *fdrestore.Masters, prog []string) error {
+// execProg sets LISTEN_* and execs req's program, once every fd is placed.
+// Only the paths created on disk remain in m, removed if the exec fails.
+func execProg(env *cli.Env, plan *fdrestore.Plan, m *fdrestore.Masters, req *fdrestore.StageRequest) error {
 	progEnv, warning := plan.Environ(os.Environ(), unix.Getpid())
 	if warning != "" {
 		env.Warnf("%s", warning)
 	}
-	err := proc.ExecEnv(prog, progEnv)
+	err := execReq(req, progEnv)
 	_ = m.Close()
 	return err
+}
+
+// execReq execs req.Path (argv req.Prog) when the plan resolved it, else
+// req.Prog[0] from PATH.
+func execReq(req *fdrestore.StageRequest, progEnv []string) error {
+	if req.Path != "" {
+		return proc.ExecFile(req.Path, req.Prog, progEnv)
+	}
+	return proc.ExecEnv(req.Prog, progEnv)
 }
 
 // stageCmd is the hidden stage process of the re-exec path (6.3 rule 4):
@@ -142,7 +169,7 @@ func (s *stageCmd) Run(env *cli.Env) error {
 		return err
 	}
 	if control < 0 {
-		return execProg(env, plan, m, req.Prog)
+		return execProg(env, plan, m, req)
 	}
 	// Spawned (image mode): the coordinator owns the created paths and
 	// reports an exec failure.
@@ -153,7 +180,7 @@ func (s *stageCmd) Run(env *cli.Env) error {
 	if warning != "" {
 		env.Warnf("%s", warning)
 	}
-	err = proc.ExecEnv(req.Prog, progEnv)
+	err = execReq(req, progEnv)
 	fdrestore.StageExecFailed(control, err, cli.Message(fmt.Errorf("process %s: %w", req.ID, err)))
 	return exitcode.Exit(exitcode.Of(err))
 }

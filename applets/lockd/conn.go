@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/lock"
 	"github.com/gotools-dev/gotools/lib/lockproto"
 )
 
@@ -22,10 +23,17 @@ type conn struct {
 	greeted  bool   // the banner was read and the hello sent
 	refuse   syscall.Errno
 	helloBy  time.Time
+	frameBy  time.Time // a frame was started: the rest must come by then
 	locks    map[uint32]*lockReq
 	closed   bool
-	paused   bool // not reading: too much output queued
+	dropping bool    // being dropped: its queued requests are skipped
+	paused   bool    // not reading: too much output queued
+	sock     bool    // wfd is a Unix socket: fds can be passed
+	fds      []outFD // fds to attach to bytes of out (G frames)
 }
+
+// outFD is an fd to send with the byte at offset off of a conn's out.
+type outFD struct{ off, fd int }
 
 // lockList returns c's locks in id order, for deterministic output.
 func (c *conn) lockList() []*lockReq {
@@ -43,6 +51,9 @@ func (d *daemon) childConn() (*conn, error) {
 	c := &conn{rfd: 0, wfd: 1, pid: os.Getppid(), uid: os.Geteuid()}
 	if cred, err := unix.GetsockoptUcred(0, unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
 		c.pid, c.uid = int(cred.Pid), int(cred.Uid)
+	}
+	if dom, err := unix.GetsockoptInt(1, unix.SOL_SOCKET, unix.SO_DOMAIN); err == nil && dom == unix.AF_UNIX {
+		c.sock = true // under a UCSPI server: fd 1 is the accepted socket
 	}
 	for _, fd := range []int{0, 1} {
 		if err := unix.SetNonblock(fd, true); err != nil {
@@ -76,34 +87,49 @@ func (d *daemon) accept() {
 		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR), errors.Is(err, unix.ECONNABORTED):
 			return
 		case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE):
-			d.env.Warnf("unable to accept a client: %w", err)
+			// Out of fds: pause accepting (the clients wait in the
+			// backlog), keep serving the others; one warning per
+			// episode.
+			if d.backoff == 0 {
+				d.env.Warnf("unable to accept a client: %w (pausing)", err)
+				d.backoff = acceptMin
+			} else {
+				d.backoff = min(2*d.backoff, acceptMax)
+			}
+			d.acceptAt = time.Now().Add(d.backoff)
+			d.rewatch(d.listenFD, 0)
 			return
 		case err != nil:
 			d.fatalf("unable to accept: %w", err)
 			return
 		}
-		c := &conn{rfd: s, wfd: s, pid: -1, uid: -1}
+		if d.backoff != 0 {
+			d.logf("accepting clients again")
+			d.backoff = 0
+		}
+		c := &conn{rfd: s, wfd: s, pid: -1, uid: -1, sock: true}
 		if cred, err := unix.GetsockoptUcred(s, unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
 			c.pid, c.uid = int(cred.Pid), int(cred.Uid)
 		}
-		live := 0
-		for _, o := range d.conns {
-			if !o.closed && o.refuse == 0 {
-				live++
-			}
-		}
-		switch {
-		case !d.admitted(c.uid):
+		if !d.admitted(c.uid) {
 			c.refuse = syscall.EPERM
 			d.logf("client pid %d uid %d: uid not admitted", c.pid, c.uid)
-		case live >= d.clients:
-			c.refuse = syscall.EUSERS
-			d.logf("client pid %d uid %d: too many clients", c.pid, c.uid)
-		default:
+		} else {
 			d.logf("client pid %d uid %d: connected", c.pid, c.uid)
 		}
 		d.addConn(c)
 	}
+}
+
+// live counts the admitted clients that have said hello.
+func (d *daemon) live() int {
+	n := 0
+	for _, o := range d.conns {
+		if !o.closed && o.greeted && o.refuse == 0 {
+			n++
+		}
+	}
+	return n
 }
 
 func (d *daemon) admitted(uid int) bool {
@@ -150,6 +176,12 @@ func (d *daemon) frames(c *conn) {
 		banner := string(c.in[:len(lockproto.ClientBanner)])
 		c.in = c.in[len(lockproto.ClientBanner):]
 		c.greeted = true
+		// The -c limit counts greeted clients: connections that never
+		// say hello are dropped after helloWait and take no slot.
+		if c.refuse == 0 && !d.child && d.live() > d.clients { // c counts itself
+			c.refuse = syscall.EUSERS
+			d.logf("client pid %d uid %d: too many clients", c.pid, c.uid)
+		}
 		status := c.refuse
 		if banner != lockproto.ClientBanner {
 			status = syscall.EPROTO
@@ -180,6 +212,14 @@ func (d *daemon) frames(c *conn) {
 		}
 		c.in = c.in[n:]
 		d.request(c, r)
+	}
+	// A frame begun and not finished must be finished within frameWait:
+	// a client that stops mid-frame must not hold its slot forever.
+	switch {
+	case len(c.in) == 0:
+		c.frameBy = time.Time{}
+	case c.frameBy.IsZero():
+		c.frameBy = time.Now().Add(frameWait)
 	}
 	if len(c.out) > maxQueued && !c.paused {
 		c.paused = true
@@ -212,7 +252,7 @@ func (d *daemon) reply(c *conn, id uint32, e syscall.Errno) {
 // EPOLLOUT. A dead reader ends the client (child mode: lockd).
 func (d *daemon) flush(c *conn) {
 	for len(c.out) > 0 && !c.closed {
-		n, err := unix.Write(c.wfd, c.out)
+		n, err := d.write(c)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -224,6 +264,9 @@ func (d *daemon) flush(c *conn) {
 			return
 		}
 		c.out = c.out[n:]
+		for i := range c.fds {
+			c.fds[i].off -= n
+		}
 	}
 	if c.closed {
 		return
@@ -255,6 +298,29 @@ func (d *daemon) flush(c *conn) {
 	}
 }
 
+// write writes the head of c.out: up to the next byte that carries an
+// fd, or from that byte with the fd attached (SCM_RIGHTS), one fd per
+// call so that each goes with its own G frame. A sent fd is lockd's
+// duplicate, closed once the kernel has its copy.
+func (d *daemon) write(c *conn) (int, error) {
+	if len(c.fds) == 0 {
+		return unix.Write(c.wfd, c.out)
+	}
+	if c.fds[0].off > 0 {
+		return unix.Write(c.wfd, c.out[:c.fds[0].off])
+	}
+	end := len(c.out)
+	if len(c.fds) > 1 {
+		end = c.fds[1].off
+	}
+	n, err := unix.SendmsgN(c.wfd, c.out[:end], unix.UnixRights(c.fds[0].fd), nil, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
+	if err == nil && n > 0 {
+		unix.Close(c.fds[0].fd)
+		c.fds = c.fds[1:]
+	}
+	return n, err
+}
+
 // gone handles a client that hung up (EOF, EPIPE): child mode ends.
 func (d *daemon) gone(c *conn) {
 	d.logf("client pid %d uid %d: disconnected", c.pid, c.uid)
@@ -270,6 +336,7 @@ func (d *daemon) drop(c *conn) {
 	if c.closed {
 		return
 	}
+	c.dropping = true
 	ls := c.lockList()
 	d.endHelpers(ls)
 	for _, l := range ls {
@@ -284,6 +351,10 @@ func (d *daemon) closeConn(c *conn) {
 		return
 	}
 	c.closed = true
+	for _, f := range c.fds {
+		unix.Close(f.fd)
+	}
+	c.fds = nil
 	d.unwatch(c.rfd)
 	if c.wfd != c.rfd {
 		d.unwatch(c.wfd)
@@ -324,7 +395,7 @@ func (d *daemon) request(c *conn, r lockproto.Request) {
 
 func (d *daemon) acquire(c *conn, r lockproto.Request) {
 	switch {
-	case r.ID == 0 || r.Flags&^1 != 0:
+	case r.ID == 0 || r.Flags&^(lockproto.FlagExclusive|lockproto.FlagPassFD) != 0:
 		d.reply(c, r.ID, syscall.EINVAL)
 		return
 	case c.locks[r.ID] != nil:
@@ -339,27 +410,164 @@ func (d *daemon) acquire(c *conn, r lockproto.Request) {
 		d.reply(c, r.ID, syscall.ENOLCK)
 		return
 	}
-	try := r.Timeout == 0
-	if try && d.external {
-		d.reply(c, r.ID, syscall.EOPNOTSUPP)
-		return
-	}
-	if e := d.checkFile(r.Name, r.Mode()); e != 0 {
+	fd, e := d.openLock(r.Name, r.Mode())
+	if e != 0 {
 		d.reply(c, r.ID, e)
 		return
 	}
-	l := &lockReq{c: c, id: r.ID, name: r.Name, mode: r.Mode(), try: try, since: time.Now()}
-	if r.Timeout != 0 && r.Timeout != lockproto.Forever {
-		l.deadline = l.since.Add(time.Duration(r.Timeout) * time.Millisecond)
-	}
-	if err := d.startHelper(l); err != nil {
-		d.env.Warnf("unable to spawn a lock helper: %w", err)
-		d.reply(c, r.ID, syscall.EAGAIN)
+	l := &lockReq{c: c, id: r.ID, name: r.Name, mode: r.Mode(), try: r.Timeout == 0, since: time.Now(),
+		pass: r.Flags&lockproto.FlagPassFD != 0, fd: fd, sock: -1}
+	// A free lock is taken at once, on lockd's own open file: no process.
+	err := lock.TryLockFD(fd, l.kind())
+	switch {
+	case err == nil:
+		d.register(l)
+		d.reply(c, r.ID, 0)
+		d.grant(l)
+		return
+	case !errors.Is(err, lock.ErrBusy) || l.try:
+		// Busy in try mode, or the kernel refused the lock (ENOLCK):
+		// accepted, then failed, as if a helper had tried.
+		unix.Close(fd)
+		e := syscall.ENOLCK
+		if errors.Is(err, lock.ErrBusy) {
+			e = syscall.EBUSY
+		}
+		d.reply(c, r.ID, 0)
+		d.send(c, lockproto.Message{Type: lockproto.MsgFailed, ID: r.ID, Errno: e})
 		return
 	}
-	c.locks[r.ID] = l
-	d.nlocks++
+	if r.Timeout != lockproto.Forever {
+		l.deadline = l.since.Add(time.Duration(r.Timeout) * time.Millisecond)
+	}
+	// One helper per contended name: a request behind another one for
+	// the same name waits in lockd's queue, with no process, and is
+	// tried again when the one ahead of it ends.
+	if len(d.waiting[l.name]) == 0 {
+		if err := d.startWaiter(l); err != nil {
+			if l.fd >= 0 {
+				unix.Close(l.fd)
+			}
+			d.env.Warnf("unable to spawn a lock helper: %w", err)
+			d.reply(c, r.ID, syscall.EAGAIN)
+			return
+		}
+	}
+	d.waiting[l.name] = append(d.waiting[l.name], l)
+	d.register(l)
 	d.reply(c, r.ID, 0)
+}
+
+// startWaiter starts the helper that waits for l's lock: gotools' helper
+// locks lockd's open file; an external one (s6lockd-helper) opens the
+// file and holds the lock itself.
+func (d *daemon) startWaiter(l *lockReq) error {
+	if d.external && l.fd >= 0 {
+		unix.Close(l.fd)
+		l.fd = -1
+	}
+	return d.startHelper(l)
+}
+
+// dequeue takes l out of its name's wait queue, and reports whether it
+// was at the head (the request whose helper waits).
+func (d *daemon) dequeue(l *lockReq) bool {
+	q := d.waiting[l.name]
+	i := slices.Index(q, l)
+	if i < 0 {
+		return false
+	}
+	q = slices.Delete(q, i, i+1)
+	if len(q) == 0 {
+		delete(d.waiting, l.name)
+	} else {
+		d.waiting[l.name] = q
+	}
+	return i == 0
+}
+
+// advance moves name's wait queue on once its head has ended: each
+// request in turn tries the lock (compatible shared requests are granted
+// together); the first that finds it busy gets the helper.
+func (d *daemon) advance(name string) {
+	if d.ending || d.exit != nil {
+		return
+	}
+	for len(d.waiting[name]) > 0 {
+		l := d.waiting[name][0]
+		if l.pid > 0 {
+			return // it has its helper already
+		}
+		if l.c.closed || l.c.dropping {
+			d.dequeue(l)
+			continue
+		}
+		if l.fd < 0 {
+			fd, e := d.openLock(l.name, l.mode)
+			if e != 0 {
+				d.dequeue(l)
+				d.finish(l, lockproto.MsgFailed, syscall.EIO, 0)
+				d.dirty(l.c)
+				continue
+			}
+			l.fd = fd
+		}
+		err := lock.TryLockFD(l.fd, l.kind())
+		switch {
+		case err == nil:
+			d.dequeue(l)
+			d.grant(l)
+			d.dirty(l.c)
+			continue
+		case !errors.Is(err, lock.ErrBusy):
+			d.dequeue(l)
+			d.finish(l, lockproto.MsgFailed, syscall.ENOLCK, 0)
+			d.dirty(l.c)
+			continue
+		}
+		if err := d.startWaiter(l); err != nil {
+			d.env.Warnf("unable to spawn a lock helper: %w", err)
+			d.dequeue(l)
+			d.finish(l, lockproto.MsgFailed, syscall.EAGAIN, 0)
+			d.dirty(l.c)
+			continue
+		}
+		return
+	}
+}
+
+// dirty marks c's queued output to be flushed at the end of the loop's
+// round: messages for other clients than the one being served.
+func (d *daemon) dirty(c *conn) {
+	if !slices.Contains(d.toFlush, c) {
+		d.toFlush = append(d.toFlush, c)
+	}
+}
+
+func (d *daemon) register(l *lockReq) {
+	l.c.locks[l.id] = l
+	d.nlocks++
+}
+
+// grant marks l held and tells its client: with the locked file itself
+// (G and the fd) when the client asked for it and lockd holds the lock
+// on its own open file, else g.
+func (d *daemon) grant(l *lockReq) {
+	l.held = true
+	l.grantedAt = time.Now()
+	l.deadline = time.Time{}
+	if d.dequeue(l) {
+		defer d.advance(l.name) // compatible requests behind it, or the next waiter's helper
+	}
+	c := l.c
+	if l.pass && l.fd >= 0 && c.sock && !c.closed {
+		if dup, err := unix.FcntlInt(uintptr(l.fd), unix.F_DUPFD_CLOEXEC, 0); err == nil {
+			c.fds = append(c.fds, outFD{off: len(c.out), fd: dup})
+			d.send(c, lockproto.Message{Type: lockproto.MsgGrantedFD, ID: l.id})
+			return
+		}
+	}
+	d.send(c, lockproto.Message{Type: lockproto.MsgGranted, ID: l.id})
 }
 
 // finish sends the final f or x of l and forgets it.
@@ -369,11 +577,20 @@ func (d *daemon) finish(l *lockReq, typ byte, e syscall.Errno, hstatus uint16) {
 	d.forget(l)
 }
 
-// forget removes l from its client and the counts; its helper is gone.
+// forget removes l from its client and the counts and closes lockd's
+// open file; its helper is gone, so the lock is free (unless the client
+// holds the file it was given).
 func (d *daemon) forget(l *lockReq) {
 	if l.c.locks[l.id] == l {
 		delete(l.c.locks, l.id)
 		d.nlocks--
+	}
+	if l.fd >= 0 {
+		unix.Close(l.fd)
+		l.fd = -1
+	}
+	if d.dequeue(l) {
+		d.advance(l.name)
 	}
 }
 

@@ -24,7 +24,13 @@ import (
 // Timing and sizes of spec/locks.md.
 const (
 	helloWait = 2 * time.Second // for the client's banner
+	frameWait = 2 * time.Second // for the rest of a frame the client started
 	maxQueued = 64 << 10        // output queued per client before lockd stops reading it
+	// After accept(2) fails with EMFILE or ENFILE, lockd stops
+	// accepting for a while (the listening socket stays readable, so
+	// retrying at once would spin), doubling the pause up to acceptMax.
+	acceptMin = 50 * time.Millisecond
+	acceptMax = time.Second
 )
 
 // daemon is lockd's state: one epoll loop over the listening socket, the
@@ -49,13 +55,24 @@ type daemon struct {
 	sockIno  uint64
 	child    bool // child mode: one client on fds 0 and 1
 
-	byFD    map[int]any    // *conn (by its read fd) or *lockReq (by its helper socket)
-	events  map[int]uint32 // what epoll reports for each watched fd
-	conns   []*conn
-	nlocks  int
+	byFD   map[int]any    // *conn (by its read fd) or *lockReq (by its helper socket)
+	events map[int]uint32 // what epoll reports for each watched fd
+	conns  []*conn
+	nlocks int
+	// waiting holds, per lock name, the pending requests in arrival
+	// order; only the head has a helper.
+	waiting map[string][]*lockReq
+	toFlush []*conn // clients with messages from another's event
 	spawner *spawner
 	exit    error // set when the loop must end
 	ending  bool
+
+	sharedDir bool // --shared-lockdir: others may traverse lockdir
+
+	// Out of fds (EMFILE, ENFILE): accept again at acceptAt, after a
+	// pause of backoff; warned once per episode.
+	acceptAt time.Time
+	backoff  time.Duration
 }
 
 func externalHelper() bool { return os.Getenv(lock.HelperEnv) != "" }
@@ -135,6 +152,11 @@ func (d *daemon) checkLockdir() error {
 	if st.Mode&0o022 != 0 {
 		return exitcode.Errorf(exitcode.Usage, "lockdir %s is writable by other users", d.lockdir)
 	}
+	if st.Mode&0o011 != 0 && !d.sharedDir {
+		// A user who can reach a lock file can open it and lock it
+		// behind lockd's back (issue 20): only with --shared-lockdir.
+		return exitcode.Errorf(exitcode.Usage, "lockdir %s can be traversed by other users (mode %04o): make it 0700 or use --shared-lockdir", d.lockdir, st.Mode&0o7777)
+	}
 	return nil
 }
 
@@ -179,7 +201,9 @@ func (d *daemon) listen() error {
 			d.sockDev, d.sockIno = st.Dev, st.Ino
 		}
 	}
-	if err := unix.Listen(s, 128); err != nil {
+	// A deep backlog: a burst of clients waits there rather than
+	// failing to connect (the kernel caps it at net.core.somaxconn).
+	if err := unix.Listen(s, 4096); err != nil {
 		unix.Close(s)
 		d.removeSocket()
 		return exitcode.Errorf(exitcode.Sys, "unable to listen on %s: %w", d.socket, err)
@@ -269,16 +293,24 @@ func (d *daemon) loop() {
 			}
 		}
 		d.expire()
+		for len(d.toFlush) > 0 {
+			c := d.toFlush[0]
+			d.toFlush = d.toFlush[1:]
+			d.flush(c)
+		}
 	}
 }
 
 // timeout is the epoll_wait timeout: until the earliest deadline (pending
 // locks, handshakes), or forever when there is none.
 func (d *daemon) timeout() int {
-	var first time.Time
+	first := d.acceptAt
 	for _, c := range d.conns {
 		if !c.greeted && (first.IsZero() || c.helloBy.Before(first)) {
 			first = c.helloBy
+		}
+		if by := c.frameBy; !by.IsZero() && !c.paused && (first.IsZero() || by.Before(first)) {
+			first = by
 		}
 		for _, l := range c.locks {
 			if !l.held && !l.deadline.IsZero() && (first.IsZero() || l.deadline.Before(first)) {
@@ -297,8 +329,21 @@ func (d *daemon) timeout() int {
 // a pending lock times out (unless its helper said "!" in time).
 func (d *daemon) expire() {
 	now := time.Now()
+	if !d.acceptAt.IsZero() && !now.Before(d.acceptAt) && d.listenFD >= 0 {
+		d.acceptAt = time.Time{}
+		d.rewatch(d.listenFD, unix.EPOLLIN)
+	}
 	for _, c := range append([]*conn(nil), d.conns...) {
 		if c.closed {
+			continue
+		}
+		if !c.frameBy.IsZero() && !c.paused && !now.Before(c.frameBy) {
+			if d.child {
+				d.exit = exitcode.Errorf(exitcode.Usage, "protocol error: a frame left unfinished for %v", frameWait)
+				return
+			}
+			d.logf("client pid %d uid %d: frame unfinished for %v, dropped", c.pid, c.uid, frameWait)
+			d.drop(c)
 			continue
 		}
 		if !c.greeted && !now.Before(c.helloBy) {
@@ -319,8 +364,12 @@ func (d *daemon) expire() {
 			if d.drainHelper(l) {
 				continue // "!" arrived first: granted, or failed
 			}
+			hs := uint16(lockproto.KilledByLockd)
+			if l.pid == 0 {
+				hs = 0 // queued behind another request: no helper
+			}
 			d.endHelper(l)
-			d.finish(l, lockproto.MsgFailed, syscall.ETIMEDOUT, lockproto.KilledByLockd)
+			d.finish(l, lockproto.MsgFailed, syscall.ETIMEDOUT, hs)
 		}
 		if sent {
 			d.flush(c)

@@ -16,8 +16,18 @@ import (
 	"github.com/gotools-dev/gotools/lib/sys"
 )
 
-// lockReq is one acquire id of a client, and the helper that waits for or
-// holds its lock.
+// lockReq is one acquire id of a client: the lock file lockd holds open
+// (and locked, once held), and while the lock is contended the helper
+// that waits for it.
+//
+// lockd takes a free lock itself, on its own open file description
+// (fd): no process. A contended lock is waited for by a lockd-helper
+// child in "d" mode, which locks that same open file description (its
+// fd 3) in F_OFD_SETLKW, says "!" and exits; killing it cancels the wait.
+// The lock then belongs to lockd's fd whatever happens to the helper.
+// With an external helper ($GOTOOLS_LOCK_HELPER, s6lockd-helper), a
+// contended lock is held by the helper process itself, as upstream
+// designed it (fd is -1 then).
 type lockReq struct {
 	c         *conn
 	id        uint32
@@ -29,8 +39,10 @@ type lockReq struct {
 	grantedAt time.Time
 	held      bool
 	done      bool // its f or x was sent
-	pid       int  // the helper
+	pass      bool // the client asked for the locked fd (FlagPassFD)
+	pid       int  // the helper; 0: none
 	sock      int  // lockd's end of the helper's socketpair; -1 once closed
+	fd        int  // the lock file, opened by lockd; -1: none (external helper)
 }
 
 // spawner spawns helpers from one goroutine locked to an OS thread that
@@ -83,16 +95,30 @@ func (d *daemon) startHelper(l *lockReq) error {
 	if l.mode == lockproto.Exclusive {
 		mode = "w"
 	}
-	if l.try {
-		mode += "n"
+	files := []*os.File{child, child, os.Stderr}
+	if l.fd >= 0 {
+		// "d": lock the open file on fd 3, lockd's own, say "!", exit.
+		mode += "d"
+		dup, err := unix.FcntlInt(uintptr(l.fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			child.Close()
+			unix.Close(fds[0])
+			return err
+		}
+		files = append(files, os.NewFile(uintptr(dup), l.name))
 	}
 	pid, err := d.spawner.spawn([]string{"lockd-helper", mode, l.name}, proc.Attr{
-		Files:     []*os.File{child, child, os.Stderr},
+		Files:     files,
 		Env:       []string{},
 		Dir:       d.lockdir,
 		Path:      lock.HelperPath(),
 		Pdeathsig: unix.SIGKILL,
 	})
+	for _, f := range files[1:] {
+		if f != os.Stderr && f != child {
+			f.Close()
+		}
+	}
 	child.Close()
 	if err != nil {
 		unix.Close(fds[0])
@@ -134,11 +160,19 @@ func (d *daemon) drainHelper(l *lockReq) bool {
 			continue
 		case errors.Is(err, unix.EAGAIN):
 			return false
+		case n == 1 && b[0] == '!' && !l.held && l.fd >= 0:
+			// The helper locked lockd's own open file and exits: reap
+			// it, then check that the lock is ours (a lock call on an
+			// open file that holds it succeeds at once).
+			d.endHelper(l)
+			if err := lock.TryLockFD(l.fd, l.kind()); err != nil {
+				d.finish(l, lockproto.MsgFailed, syscall.EPROTO, lockproto.KilledByLockd)
+				return true
+			}
+			d.grant(l)
+			return true
 		case n == 1 && b[0] == '!' && !l.held:
-			l.held = true
-			l.grantedAt = time.Now()
-			l.deadline = time.Time{}
-			d.send(l.c, lockproto.Message{Type: lockproto.MsgGranted, ID: l.id})
+			d.grant(l)
 			return true
 		case n == 1:
 			// Garbage (or a second "!"): the helper is not one we trust.
@@ -162,8 +196,6 @@ func (d *daemon) drainHelper(l *lockReq) bool {
 			}
 			e := syscall.EPIPE
 			switch {
-			case ws.Exited() && ws.ExitStatus() == 1 && l.try:
-				e = syscall.EBUSY
 			case ws.Exited() && ws.ExitStatus() == 1:
 				e = syscall.ENOLCK
 			case ws.Exited() && ws.ExitStatus() == 111:
@@ -238,17 +270,20 @@ func reapHelper(pid int) unix.WaitStatus {
 	return ws
 }
 
-// checkFile opens the lock file as the helper will (with O_CREAT), beneath
-// lockdir and through no symlink, checks it is a regular file and closes
-// it, so that a bad name is refused precisely in the acquire's reply.
-func (d *daemon) checkFile(name string, m lockproto.Mode) syscall.Errno {
+// openLock opens the lock file (creating it 0600: nobody but lockd's uid
+// may open it and lock it behind lockd's back), beneath lockdir and
+// through no symlink, and checks it is a regular file, so that a bad name
+// is refused precisely in the acquire's reply. The fd is blocking and
+// close-on-exec: it is the open file description that carries the lock,
+// and what a client given it (FlagPassFD) hands to its program.
+func (d *daemon) openLock(name string, m lockproto.Mode) (int, syscall.Errno) {
 	flags := unix.O_RDONLY
 	if m == lockproto.Exclusive {
 		flags = unix.O_WRONLY
 	}
 	how := &unix.OpenHow{
 		Flags:   uint64(flags | unix.O_CREAT | unix.O_NONBLOCK | unix.O_CLOEXEC | unix.O_NOCTTY),
-		Mode:    0o666,
+		Mode:    0o600,
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
 	}
 	var fd int
@@ -265,20 +300,42 @@ func (d *daemon) checkFile(name string, m lockproto.Mode) syscall.Errno {
 			if e == unix.EXDEV {
 				e = syscall.ELOOP // a path escaping lockdir: only through a symlink here
 			}
-			return e
+			return -1, e
 		}
-		return syscall.EIO
+		return -1, syscall.EIO
 	}
-	defer unix.Close(fd)
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return syscall.EIO
+	e := syscall.Errno(0)
+	switch {
+	case unix.Fstat(fd, &st) != nil:
+		e = syscall.EIO
+	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
+		e = syscall.EISDIR
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		e = syscall.EINVAL
 	}
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFREG:
-		return 0
-	case unix.S_IFDIR:
-		return syscall.EISDIR
+	if e == 0 {
+		// O_NONBLOCK only kept open(2) from blocking; the open file
+		// goes to helpers and clients' programs, which expect a
+		// blocking fd as setlock gives them.
+		if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil {
+			_, err = unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
+			if err != nil {
+				e = syscall.EIO
+			}
+		}
 	}
-	return syscall.EINVAL
+	if e != 0 {
+		unix.Close(fd)
+		return -1, e
+	}
+	return fd, 0
+}
+
+// kind is l's lock kind for lib/lock.
+func (l *lockReq) kind() lock.Kind {
+	if l.mode == lockproto.Exclusive {
+		return lock.Exclusive
+	}
+	return lock.Shared
 }

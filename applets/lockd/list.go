@@ -1,12 +1,15 @@
 package lockd
 
 import (
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
+	"io"
 	"strconv"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gotools-dev/gotools/lib/cli"
 	"github.com/gotools-dev/gotools/lib/exitcode"
@@ -14,13 +17,10 @@ import (
 )
 
 // list is "lockd -L SOCKET": it asks the lockd on socket for its lock
-// table and prints one tab-separated line per lock.
-func list(env *cli.Env, socket string) error {
-	addr := socket
-	if addr != "" && addr[0] == '@' {
-		addr = "\x00" + addr[1:]
-	}
-	c, err := net.DialTimeout("unix", addr, 5*time.Second)
+// table and prints one tab-separated line per lock, or with asJSON one
+// JSON array of objects.
+func list(env *cli.Env, socket string, asJSON bool) error {
+	c, err := lockproto.DialUnix(socket, 5*time.Second)
 	if err != nil {
 		return exitcode.Errorf(exitcode.Sys, "unable to connect to %s: %w", socket, errnoOf(err))
 	}
@@ -51,6 +51,7 @@ func list(env *cli.Env, socket string) error {
 		return talk(err)
 	}
 	buf := make([]byte, lockproto.MaxPayload)
+	var rows []jsonEntry
 	for {
 		p, err := lockproto.ReadFrame(c, buf)
 		if err != nil {
@@ -61,11 +62,23 @@ func list(env *cli.Env, socket string) error {
 			return talk(err)
 		}
 		switch {
+		case m.Type == lockproto.MsgEntry && m.ID == id && asJSON:
+			rows = append(rows, toJSON(m.Entry))
 		case m.Type == lockproto.MsgEntry && m.ID == id:
 			fmt.Fprintln(env.Stdout, formatEntry(m.Entry))
 		case m.Type == lockproto.MsgReply && m.ID == id:
 			if m.Errno != 0 {
 				return talk(m.Errno)
+			}
+			if asJSON {
+				if rows == nil {
+					rows = []jsonEntry{}
+				}
+				b, err := json.MarshalIndent(rows, "", "  ")
+				if err != nil {
+					return exitcode.New(exitcode.Sys, err)
+				}
+				fmt.Fprintf(env.Stdout, "%s\n", b)
 			}
 			return nil
 		case m.Type == lockproto.MsgReply && m.ID == 0:
@@ -87,7 +100,37 @@ func formatEntry(e lockproto.Entry) string {
 		e.PID, e.UID, e.ID, e.Mode, state, e.Age.Milliseconds(), left, e.HelperPID, lockproto.Quote(e.Name))
 }
 
-func readFull(c net.Conn, b []byte) (int, error) {
+// jsonEntry is one lock of lockd -L --json. A name is a JSON string when
+// it is valid UTF-8; name_hex always carries its exact bytes.
+type jsonEntry struct {
+	PID       int    `json:"pid"`
+	UID       int    `json:"uid"`
+	ID        uint32 `json:"id"`
+	Mode      string `json:"mode"`
+	State     string `json:"state"`
+	AgeMS     int64  `json:"age_ms"`
+	LeftMS    *int64 `json:"left_ms"` // null: no deadline (held, or forever)
+	HelperPID int    `json:"helper_pid"`
+	Name      string `json:"name"`
+	NameHex   string `json:"name_hex"`
+}
+
+func toJSON(e lockproto.Entry) jsonEntry {
+	j := jsonEntry{PID: e.PID, UID: e.UID, ID: e.ID, Mode: e.Mode.String(), State: "pending",
+		AgeMS: e.Age.Milliseconds(), HelperPID: e.HelperPID, Name: lockproto.Quote(e.Name), NameHex: hex.EncodeToString([]byte(e.Name))}
+	if utf8.ValidString(e.Name) {
+		j.Name = e.Name
+	}
+	if e.Held {
+		j.State = "held"
+	} else if e.Left >= 0 {
+		left := e.Left.Milliseconds()
+		j.LeftMS = &left
+	}
+	return j
+}
+
+func readFull(c io.Reader, b []byte) (int, error) {
 	n := 0
 	for n < len(b) {
 		m, err := c.Read(b[n:])

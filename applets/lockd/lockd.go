@@ -1,12 +1,16 @@
 // Package lockd is the lockd applet: a lock daemon that takes fcntl locks
-// on files of a lock directory for its clients, each lock held by one
-// lockd-helper process so that a wait can time out (spec/locks.md,
-// "lockd" and "The protocol").
+// on files of a lock directory for its clients (spec/locks.md, "lockd"
+// and "The protocol"). It holds free locks itself, on open files of its
+// own; a lockd-helper child waits for a contended lock (so that the wait
+// can time out) by locking lockd's open file, and exits once it has. One
+// helper per contended name: later requests for it queue in lockd. A
+// client may get the locked file itself with the grant (FlagPassFD, the
+// G message); then its lock outlives lockd (lib/lockproto/PROTOCOL.md).
 //
 // Synopsis
 //
-//	lockd [ -s socket ] [ -m mode ] [ -u uid,uid... ] [ -n max ] [ -N max ] [ -c max ] [ -v ] lockdir
-//	lockd -L socket
+//	lockd [ -s socket ] [ -m mode ] [ -u uid,uid... ] [ -n max ] [ -N max ] [ -c max ] [ --shared-lockdir ] [ -v ] lockdir
+//	lockd -L socket [ --json ]
 //
 // With -s, lockd listens on the Unix stream socket (a name starting with
 // "@" is abstract) and serves up to -c clients, admitting root, its own
@@ -47,22 +51,46 @@ var Applet = cli.Applet{
 	Name:    "lockd",
 	Aliases: []string{"s6lockd"},
 	Summary: "lock daemon: timed shared and exclusive locks for many clients",
-	Usage:   "[ -s socket ] [ -m mode ] [ -u uid,uid... ] [ -n max ] [ -N max ] [ -c max ] [ -v ] lockdir | -L socket",
-	Help: `Takes fcntl (OFD) locks on files of lockdir for its clients, one
-lockd-helper process per lock, so that waits can time out. With -s SOCKET
-it serves clients on a Unix socket (mode -m, default 0600; "@name" is
-abstract); without -s, one client on fds 0 and 1. Admitted: root, lockd's
-euid and the -u uids. -n: locks per client (default 1024, at most 65536);
--N: locks in all (4096); -c: clients (64); -v: log to stderr.
-lockd -L SOCKET prints the lock table.
+	Usage:   "[ -s socket ] [ -m mode ] [ -u uid,uid... ] [ -n max ] [ -N max ] [ -c max ] [ --shared-lockdir ] [ -v ] lockdir | -L socket [ --json ]",
+	Help: `Takes fcntl (OFD) locks on files of lockdir for its clients. lockd
+holds every lock itself, on an open file of its own; only a contended
+name has a process, a lockd-helper child that waits for it (and is killed
+when the wait times out) and exits once lockd's file holds it; other
+requests for that name wait in lockd's queue, in order. Lock files
+are created mode 0600, owned by lockd's uid.
+
+Guarantee: a client that asks for the locked file (setlock -s does) gets
+it with the grant, so the lock lives as long as the program holding that
+file, whatever happens to lockd: a lockd killed and restarted cannot let
+a second client in meanwhile. Other clients' locks end when lockd ends
+or their connection closes.
+
+With -s SOCKET lockd serves clients on a Unix socket (mode -m, default
+0600; "@name" is abstract); without -s, one client on fds 0 and 1.
+Admitted: root, lockd's euid and the -u uids. In server mode lockdir must
+be lockd's and not writable by others, nor traversable by others unless
+--shared-lockdir. -n: locks per client (default 1024, at most 65536); -N:
+locks in all (4096); -c: clients at once (1000): a client beyond the limit
+gets EUSERS in its hello and is disconnected (setlock -s: exit 111, "Too
+many users"). A client that says no hello, or leaves a frame unfinished,
+for 2 s is disconnected. Out of fds, lockd pauses accepting (warning once)
+and serves the clients it has. -v: log to stderr.
+
+lockd -L SOCKET prints the lock table, one line per lock, tab-separated:
+pid and uid of the owning client, its lock id, mode (ex, sh), state
+(held, pending), age in ms (since granted, or since asked), ms left
+before a pending request times out (- for none), the pid of the helper
+waiting for it (0 for none), and the name (bytes outside printable
+ASCII as \xHH). --json prints one JSON array of objects instead.
 
 Exit codes: 0 ended by a signal (child mode: by EOF), or -L done; 1 -L
-refused; 100 usage, lockdir writable by others, the socket path is not a
-socket, or (child mode) a protocol error; 111 system failure.
+refused; 100 usage, lockdir writable (or traversable) by others, the
+socket path is not a socket, or (child mode) a protocol error; 111 system
+failure, or -L: lockd unreachable.
 
 Differences from s6lockd: a new protocol (s6lockd's never granted a lock),
 relative timeouts, one duplex stream, a lock list, checked names, access
-by uid; a helper that dies while holding is EOWNERDEAD.`,
+by uid; no process per held lock.`,
 	New: func() cli.Command { return new(command) },
 }
 
@@ -72,9 +100,11 @@ type command struct {
 	UIDs    string   `short:"u" name:"uids" placeholder:"UID,..." help:"Numeric uids admitted besides root and lockd's euid."`
 	PerCli  cli.Uint `short:"n" name:"client-locks" placeholder:"MAX" default:"1024" help:"Locks per client (at most 65536)."`
 	Total   cli.Uint `short:"N" name:"locks" placeholder:"MAX" default:"4096" help:"Locks for all clients together."`
-	Clients cli.Uint `short:"c" name:"clients" placeholder:"MAX" default:"64" help:"Simultaneous clients (server mode)."`
+	Clients cli.Uint `short:"c" name:"clients" placeholder:"MAX" default:"1000" help:"Simultaneous clients (server mode); beyond, a client is refused (EUSERS)."`
+	Shared  bool     `name:"shared-lockdir" help:"Accept a lockdir that other users can traverse (never one they can write into)."`
 	Verbose bool     `short:"v" name:"verbose" help:"Log connections, refusals and releases."`
 	List    string   `short:"L" name:"list" placeholder:"SOCKET" help:"Print the lock table of the lockd on SOCKET."`
+	JSON    bool     `name:"json" help:"With -L: print the table as a JSON array."`
 	Args    []string `arg:"" optional:"" passthrough:"partial" name:"lockdir" help:"The lock directory."`
 }
 
@@ -84,9 +114,9 @@ func (c *command) Run(env *cli.Env) error {
 		if len(args) != 0 {
 			return exitcode.ErrUsage
 		}
-		return list(env, c.List)
+		return list(env, c.List, c.JSON)
 	}
-	if len(args) != 1 || args[0] == "" {
+	if len(args) != 1 || args[0] == "" || c.JSON {
 		return exitcode.ErrUsage
 	}
 	mode, err := strconv.ParseUint(c.Mode, 8, 32)
@@ -98,18 +128,20 @@ func (c *command) Run(env *cli.Env) error {
 		return exitcode.ErrUsage
 	}
 	d := &daemon{
-		env:      env,
-		lockdir:  args[0],
-		socket:   c.Socket,
-		mode:     uint32(mode),
-		uids:     uids,
-		perCli:   int(c.PerCli),
-		total:    int(c.Total),
-		clients:  int(c.Clients),
-		verbose:  c.Verbose,
-		byFD:     map[int]any{},
-		events:   map[int]uint32{},
-		external: externalHelper(),
+		env:       env,
+		lockdir:   args[0],
+		socket:    c.Socket,
+		mode:      uint32(mode),
+		uids:      uids,
+		perCli:    int(c.PerCli),
+		total:     int(c.Total),
+		clients:   int(c.Clients),
+		verbose:   c.Verbose,
+		sharedDir: c.Shared,
+		byFD:      map[int]any{},
+		events:    map[int]uint32{},
+		waiting:   map[string][]*lockReq{},
+		external:  externalHelper(),
 	}
 	return d.run()
 }

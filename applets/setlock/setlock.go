@@ -18,12 +18,14 @@
 // lockd-helper child, which waits for the lock and can be killed when the
 // time is up. prog then inherits a pipe to the helper instead of the
 // file. With -s, setlock connects to lockd, asks for the lock (lockd
-// measures -t itself) and executes prog with the connection as the lock
-// fd: lockd releases the lock when the last copy of it is closed. In
-// every case the lock is held until every copy of the fd is closed, and
-// prog must not assume which kind of fd it holds (nor write to a
-// connection to lockd: lockd drops a client that breaks the protocol, and
-// its locks with it).
+// measures -t itself) with the locked file passed back (FlagPassFD), and
+// executes prog with that file as the lock fd; the connection closes at
+// the exec, and lockd forgets the lock. The lock then lives as long as
+// prog's copies of the file, whatever happens to lockd. (A lock held by
+// an external helper cannot be passed: prog then holds the connection,
+// and must not write to it.) In every case the lock is held until every
+// copy of the fd is closed, and prog must not assume which kind of fd it
+// holds.
 //
 // Exit codes
 //
@@ -74,9 +76,9 @@ after MS milliseconds (0: never; -n wins over -t); -d FD puts the lock on
 fd FD in prog. The last of -r/-w and of -n/-N wins.
 
 -s SOCKET asks the lockd listening on SOCKET instead: lockfile is then a
-lock name in lockd's directory, and prog gets the connection to lockd as
-its lock fd (it must not write to it); lockd releases the lock when the
-last copy of that fd is closed.
+lock name in lockd's directory. lockd passes the locked file itself and
+prog holds it as its lock fd, as without -s: the lock lives as long as
+prog and whatever inherits that fd, even if lockd dies or restarts.
 
 Exit codes: 1 busy (-n), timed out (-t), the lock helper failed, or lockd
 refused the lock (-s); 100 usage; 111 system failure (lockd unreachable
@@ -198,6 +200,10 @@ func fromLockd(socket, name string, kind lock.Kind, wait bool, deadline time.Tim
 		left := time.Until(deadline)
 		timeout = uint32(max(1, min((left+time.Millisecond-1)/time.Millisecond, lockproto.Forever-1)))
 	}
+	if why := lockproto.NameProblem(name); why != "" {
+		// lockd would refuse it with EINVAL: say what is wrong instead.
+		return -1, exitcode.New(exitcode.Refused, fmt.Errorf("unable to lock %s: the lock name %s", name, why))
+	}
 	mode := lockproto.Shared
 	if kind == lock.Exclusive {
 		mode = lockproto.Exclusive
@@ -206,10 +212,18 @@ func fromLockd(socket, name string, kind lock.Kind, wait bool, deadline time.Tim
 	if err != nil {
 		return -1, exitcode.New(exitcode.Sys, fmt.Errorf("unable to connect to %s: %w", socket, err))
 	}
-	err = askLockd(s, lockproto.Request{Op: lockproto.OpAcquire, ID: 1, Flags: byte(mode), Timeout: timeout, Name: name})
+	lfd, err := askLockd(s, lockproto.Request{Op: lockproto.OpAcquire, ID: 1, Flags: byte(mode) | lockproto.FlagPassFD, Timeout: timeout, Name: name})
 	var refused lockRefusal
 	switch {
+	case err == nil && lfd >= 0:
+		// prog holds the locked file itself, as in direct mode: the lock
+		// lives as long as prog's copies, whatever happens to lockd.
+		// lockd forgets it (and closes its own copy) when this
+		// connection ends.
+		unix.Close(s)
+		return lfd, nil
 	case err == nil:
+		// Held by lockd's external helper: the connection carries it.
 		return s, nil
 	case errors.As(err, &refused) && refused.errno == unix.ETIMEDOUT:
 		err = exitcode.New(exitcode.Refused, fmt.Errorf("lock %s: timed out", name))
@@ -256,82 +270,128 @@ func dial(socket string) (int, error) {
 	return s, nil
 }
 
-// askLockd shakes hands on s, sends req and waits for its outcome: nil
-// once granted, a [lockRefusal] if lockd said no, another error if the
-// exchange failed.
-func askLockd(s int, req lockproto.Request) error {
+// askLockd shakes hands on s, sends req and waits for its outcome: the
+// locked file lockd passed with its grant (close-on-exec), or -1 with a
+// nil error if it granted without one; a [lockRefusal] if lockd said no,
+// another error if the exchange failed.
+func askLockd(s int, req lockproto.Request) (int, error) {
 	if len(req.Name) > lockproto.MaxName {
-		return lockRefusal{unix.ENAMETOOLONG} // too long to frame
+		return -1, lockRefusal{unix.ENAMETOOLONG} // too long to frame
 	}
-	r := fdReader(s)
+	r := &fdReader{fd: s}
+	defer r.closeFDs()
+	lfd, err := r.ask(req)
+	return lfd, err
+}
+
+func (r *fdReader) ask(req lockproto.Request) (int, error) {
+	s := r.fd
 	// A peer that accepts and never answers must not hang setlock: the
 	// handshake gets handshakeWait; the wait for the lock is lockd's.
 	tv := unix.NsecToTimeval(handshakeWait.Nanoseconds())
 	if err := unix.SetsockoptTimeval(s, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return err
+		return -1, err
 	}
-	if _, err := sys.Write(s, []byte(lockproto.ClientBanner)); err != nil {
-		return sys.Errno(err)
+	// The banner and the request go in one write: lockd reads frames
+	// right after the banner, and a refused client's request is never
+	// looked at. One round trip instead of two.
+	out := lockproto.AppendFrame([]byte(lockproto.ClientBanner), req.Marshal())
+	if _, err := sys.Write(s, out); err != nil {
+		return -1, sys.Errno(err)
 	}
 	var hb [lockproto.HelloSize]byte
 	if _, err := io.ReadFull(r, hb[:]); err != nil {
-		return eofReset(err)
+		return -1, eofReset(err)
 	}
 	h, err := lockproto.ParseHello(hb[:])
 	if err != nil {
-		return unix.EPROTO
+		return -1, unix.EPROTO
 	}
 	if h.Status != 0 {
-		return h.Status
+		return -1, h.Status
 	}
 	if err := unix.SetsockoptTimeval(s, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{}); err != nil {
-		return err
-	}
-	if _, err := sys.Write(s, lockproto.AppendFrame(nil, req.Marshal())); err != nil {
-		return sys.Errno(err)
+		return -1, err
 	}
 	buf := make([]byte, lockproto.MaxPayload)
 	accepted := false
 	for {
 		p, err := lockproto.ReadFrame(r, buf)
 		if err != nil {
-			return eofReset(err)
+			return -1, eofReset(err)
 		}
 		m, err := lockproto.ParseServerMessage(p)
 		if err != nil || m.ID != req.ID {
-			return unix.EPROTO // also lockd's own report of one: r with id 0
+			return -1, unix.EPROTO // also lockd's own report of one: r with id 0
 		}
 		switch {
 		case m.Type == lockproto.MsgReply && !accepted:
 			if m.Errno != 0 {
-				return lockRefusal{m.Errno}
+				return -1, lockRefusal{m.Errno}
 			}
 			accepted = true
 		case m.Type == lockproto.MsgGranted && accepted:
-			return nil
+			return -1, nil
+		case m.Type == lockproto.MsgGrantedFD && accepted && len(r.fds) > 0:
+			lfd := r.fds[0]
+			r.fds = r.fds[1:]
+			return lfd, nil
 		case m.Type == lockproto.MsgFailed && accepted:
-			return lockRefusal{m.Errno}
+			return -1, lockRefusal{m.Errno}
 		default:
-			return unix.EPROTO
+			return -1, unix.EPROTO
 		}
 	}
 }
 
-// fdReader reads a raw blocking fd.
-type fdReader int
+// fdReader reads a raw blocking socket, keeping the fds that come with
+// the bytes (SCM_RIGHTS, close-on-exec): lockd attaches the locked file
+// to its G frame.
+type fdReader struct {
+	fd  int
+	fds []int
+	oob []byte
+}
 
-func (r fdReader) Read(p []byte) (int, error) {
-	n, err := sys.Read(int(r), p)
+func (r *fdReader) Read(p []byte) (int, error) {
+	if r.oob == nil {
+		r.oob = make([]byte, unix.CmsgSpace(4*4))
+	}
+	var n, oobn int
+	var err error
+	for {
+		n, oobn, _, _, err = unix.Recvmsg(r.fd, p, r.oob, unix.MSG_CMSG_CLOEXEC)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
 	if errors.Is(err, unix.EAGAIN) {
 		return 0, unix.ETIMEDOUT // SO_RCVTIMEO ran out
 	}
 	if err != nil {
 		return 0, sys.Errno(err)
 	}
+	if oobn > 0 {
+		if cms, err := unix.ParseSocketControlMessage(r.oob[:oobn]); err == nil {
+			for _, cm := range cms {
+				if fds, err := unix.ParseUnixRights(&cm); err == nil {
+					r.fds = append(r.fds, fds...)
+				}
+			}
+		}
+	}
 	if n == 0 && len(p) > 0 {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// closeFDs closes the fds received and not taken.
+func (r *fdReader) closeFDs() {
+	for _, fd := range r.fds {
+		unix.Close(fd)
+	}
+	r.fds = nil
 }
 
 // eofReset reports lockd closing the connection as ECONNRESET.

@@ -3,8 +3,10 @@ package setlock
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -167,9 +169,10 @@ func TestFromLockd(t *testing.T) {
 			if req.Op == 0 {
 				return
 			}
-			want := lockproto.Request{Op: lockproto.OpAcquire, ID: 1, Flags: 1, Timeout: lockproto.Forever, Name: "db"}
+			// setlock always asks for the locked file (FlagPassFD).
+			want := lockproto.Request{Op: lockproto.OpAcquire, ID: 1, Flags: lockproto.FlagExclusive | lockproto.FlagPassFD, Timeout: lockproto.Forever, Name: "db"}
 			if tt.shared {
-				want.Flags = 0
+				want.Flags = lockproto.FlagPassFD
 			}
 			if !tt.wait {
 				want.Timeout = 0
@@ -219,6 +222,48 @@ func TestFromLockdGrantedFD(t *testing.T) {
 	unix.Close(fd)
 	if err := <-closed; !errors.Is(err, io.EOF) {
 		t.Errorf("read after close = %v; want EOF", err)
+	}
+}
+
+// TestFromLockdPassedFD: a G frame carries the locked file (SCM_RIGHTS):
+// setlock keeps that fd, close-on-exec, and closes the connection.
+func TestFromLockdPassedFD(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "db")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	path, _ := fakeLockd(t, func(c net.Conn) {
+		io.ReadFull(c, make([]byte, len(lockproto.ClientBanner)))
+		c.Write(lockproto.Hello{MaxPayload: 4096, MaxName: 1024, MaxLocks: 1}.Marshal())
+		lockproto.ReadFrame(c, make([]byte, lockproto.MaxPayload))
+		c.Write(frames(lockproto.Message{Type: lockproto.MsgReply, ID: 1}))
+		f, err := os.Open(file)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer f.Close()
+		g := frames(lockproto.Message{Type: lockproto.MsgGrantedFD, ID: 1})
+		if _, _, err := c.(*net.UnixConn).WriteMsgUnix(g, unix.UnixRights(int(f.Fd())), nil); err != nil {
+			t.Error(err)
+		}
+		_, err = c.Read(make([]byte, 1))
+		closed <- err
+	})
+	fd, err := fromLockd(path, "db", lock.Exclusive, true, time.Time{})
+	if err != nil {
+		t.Fatalf("fromLockd = %v", err)
+	}
+	defer unix.Close(fd)
+	if got, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd)); err != nil || got != file {
+		t.Errorf("fd %d is %q, %v; want the passed file %s", fd, got, err, file)
+	}
+	if fdf, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil || fdf&unix.FD_CLOEXEC == 0 {
+		t.Errorf("F_GETFD = %#x, %v; want close-on-exec", fdf, err)
+	}
+	if err := <-closed; !errors.Is(err, io.EOF) {
+		t.Errorf("the fake lockd read %v; want EOF: setlock closes the connection", err)
 	}
 }
 

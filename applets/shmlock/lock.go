@@ -39,12 +39,13 @@ type holder struct {
 	sigs chan os.Signal
 }
 
-func (c *lockCmd) Run(env *cli.Env, top *command) error {
+func (c *lockCmd) Run(env *cli.Env, top *command) (err error) {
+	defer usageOf(env, "lock", &err)
 	args := cli.Operands(c.Args)
 	if len(args) < 3 {
-		return exitcode.ErrUsage
+		return usagef("need NAME, IDX and prog")
 	}
-	i, err := parseCount(args[1])
+	i, err := parseCount("IDX", args[1])
 	if err != nil {
 		return err
 	}
@@ -54,6 +55,16 @@ func (c *lockCmd) Run(env *cli.Env, top *command) error {
 		return top.openFail("open", h.name, err)
 	}
 	defer h.seg.Close()
+	if err := checkIndex(h.seg, h.name, i); err != nil {
+		return err
+	}
+	// As its help says, lock refuses an index nobody allocated: a typo
+	// would otherwise lock, and wait for, a lock nobody else uses.
+	if st, err := h.seg.Owner(i); err != nil {
+		return fail("lock", slot(h.name, h.idx), err)
+	} else if !st.Allocated {
+		return exitcode.Errorf(exitcode.Refused, "unable to lock %s: not allocated (shmlock alloc allocates it)", slot(h.name, h.idx))
+	}
 	// Catch everything before locking: a TERM during the wait must end
 	// us with nothing held, and one sent between the spawn and the first
 	// receive must reach prog rather than kill us with the lock held.
@@ -78,7 +89,8 @@ func (c *lockCmd) Run(env *cli.Env, top *command) error {
 		progEnv = append(progEnv, ownerDiedEnv+"="+strconv.Itoa(got.PrevOwner))
 	}
 	ws, err := h.run(progEnv)
-	if uerr := h.seg.Unlock(h.idx); uerr != nil && err == nil {
+	// A segment truncated by someone else meanwhile faults: EBADF.
+	if uerr := h.seg.NoFault("unlock", func() error { return h.seg.Unlock(h.idx) }); uerr != nil && err == nil {
 		err = fail("unlock", slot(h.name, h.idx), uerr)
 	}
 	if err != nil {
@@ -117,7 +129,11 @@ func (h *holder) acquire(try bool, timeout time.Duration) (shm.Acquired, error) 
 	}
 	done := make(chan result, 1)
 	go func() {
-		got, err := h.seg.Acquire(ctx, h.idx, try)
+		var got shm.Acquired
+		err := h.seg.NoFault("lock", func() (err error) {
+			got, err = h.seg.Acquire(ctx, h.idx, try)
+			return err
+		})
 		done <- result{got, err}
 	}()
 	var ended unix.Signal
@@ -135,7 +151,7 @@ func (h *holder) acquire(try bool, timeout time.Duration) (shm.Acquired, error) 
 		case r := <-done:
 			if ended != 0 {
 				if r.err == nil && r.got.Locked {
-					_ = h.seg.Unlock(h.idx)
+					_ = h.seg.NoFault("unlock", func() error { return h.seg.Unlock(h.idx) })
 				}
 				return shm.Acquired{}, exitcode.Exit(128 + int(ended))
 			}

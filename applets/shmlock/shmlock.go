@@ -3,7 +3,7 @@
 //
 // Synopsis
 //
-//	shmlock [ --dir DIR ] COMMAND ...
+//	shmlock [ --dir DIR ] [ --any-owner ] COMMAND ...
 //
 //	create [ -m MODE ] [ --max N ] NAME COUNT
 //	open NAME [ COUNT ]
@@ -81,7 +81,7 @@ import (
 var Applet = cli.Applet{
 	Name:    "shmlock",
 	Summary: "create, inspect and hold locks in a shared-memory lock segment",
-	Usage:   "[ --dir DIR ] create|open|alloc|free|lock|unlock|status|grow|gc|unlink|inspect ...",
+	Usage:   "[ --dir DIR ] [ --any-owner ] create|open|alloc|free|lock|unlock|status|grow|gc|unlink|inspect ...",
 	Help: `Commands (NAME is "/name" or "name", a file in DIR, /dev/shm by default):
   create [-m MODE] [--max N] NAME COUNT   create a segment of COUNT locks
   open NAME [COUNT]                       check it opens (with COUNT), print a summary
@@ -95,6 +95,9 @@ var Applet = cli.Applet{
   unlink NAME                             remove the segment's name
   inspect [--podman] NAME                 print the header and counters, or
                                           decode a podman segment (read-only)
+A segment that belongs to neither you nor root is refused (exit 111):
+another user who created the name first could hold or forge its locks;
+--any-owner accepts it. status and inspect only read, and accept any.
 Numbers are decimal; tags also 0x hex. A status line is "index state pid
 comm held_ms waiters tag flags", tab-separated; state is held, held-dead,
 held-reused, held-unknown, owner-died or free; flags among recovered and
@@ -125,19 +128,20 @@ owner liveness check (the "uncovered" flag).`,
 }
 
 type command struct {
-	Dir string `name:"dir" placeholder:"DIR" help:"The directory of the segments (a tmpfs; default /dev/shm)."`
+	Dir      string `name:"dir" placeholder:"DIR" help:"The directory of the segments (a tmpfs; default /dev/shm)."`
+	AnyOwner bool   `name:"any-owner" help:"Use a segment that belongs to neither you nor root (refused by default)."`
 
-	Create  createCmd  `cmd:"" help:"Create a segment of COUNT locks (rounded up to a multiple of 64)."`
-	Open    openCmd    `cmd:"" help:"Open a segment (checking COUNT if given) and print its summary."`
-	Alloc   allocCmd   `cmd:"" help:"Allocate a lock and print its index."`
-	Free    freeCmd    `cmd:"" help:"Deallocate locks."`
-	Lock    lockCmd    `cmd:"" help:"Run prog while holding a lock."`
-	Unlock  unlockCmd  `cmd:"" help:"Release a lock whose owner died."`
-	Status  statusCmd  `cmd:"" help:"Print the state of held locks, or of the given ones."`
-	Grow    growCmd    `cmd:"" help:"Grow a segment to COUNT locks."`
-	GC      gcCmd      `cmd:"" name:"gc" help:"Free every tagged, unlocked lock whose tag is not listed on stdin."`
-	Unlink  unlinkCmd  `cmd:"" help:"Remove a segment's name."`
-	Inspect inspectCmd `cmd:"" help:"Print a segment's header and counters."`
+	Create  createCmd  `cmd:"" synopsis:"[ -m MODE ] [ --max N ] NAME COUNT" help:"Create a segment of COUNT locks (rounded up to a multiple of 64)."`
+	Open    openCmd    `cmd:"" synopsis:"NAME [ COUNT ]" help:"Open a segment (checking COUNT if given) and print its summary."`
+	Alloc   allocCmd   `cmd:"" synopsis:"[ --index I ] [ --tag T ] NAME" help:"Allocate a lock and print its index."`
+	Free    freeCmd    `cmd:"" synopsis:"NAME IDX... | free --all NAME" help:"Deallocate locks."`
+	Lock    lockCmd    `cmd:"" synopsis:"[ -n | -t MS ] [ -k ] NAME IDX prog..." help:"Run prog while holding a lock."`
+	Unlock  unlockCmd  `cmd:"" synopsis:"NAME IDX" help:"Release a lock whose owner died."`
+	Status  statusCmd  `cmd:"" synopsis:"[ --json ] [ --all ] NAME [ IDX... ]" help:"Print the state of held locks, or of the given ones."`
+	Grow    growCmd    `cmd:"" synopsis:"NAME COUNT" help:"Grow a segment to COUNT locks."`
+	GC      gcCmd      `cmd:"" name:"gc" synopsis:"NAME" help:"Free every tagged, unlocked lock whose tag is not listed on stdin."`
+	Unlink  unlinkCmd  `cmd:"" synopsis:"NAME" help:"Remove a segment's name."`
+	Inspect inspectCmd `cmd:"" synopsis:"[ --podman ] NAME" help:"Print a segment's header and counters."`
 }
 
 // Run is the root's: kong runs the selected command's Run first, then
@@ -155,10 +159,14 @@ func (c *command) AfterApply(kctx *kong.Context) error {
 
 // opts returns the lib/shm options for --dir.
 func (c *command) opts() []shm.Option {
-	if c.Dir == "" {
-		return nil
+	var o []shm.Option
+	if c.Dir != "" {
+		o = append(o, shm.WithDir(c.Dir))
 	}
-	return []shm.Option{shm.WithDir(c.Dir)}
+	if c.AnyOwner {
+		o = append(o, shm.WithAnyOwner())
+	}
+	return o
 }
 
 // dir is the segments' directory, for messages.
@@ -169,12 +177,48 @@ func (c *command) dir() string {
 	return c.Dir
 }
 
-// parseCount reads a decimal COUNT or IDX operand; a bad one is a usage
-// error.
-func parseCount(s string) (uint32, error) {
+// badUsage is a usage error that names the bad word and why: the command
+// prints its synopsis, then the message after "shmlock: fatal: ", and
+// exits 100 (see usageOf).
+type badUsage struct{ msg string }
+
+func (b badUsage) Error() string { return b.msg }
+
+func usagef(format string, args ...any) error { return badUsage{fmt.Sprintf(format, args...)} }
+
+// synopses are the commands' usage lines, after "shmlock"; each command's
+// synopsis tag says the same after its name (TestSynopsisTags), so that
+// kong's refusals and ours print one line.
+var synopses = map[string]string{
+	"create":  "create [ -m MODE ] [ --max N ] NAME COUNT",
+	"open":    "open NAME [ COUNT ]",
+	"alloc":   "alloc [ --index I ] [ --tag T ] NAME",
+	"free":    "free NAME IDX... | free --all NAME",
+	"lock":    "lock [ -n | -t MS ] [ -k ] NAME IDX prog...",
+	"unlock":  "unlock NAME IDX",
+	"status":  "status [ --json ] [ --all ] NAME [ IDX... ]",
+	"grow":    "grow NAME COUNT",
+	"gc":      "gc NAME",
+	"unlink":  "unlink NAME",
+	"inspect": "inspect [ --podman ] NAME",
+}
+
+// usageOf, deferred by a command's Run, turns a badUsage error into the
+// command's own usage line on stderr and a usage error naming the word.
+func usageOf(env *cli.Env, cmd string, err *error) {
+	var b badUsage
+	if errors.As(*err, &b) {
+		fmt.Fprintf(env.Stderr, "%s: usage: %s %s\n", env.Name, env.Name, synopses[cmd])
+		*err = exitcode.Errorf(exitcode.Usage, "%s", b.msg)
+	}
+}
+
+// parseCount reads the decimal operand word (COUNT, IDX, ...); a bad one
+// is a usage error naming it.
+func parseCount(word, s string) (uint32, error) {
 	n, err := cli.ParseDecimal(s)
 	if err != nil {
-		return 0, exitcode.ErrUsage
+		return 0, usagef("%s: %q is not a decimal number below 2^32", word, s)
 	}
 	return n, nil
 }
@@ -184,11 +228,39 @@ func parseIndexes(args []string) ([]uint32, error) {
 	idx := make([]uint32, len(args))
 	for j, a := range args {
 		var err error
-		if idx[j], err = parseCount(a); err != nil {
+		if idx[j], err = parseCount("IDX", a); err != nil {
 			return nil, err
 		}
 	}
 	return idx, nil
+}
+
+// maxCount is lib/shm's largest lock count.
+const maxCount = 1 << 24
+
+// checkCount refuses a COUNT of 0 or above lib/shm's limit.
+func checkCount(n uint32) error {
+	if n == 0 || n > maxCount {
+		return usagef("COUNT: %d is out of range: a segment has 1 to %d locks", n, maxCount)
+	}
+	return nil
+}
+
+// checkName refuses what lib/shm does not take for a segment name.
+func checkName(name string) error {
+	b := strings.TrimPrefix(name, "/")
+	if b == "" || b == "." || b == ".." || len(b) > 255 || strings.ContainsAny(b, "/\x00") {
+		return usagef("NAME: %q is not a segment name: one file name in DIR, \"/name\" or \"name\"", name)
+	}
+	return nil
+}
+
+// checkIndex refuses an index beyond the segment's count.
+func checkIndex(s *shm.Segment, name string, i uint32) error {
+	if n := s.MaxLocks(); i >= n {
+		return usagef("IDX: %d is out of range: %s has %d locks (0 to %d)", i, name, n, n-1)
+	}
+	return nil
 }
 
 // withSegment opens the segment name with open (shm.OpenExisting, or
@@ -268,6 +340,10 @@ func contains(l []unix.Errno, e unix.Errno) bool {
 // openFail reports a failure to open or create NAME, with a hint when DIR
 // itself is missing.
 func (c *command) openFail(verb, name string, err error, refused ...unix.Errno) error {
+	var se *shm.Error
+	if errors.As(err, &se) && se.ForeignUID != 0 {
+		return exitcode.Errorf(exitcode.Sys, "unable to %s %s: %w (owned by uid %d, neither you nor root: --any-owner accepts it)", verb, name, unix.EPERM, se.ForeignUID)
+	}
 	if errno(err) == unix.ENOENT {
 		if _, serr := os.Stat(c.dir()); serr != nil {
 			return exitcode.Errorf(exitcode.Sys, "unable to %s %s: directory %s: %w (use --dir to name a tmpfs)", verb, name, c.dir(), unix.ENOENT)
@@ -288,16 +364,23 @@ type createCmd struct {
 	Count string `arg:"" name:"count" help:"The number of locks."`
 }
 
-func (c *createCmd) Run(top *command) error {
-	n, err := parseCount(c.Count)
+func (c *createCmd) Run(env *cli.Env, top *command) (err error) {
+	defer usageOf(env, "create", &err)
+	n, err := parseCount("COUNT", c.Count)
 	if err != nil {
+		return err
+	}
+	if err := checkCount(n); err != nil {
+		return err
+	}
+	if err := checkName(c.Name); err != nil {
 		return err
 	}
 	opts := top.opts()
 	if c.Mode != "" {
 		m, err := strconv.ParseUint(c.Mode, 8, 32)
 		if err != nil || m > 0o7777 {
-			return exitcode.ErrUsage
+			return usagef("-m: %q is not an octal mode (0 to 7777)", c.Mode)
 		}
 		opts = append(opts, shm.WithMode(os.FileMode(m)))
 	}
@@ -324,14 +407,17 @@ type openCmd struct {
 	Count string `arg:"" optional:"" name:"count" help:"The number of locks it must have."`
 }
 
-func (c *openCmd) Run(env *cli.Env, top *command) error {
+func (c *openCmd) Run(env *cli.Env, top *command) (err error) {
+	defer usageOf(env, "open", &err)
 	var s *shm.Segment
-	var err error
 	if c.Count == "" {
 		s, err = shm.OpenExisting(c.Name, top.opts()...)
 	} else {
-		n, perr := parseCount(c.Count)
+		n, perr := parseCount("COUNT", c.Count)
 		if perr != nil {
+			return perr
+		}
+		if perr := checkCount(n); perr != nil {
 			return perr
 		}
 		s, err = shm.Open(c.Name, n, top.opts()...)
@@ -352,12 +438,13 @@ type allocCmd struct {
 	Name  string    `arg:"" name:"name" help:"The segment's name."`
 }
 
-func (c *allocCmd) Run(env *cli.Env, top *command) error {
+func (c *allocCmd) Run(env *cli.Env, top *command) (err error) {
+	defer usageOf(env, "alloc", &err)
 	var tag uint64
 	if c.Tag != "" {
 		var ok bool
 		if tag, ok = parseTag(c.Tag); !ok {
-			return exitcode.ErrUsage
+			return usagef("--tag: %q is not a decimal or 0x hex number below 2^64", c.Tag)
 		}
 	}
 	return top.withSegment(c.Name, shm.OpenExisting, func(s *shm.Segment) error {
@@ -366,6 +453,9 @@ func (c *allocCmd) Run(env *cli.Env, top *command) error {
 		switch {
 		case c.Index != nil:
 			i = uint32(*c.Index)
+			if err := checkIndex(s, c.Name, i); err != nil {
+				return err
+			}
 			if tag != 0 {
 				err = s.AllocateGivenTagged(i, tag)
 			} else {
@@ -397,9 +487,10 @@ type freeCmd struct {
 	Idx  []string `arg:"" optional:"" name:"idx" help:"The indexes to deallocate."`
 }
 
-func (c *freeCmd) Run(top *command) error {
+func (c *freeCmd) Run(env *cli.Env, top *command) (err error) {
+	defer usageOf(env, "free", &err)
 	if c.All != (len(c.Idx) == 0) {
-		return exitcode.ErrUsage
+		return usagef("give either --all or IDX...")
 	}
 	idx, err := parseIndexes(c.Idx)
 	if err != nil {
@@ -412,6 +503,9 @@ func (c *freeCmd) Run(top *command) error {
 			}
 		}
 		for _, i := range idx {
+			if err := checkIndex(s, c.Name, i); err != nil {
+				return err
+			}
 			if err := s.Deallocate(i); err != nil {
 				return fail("free", slot(c.Name, i), err, unix.ENOENT)
 			}
@@ -425,12 +519,16 @@ type unlockCmd struct {
 	Idx  string `arg:"" name:"idx" help:"The lock's index."`
 }
 
-func (c *unlockCmd) Run(top *command) error {
-	i, err := parseCount(c.Idx)
+func (c *unlockCmd) Run(env *cli.Env, top *command) (err error) {
+	defer usageOf(env, "unlock", &err)
+	i, err := parseCount("IDX", c.Idx)
 	if err != nil {
 		return err
 	}
 	return top.withSegment(c.Name, shm.OpenExisting, func(s *shm.Segment) error {
+		if err := checkIndex(s, c.Name, i); err != nil {
+			return err
+		}
 		err := s.ForceUnlock(i)
 		if errno(err) == unix.EBUSY {
 			// A live owner's lock is never released: name the owner,
@@ -451,12 +549,19 @@ type growCmd struct {
 	Count string `arg:"" name:"count" help:"The new number of locks."`
 }
 
-func (c *growCmd) Run(top *command) error {
-	n, err := parseCount(c.Count)
+func (c *growCmd) Run(env *cli.Env, top *command) (err error) {
+	defer usageOf(env, "grow", &err)
+	n, err := parseCount("COUNT", c.Count)
 	if err != nil {
 		return err
 	}
+	if err := checkCount(n); err != nil {
+		return err
+	}
 	return top.withSegment(c.Name, shm.OpenExisting, func(s *shm.Segment) error {
+		if cur := s.MaxLocks(); n <= cur-shm.BitmapSize {
+			return usagef("COUNT: %d is below %s's count, %d: a segment never shrinks", n, c.Name, cur)
+		}
 		if err := s.Grow(n); err != nil {
 			return fail("grow", c.Name, err)
 		}

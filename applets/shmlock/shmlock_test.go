@@ -3,7 +3,9 @@ package shmlock
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -85,9 +87,43 @@ func TestUsageErrors(t *testing.T) {
 	} {
 		var out, errb bytes.Buffer
 		code := cli.Run(Applet, args, &cli.Env{Stdout: &out, Stderr: &errb})
+		// A refusal prints the applet's usage line, or the command's
+		// synopsis, and a line naming the bad word.
 		want := "shmlock: usage: shmlock " + Applet.Usage + "\n"
+		if len(args) > 0 && synopses[args[0]] != "" {
+			if syn, why, ok := strings.Cut(errb.String(), "\n"); ok && why != "" {
+				want = syn + "\n" + why
+				if syn != "shmlock: usage: shmlock "+synopses[args[0]] ||
+					!strings.HasPrefix(why, "shmlock: fatal: ") || strings.Count(why, "\n") != 1 {
+					t.Errorf("Run(%q): stderr %q; want the command's synopsis and one line", args, errb.String())
+				}
+			}
+		}
+		if rest, ok := strings.CutPrefix(errb.String(), want); ok && strings.HasPrefix(rest, "shmlock: fatal: ") && strings.Count(rest, "\n") == 1 {
+			want += rest // kong's refusal, named after the usage line
+		}
 		if code != 100 || errb.String() != want || out.Len() != 0 {
 			t.Errorf("Run(%q) = %d, stderr %q, stdout %q; want 100, %q, nothing", args, code, errb.String(), out.String(), want)
+		}
+	}
+}
+
+// TestSynopsisTags checks that every command's synopsis tag, which lib/cli
+// prints when kong refuses a command line, is the synopsis our own
+// refusals print.
+func TestSynopsisTags(t *testing.T) {
+	ty := reflect.TypeOf(command{})
+	for i := 0; i < ty.NumField(); i++ {
+		f := ty.Field(i)
+		if _, ok := f.Tag.Lookup("cmd"); !ok {
+			continue
+		}
+		name := f.Tag.Get("name")
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		if got, want := name+" "+f.Tag.Get("synopsis"), synopses[name]; got != want {
+			t.Errorf("command %s: tag synopsis gives %q; want %q", f.Name, got, want)
 		}
 	}
 }

@@ -49,9 +49,10 @@ type statusCmd struct {
 	Idx  []string `arg:"" optional:"" name:"idx" help:"Only these indexes."`
 }
 
-func (c *statusCmd) Run(env *cli.Env, top *command) error {
+func (c *statusCmd) Run(env *cli.Env, top *command) (err error) {
+	defer usageOf(env, "status", &err)
 	if c.All && len(c.Idx) > 0 {
-		return exitcode.ErrUsage
+		return usagef("give either --all or IDX...")
 	}
 	idx, err := parseIndexes(c.Idx)
 	if err != nil {

@@ -33,8 +33,9 @@
 //
 // The fd store (§3.11, a gotools extension, systemd-compatible): with a
 // notify-socket file, run gets NOTIFY_SOCKET, a datagram socket at
-// supervise/notify (an abstract @gotools-supervise/DEV:INO address when
-// the path is too long). Messages from run's session are read as
+// DIR/notify, mode 0666 so that a run that drops privileges reaches it
+// (an abstract @gotools-supervise/RANDOM address when the path is too
+// long or cannot be bound; a failure never stops the start). Messages from run's session are read as
 // sd_notify(3)'s: READY=1 is readiness, as a notification-fd newline;
 // FDSTORE=1 (FDNAME=, default "stored"; FDPOLL=0) with SCM_RIGHTS keeps up
 // to fdstore-max fds (default 0: every fd refused, at most 4096), an open
@@ -51,8 +52,13 @@
 package supervise
 
 import (
+	"golang.org/x/sys/unix"
+
 	"github.com/gotools-dev/gotools/lib/cli"
 	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/fd"
+	"github.com/gotools-dev/gotools/lib/sig"
+	"github.com/gotools-dev/gotools/lib/supervisor"
 )
 
 // Applet is supervise's registry entry.
@@ -79,7 +85,7 @@ notification-fd equal to lock-fd: warning, retried every 60 s
 (s6-supervise waits for a command).
 
 fd store (gotools extension, systemd's FileDescriptorStoreMax=): a
-notify-socket file gives run NOTIFY_SOCKET (supervise/notify); READY=1
+notify-socket file gives run NOTIFY_SOCKET (DIR/notify); READY=1
 is readiness; FDSTORE=1 [FDNAME=name] [FDPOLL=0] with SCM_RIGHTS keeps up
 to fdstore-max fds (default 0), which every later start of run finds at
 3, 4, ... with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID (placed by
@@ -101,8 +107,31 @@ func (c *command) Run(env *cli.Env) error {
 	if len(c.Dir) != 1 || c.Dir[0] == "" {
 		return exitcode.ErrUsage
 	}
-	name := env.Name
-	env.Name = name + " " + c.Dir[0] // messages say "supervise DIR: ..."
-	s := &service{env: env, dir: c.Dir[0]}
-	return s.run()
+	dir, applet := c.Dir[0], env.Name
+	env.Name = applet + " " + dir // messages say "supervise DIR: ..."
+	supervisor.QuietRuntime(8 << 20)
+	if err := fd.EnsureStdio(); err != nil {
+		return err
+	}
+	if err := unix.Chdir(dir); err != nil {
+		return exitcode.Errorf(exitcode.Sys, "unable to chdir to %s: %w", dir, err)
+	}
+	// Every signal is caught into a self-pipe that the loop watches (§3.1
+	// step 3): SIGCHLD, TERM, HUP, QUIT, INT are acted on, the others
+	// discarded, so none kills supervise and none is left ignored for run
+	// to inherit.
+	sigR, err := sig.SelfPipe()
+	if err != nil {
+		return err
+	}
+	loop := &supervisor.Loop{Env: env, Signals: sigR}
+	s, err := supervisor.Open(loop, supervisor.Config{Env: env, Dir: dir, Applet: applet, InDir: true})
+	if err != nil {
+		return err
+	}
+	loop.OnSignal = s.Signal
+	if err := loop.Run(); err != nil {
+		return exitcode.New(exitcode.Sys, err)
+	}
+	return s.Err()
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -12,6 +11,7 @@ import (
 	"github.com/gotools-dev/gotools/lib/cli"
 	"github.com/gotools-dev/gotools/lib/proc"
 	"github.com/gotools-dev/gotools/lib/sig"
+	"github.com/gotools-dev/gotools/lib/supervisor"
 	"github.com/gotools-dev/gotools/lib/sys"
 )
 
@@ -31,6 +31,8 @@ type scanner struct {
 	ctlR, ctlW int
 	sigR       int
 
+	tree *supervisor.Loop // --one-process: the in-process supervisors' loop
+
 	services []*service // in discovery order
 	byKey    map[key]*service
 	nextScan time.Time // zero: none pending
@@ -49,12 +51,16 @@ func (s *scanner) run() error {
 	// An idle svscan must not wake up: no time-forced GC (the runtime
 	// forces one every 2 minutes otherwise); a soft limit bounds the heap
 	// instead, as in supervise (spec/supervise.md §11).
-	debug.SetGCPercent(-1)
-	debug.SetMemoryLimit(16 << 20)
+	supervisor.QuietRuntime(16 << 20)
 	if err := s.setup(); err != nil {
 		return err
 	}
-	end := s.loop()
+	var end ending
+	if s.tree != nil {
+		end = s.treeLoop()
+	} else {
+		end = s.loop()
+	}
 	if end.crash {
 		s.env.Warnf("unable to %s: %w", end.verb, end.err)
 		return s.crash()
@@ -101,7 +107,7 @@ func (s *scanner) loop() (end ending) {
 func (s *scanner) supervisors() int {
 	n := 0
 	for _, sv := range s.services {
-		n += boolInt(sv.main.pid != 0) + boolInt(sv.log.pid != 0)
+		n += boolInt(sv.main.alive()) + boolInt(sv.log.alive())
 	}
 	return n
 }
@@ -138,13 +144,13 @@ func (s *scanner) deadlines() {
 	for _, sv := range s.services {
 		if !sv.log.next.IsZero() && !now.Before(sv.log.next) {
 			sv.log.next = time.Time{}
-			if sv.active && sv.logActive && sv.hasLog && sv.log.pid == 0 {
+			if sv.active && sv.logActive && sv.hasLog && !sv.log.alive() {
 				s.spawn(sv, true)
 			}
 		}
 		if !sv.main.next.IsZero() && !now.Before(sv.main.next) {
 			sv.main.next = time.Time{}
-			if sv.active && sv.main.pid == 0 {
+			if sv.active && !sv.main.alive() {
 				s.spawn(sv, false)
 			}
 		}
@@ -183,30 +189,35 @@ func (s *scanner) readSignals(buf []byte) (ending, bool) {
 			return ending{crash: true, verb: "read the signal pipe", err: sys.Errno(err)}, true
 		}
 		for _, b := range buf[:n] {
-			sg := unix.Signal(b)
-			var c byte
-			switch sg {
-			case unix.SIGCHLD:
-				c = 'z'
-			case unix.SIGALRM:
-				c = 'a'
-			case unix.SIGABRT:
-				c = 'b'
-			default:
-				letter, ok := handledSignals[sg]
-				if !ok || s.runHandler(sig.Name(sg)) {
-					continue
-				}
-				c = letter
-			}
-			if c == 0 {
-				continue
-			}
-			if e, done := s.command(c); done {
+			if e, done := s.signal(unix.Signal(b)); done {
 				return e, true
 			}
 		}
 	}
+}
+
+// signal acts on one signal (§8). It reports whether the loop must end,
+// and how.
+func (s *scanner) signal(sg unix.Signal) (ending, bool) {
+	var c byte
+	switch sg {
+	case unix.SIGCHLD:
+		c = 'z'
+	case unix.SIGALRM:
+		c = 'a'
+	case unix.SIGABRT:
+		c = 'b'
+	default:
+		letter, ok := handledSignals[sg]
+		if !ok || s.runHandler(sig.Name(sg)) {
+			return ending{}, false
+		}
+		c = letter
+	}
+	if c == 0 {
+		return ending{}, false
+	}
+	return s.command(c)
 }
 
 // runHandler spawns .s6-svscan/SIGNAME, with no arguments, if it exists
@@ -286,14 +297,11 @@ func (s *scanner) command(c byte) (ending, bool) {
 // The loop then waits for every supervisor before executing finish.
 func (s *scanner) stopAll(logSig unix.Signal) {
 	s.quitting = true
-	for _, sv := range s.services {
+	// A copy: an in-process supervisor may end at once and be forgotten.
+	for _, sv := range append([]*service(nil), s.services...) {
 		sv.main.next, sv.log.next = time.Time{}, time.Time{}
-		if sv.main.pid != 0 {
-			_ = sys.Kill(sv.main.pid, unix.SIGTERM)
-		}
-		if sv.log.pid != 0 {
-			_ = sys.Kill(sv.log.pid, logSig)
-		}
+		sv.main.signal(unix.SIGTERM)
+		sv.log.signal(logSig)
 		sv.closePipe()
 	}
 }

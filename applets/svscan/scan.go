@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gotools-dev/gotools/lib/proc"
+	"github.com/gotools-dev/gotools/lib/supervisor"
 	"github.com/gotools-dev/gotools/lib/sys"
 )
 
@@ -28,9 +29,10 @@ type key struct{ dev, ino uint64 }
 // sup is one supervisor process of a service: the service's own or its
 // logger's.
 type sup struct {
-	pid     int       // 0 when not running
-	started time.Time // the last spawn, for the throttle
-	next    time.Time // the pending (re)start; zero: none
+	pid     int                 // 0 when not running
+	svc     *supervisor.Service // --one-process: the in-process supervisor
+	started time.Time           // the last spawn, for the throttle
+	next    time.Time           // the pending (re)start; zero: none
 }
 
 // service is a service directory of SCANDIR and, if it has a log/
@@ -48,7 +50,22 @@ type service struct {
 	pr, pw    *os.File // the pipe, both ends kept by svscan (nil once closed)
 }
 
-func (sv *service) running() bool { return sv.main.pid != 0 || sv.log.pid != 0 }
+func (sv *service) running() bool { return sv.main.alive() || sv.log.alive() }
+
+// alive reports whether the supervisor runs: a process, or an in-process
+// supervisor with --one-process.
+func (su *sup) alive() bool { return su.pid != 0 || su.svc != nil }
+
+// signal sends sg to the supervisor, as a signal or, in-process, as the
+// same event.
+func (su *sup) signal(sg unix.Signal) {
+	switch {
+	case su.svc != nil:
+		su.svc.Signal(sg)
+	case su.pid != 0:
+		_ = sys.Kill(su.pid, sg)
+	}
+}
 
 func (sv *service) closePipe() {
 	sv.closeWrite()
@@ -140,10 +157,10 @@ func (s *scanner) activate(sv *service) {
 		}
 		sv.pr, sv.pw, sv.hasLog = r, w, true
 	}
-	if sv.hasLog && sv.logActive && sv.log.pid == 0 && sv.log.next.IsZero() {
+	if sv.hasLog && sv.logActive && !sv.log.alive() && sv.log.next.IsZero() {
 		s.spawn(sv, true)
 	}
-	if sv.main.pid == 0 && sv.main.next.IsZero() {
+	if !sv.main.alive() && sv.main.next.IsZero() {
 		s.spawn(sv, false)
 	}
 }
@@ -162,6 +179,10 @@ func (s *scanner) spawn(sv *service, logger bool) {
 		files[1] = sv.pw
 	}
 	su.next = time.Time{}
+	if s.tree != nil {
+		s.open(su, name, files)
+		return
+	}
 	argv := append(append([]string(nil), s.argv...), name)
 	pid, err := proc.Spawn(argv, proc.Attr{Path: s.path, Files: files})
 	if err != nil {
@@ -199,6 +220,17 @@ func (s *scanner) reaped(pid int) {
 			continue
 		}
 		su.pid = 0
+		s.supervisorGone(sv, su)
+		return
+	}
+}
+
+// supervisorGone handles the end of a supervisor, a process or an
+// in-process one: it is restarted no sooner than a second after its last
+// start if its service is active; a vanished service is forgotten once
+// its supervisors are gone.
+func (s *scanner) supervisorGone(sv *service, su *sup) {
+	{
 		logger := su == &sv.log
 		switch {
 		case s.quitting:
@@ -211,7 +243,6 @@ func (s *scanner) reaped(pid int) {
 		if !sv.active && !sv.running() {
 			s.forget(sv)
 		}
-		return
 	}
 }
 
@@ -232,16 +263,13 @@ func (s *scanner) forget(sv *service) {
 // SIGTERM), and closes svscan's write end of their pipes so that the
 // logger sees EOF once the service's side is gone.
 func (s *scanner) stopInactive(logSig unix.Signal) {
-	for _, sv := range s.services {
+	// A copy: an in-process supervisor may end at once and be forgotten.
+	for _, sv := range append([]*service(nil), s.services...) {
 		if sv.active {
 			continue
 		}
-		if sv.main.pid != 0 {
-			_ = sys.Kill(sv.main.pid, unix.SIGTERM)
-		}
-		if sv.log.pid != 0 {
-			_ = sys.Kill(sv.log.pid, logSig)
-		}
+		sv.main.signal(unix.SIGTERM)
+		sv.log.signal(logSig)
 		sv.closeWrite()
 	}
 }

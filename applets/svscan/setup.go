@@ -105,7 +105,12 @@ func (s *scanner) resolveSupervisor() {
 		s.argv = []string{s.prog}
 		return
 	}
+	// Run as s6-svscan, the children are s6-supervise NAME in ps, as
+	// monitoring written for s6 expects (issue 14 item 4).
 	s.argv = []string{"supervise"}
+	if s.env.Name == "s6-svscan" {
+		s.argv[0] = "s6-supervise"
+	}
 	s.path = proc.Self()
 }
 

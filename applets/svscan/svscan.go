@@ -57,6 +57,7 @@ import (
 
 	"github.com/gotools-dev/gotools/lib/cli"
 	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/supervisor"
 )
 
 // Applet is svscan's registry entry.
@@ -64,7 +65,7 @@ var Applet = cli.Applet{
 	Name:    "svscan",
 	Aliases: []string{"s6-svscan"},
 	Summary: "supervise every service directory of a scan directory",
-	Usage:   "[ -C max ] [ -L namemax ] [ -t ms ] [ -d fd ] [ --supervisor=PROG ] SCANDIR",
+	Usage:   "[ -C max ] [ -L namemax ] [ -t ms ] [ -d fd ] [ --supervisor=PROG ] [ SCANDIR ]",
 	Help: `Runs "supervise NAME" for each subdirectory NAME of SCANDIR (dot entries
 and files are ignored; symlinks to directories count) and restarts a dead
 supervisor at most once a second. If NAME/log is a directory, NAME's
@@ -92,18 +93,38 @@ Differences from s6-svscan: --help, long options, --supervisor=PROG (run
 // Limits of -C and -L, as spec/supervise.md §8 gives them.
 const (
 	minServices, maxServices = 4, 160000
+	defaultServices          = 1000
 	minNameMax, maxNameMax   = 11, 1019
 )
 
 type command struct {
-	Max        cli.Uint   `short:"C" name:"services-max" default:"1000" placeholder:"MAX" help:"Supervise at most MAX service directories, loggers included (4..160000)."`
+	Max        maxFlag    `short:"C" name:"services-max" placeholder:"MAX" help:"Supervise at most MAX service directories, loggers included (4..160000; default 1000)."`
+	MaxOld     maxFlag    `short:"c" name:"c-services-max" hidden:"" placeholder:"MAX" help:"s6 2.11's spelling of -C."`
 	NameMax    cli.Uint   `short:"L" name:"name-max" default:"251" placeholder:"NAMEMAX" help:"Ignore entries with names longer than NAMEMAX (11..1019)."`
 	Timeout    cli.Millis `short:"t" name:"timeout" placeholder:"MS" help:"Rescan every MS milliseconds (0: never)."`
 	Notif      fdFlag     `short:"d" name:"notification-fd" placeholder:"FD" help:"Write a newline to FD (at least 3) once ready, then close it."`
 	Supervisor string     `name:"supervisor" placeholder:"PROG" help:"Run \"PROG NAME\" (from PATH) as each service's supervisor."`
 	Console    string     `short:"X" name:"console-holder" hidden:"" help:"Not supported yet."`
+	OneProcess bool       `name:"one-process" help:"Supervise every service inside svscan's own process: no supervise process per service."`
 
-	Args []string `arg:"" passthrough:"partial" name:"scandir" help:"The scan directory."`
+	Args []string `arg:"" optional:"" passthrough:"partial" name:"scandir" help:"The scan directory (default: the working directory)."`
+}
+
+// maxFlag is the value of -C or -c (s6-svscan 2.11's name for -C, which
+// later versions still accept), and whether it was given; -C wins over -c.
+type maxFlag struct {
+	n   int
+	set bool
+}
+
+// Decode implements kong.MapperValue.
+func (f *maxFlag) Decode(ctx *kong.DecodeContext) error {
+	var u cli.Uint
+	if err := u.Decode(ctx); err != nil {
+		return err
+	}
+	f.n, f.set = int(u), true
+	return nil
 }
 
 // fdFlag is -d's value: a decimal fd, and whether -d was given at all.
@@ -142,13 +163,22 @@ func (c *command) Run(env *cli.Env) error {
 		return exitcode.Errorf(exitcode.Usage, "-X is not supported yet")
 	}
 	args := cli.Operands(c.Args)
+	if len(args) == 0 {
+		args = []string{"."} // as s6-svscan: `cd /service && exec s6-svscan`
+	}
 	if len(args) != 1 || args[0] == "" {
 		return exitcode.ErrUsage
+	}
+	max := defaultServices
+	if c.Max.set {
+		max = c.Max.n
+	} else if c.MaxOld.set {
+		max = c.MaxOld.n
 	}
 	s := &scanner{
 		env:     env,
 		dir:     args[0],
-		max:     clamp(int(c.Max), minServices, maxServices),
+		max:     clamp(max, minServices, maxServices),
 		nameMax: clamp(int(c.NameMax), minNameMax, maxNameMax),
 		rescan:  time.Duration(c.Timeout) * time.Millisecond,
 		notif:   -1,
@@ -157,6 +187,12 @@ func (c *command) Run(env *cli.Env) error {
 	}
 	if c.Notif.set {
 		s.notif = c.Notif.fd
+	}
+	if c.OneProcess {
+		if c.Supervisor != "" {
+			return exitcode.Errorf(exitcode.Usage, "--one-process and --supervisor cannot be used together")
+		}
+		s.tree = &supervisor.Loop{}
 	}
 	return s.run()
 }

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/gotools-dev/gotools/lib/ftrig"
+	"github.com/gotools-dev/gotools/lib/tai"
 )
 
 func main() {
@@ -127,6 +128,7 @@ func demo(bin, src string, limit time.Duration) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	tails := map[string]int64{}
+	ticks := 0
 	var svscanErr error
 	running := true
 	for running {
@@ -134,6 +136,9 @@ func demo(bin, src string, limit time.Duration) error {
 		case <-tick.C:
 			status(bindir, scandir, services)
 			logs(scandir, services, tails)
+			if ticks++; ticks%4 == 3 {
+				rotate(bindir, scandir, services, tails)
+			}
 		case <-timeUp:
 			say("time is up: stopping")
 			running = false
@@ -238,13 +243,52 @@ func status(bindir, scandir string, services []string) {
 	}
 }
 
+// rotate asks every logger to rotate (svc -a: SIGALRM), then lists its
+// logdir: the archives it made and current.
+func rotate(bindir, scandir string, services []string, seen map[string]int64) {
+	for _, name := range services {
+		if !strings.HasSuffix(name, "/log") {
+			continue
+		}
+		logs(scandir, []string{name}, seen)
+		if b, err := exec.Command(filepath.Join(bindir, "svc"), "-a", filepath.Join(scandir, name)).CombinedOutput(); err != nil {
+			say("svc -a  %-12s %v %s", name, err, bytes.TrimSpace(b))
+			continue
+		}
+		seen[name] = 0 // the next lines start a new current
+	}
+	time.Sleep(100 * time.Millisecond)
+	for _, name := range services {
+		if !strings.HasSuffix(name, "/log") {
+			continue
+		}
+		ents, _ := os.ReadDir(filepath.Join(scandir, name, "main"))
+		var files []string
+		for _, e := range ents {
+			if info, err := e.Info(); err == nil && (strings.HasPrefix(e.Name(), "@") || e.Name() == "current") {
+				files = append(files, fmt.Sprintf("%s (%d bytes)", e.Name(), info.Size()))
+			}
+		}
+		say("logdir  %-12s svc -a rotated: %s", strings.TrimSuffix(name, "/log")+"/log/main", strings.Join(files, ", "))
+	}
+}
+
+// readable turns a line's leading TAI64N label into local HH:MM:SS.
+func readable(line string) string {
+	if s, ok := tai.ParseText([]byte(line)); ok && len(line) > tai.TextSize {
+		sec, _ := s.UTC()
+		return time.Unix(sec, 0).Format("15:04:05") + line[tai.TextSize:]
+	}
+	return line
+}
+
 // logs prints the lines the loggers appended to their current files.
 func logs(scandir string, services []string, seen map[string]int64) {
 	for _, name := range services {
 		if !strings.HasSuffix(name, "/log") {
 			continue
 		}
-		f, err := os.Open(filepath.Join(scandir, name, "current"))
+		f, err := os.Open(filepath.Join(scandir, name, "main", "current"))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -256,7 +300,7 @@ func logs(scandir string, services []string, seen map[string]int64) {
 			b, _ := io.ReadAll(f)
 			if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
 				for _, line := range strings.Split(string(b[:i]), "\n") {
-					say("log     %-12s %s", strings.TrimSuffix(name, "/log"), line)
+					say("log     %-12s %s", strings.TrimSuffix(name, "/log"), readable(line))
 				}
 				seen[name] += int64(i + 1)
 			}

@@ -20,11 +20,12 @@ import (
 // client at connect time (no rule matched), or it found a protocol error.
 var ErrClosed = errors.New("connection closed by the fd holder")
 
-// Cause sorts out an error of this package's client for a one-line
-// message (spec/fdrestore.md section 10): the holder's errno or a closed
-// connection is a refusal, exit 1; anything else, a failed system call
-// such as the connect, is 111. cause is what the message ends with: the
-// errno when there is one.
+// Cause sorts out an error of a request of this package's client for a
+// one-line message: every failed request exits 1, as s6's clients do
+// (s6-fdholder-store: diefu1sys(1, "store fd")): the holder's errno, a
+// closed connection, a timeout (ETIMEDOUT) or a failed send alike; only
+// the connect (the caller's own message) is 111. cause is what the
+// message ends with: the errno when there is one.
 func Cause(err error) (code int, cause error) {
 	var refused *RefusedError
 	var errno syscall.Errno
@@ -34,9 +35,9 @@ func Cause(err error) (code int, cause error) {
 	case errors.Is(err, ErrClosed):
 		return exitcode.Refused, ErrClosed
 	case errors.As(err, &errno):
-		return exitcode.Sys, errno
+		return exitcode.Refused, errno
 	}
-	return exitcode.Sys, err
+	return exitcode.Refused, err
 }
 
 // Entry is one held fd as getdump and setdump carry it.

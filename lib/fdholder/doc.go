@@ -36,15 +36,19 @@
 //
 // One goroutine, one epoll loop; clients are non-blocking with buffered
 // decoding and queued answers. Access is decided at accept from
-// SO_PEERCRED with [Decide]. Malformed requests close their connection
+// SO_PEERCRED with [Decide], [DirAccess] or [CDBAccess]. Malformed requests close their connection
 // only. [Serve] returns s6's status: (fds held ? 1 : 0) | (clients left ?
 // 2 : 0).
 //
 // # Differences from s6
 //
-//   - Access is given by -a rules ([ParseRule]), not a rules directory or
-//     cdb; the daemon's own uid and root are allowed everything when no
-//     rule names them (s6 denies everyone until rules exist).
+//   - Access is given by s6's rules directories ([DirAccess]) or cdb files
+//     ([CDBAccess]), read at each connection (s6 rereads a cdb on SIGHUP
+//     only), or by -a rules ([ParseRule]), which add up per peer; with -a
+//     rules the daemon's own uid and root are allowed everything when no
+//     rule names them (s6 denies everyone until rules exist). Regexes that
+//     Go would match differently from POSIX regcomp are refused
+//     ([CompileERE]).
 //   - Ids with an embedded NUL are refused as malformed (s6 stores the
 //     part before the NUL).
 //   - list and getdump answer in id byte order (s6: storage order).

@@ -94,3 +94,48 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// cdbOf builds a cdb of one key and its data, as cdbmake lays it out: the
+// 2048-byte header, the record, then the table of the key's hash bucket.
+func cdbOf(key string, data []byte) []byte {
+	h := uint32(5381)
+	for i := 0; i < len(key); i++ {
+		h = (h<<5 + h) ^ uint32(key[i])
+	}
+	db := make([]byte, 2048)
+	rec := uint32(len(db))
+	db = binary.LittleEndian.AppendUint32(db, uint32(len(key)))
+	db = binary.LittleEndian.AppendUint32(db, uint32(len(data)))
+	db = append(append(db, key...), data...)
+	table := uint32(len(db))
+	// Two slots: the record at (h>>8)%2, the other empty.
+	slots := make([]byte, 16)
+	at := (h >> 8) % 2
+	binary.LittleEndian.PutUint32(slots[8*at:], h)
+	binary.LittleEndian.PutUint32(slots[8*at+4:], rec)
+	db = append(db, slots...)
+	binary.LittleEndian.PutUint32(db[(h&255)*8:], table)
+	binary.LittleEndian.PutUint32(db[(h&255)*8+4:], 2)
+	return db
+}
+
+// FuzzCDBFind: any file and key are looked up without a panic or a read
+// out of bounds; a well-formed one-key cdb gives its data back.
+func FuzzCDBFind(f *testing.F) {
+	f.Add(cdbOf("uid/0", []byte("A\x00\x12S6_FDHOLDER_LIST=\x00\x00\x00")), "uid/0")
+	f.Add(cdbOf("uid/default", []byte("D")), "uid/1")
+	f.Add([]byte{}, "uid/0")
+	f.Fuzz(func(t *testing.T, db []byte, key string) {
+		data, found, err := cdbFind(db, key)
+		if err == nil && found && len(data) > len(db) {
+			t.Fatalf("cdbFind returned %d bytes from a %d-byte file", len(data), len(db))
+		}
+		if len(key) > 0 && len(key) < 64 {
+			want := append([]byte(nil), db...)
+			got, found, err := cdbFind(cdbOf(key, want), key)
+			if err != nil || !found || !bytes.Equal(got, want) {
+				t.Fatalf("cdbFind(cdbOf(%q, %q)) = %q, %v, %v", key, want, got, found, err)
+			}
+		}
+	})
+}

@@ -97,7 +97,7 @@ func ParseRule(s string) (Rule, error) {
 		r.Rights = RightAll
 	}
 	if hasRE {
-		x, err := regexp.CompilePOSIX(re)
+		x, err := CompileERE(re)
 		if err != nil {
 			return Rule{}, fmt.Errorf("%w %q: %v", ErrRule, s, err)
 		}
@@ -106,10 +106,52 @@ func ParseRule(s string) (Rule, error) {
 	return r, nil
 }
 
-// Access is what one connection may do.
+// IDs says which ids an operation may name: every id with All, else
+// those in which one of Regexes finds a match (an unanchored search, as
+// s6's regexec).
+type IDs struct {
+	All     bool
+	Regexes []*regexp.Regexp
+}
+
+func (m IDs) match(id string) bool {
+	if m.All {
+		return true
+	}
+	for _, re := range m.Regexes {
+		if re.MatchString(id) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *IDs) add(re *regexp.Regexp) {
+	if re == nil {
+		m.All = true
+	} else {
+		m.Regexes = append(m.Regexes, re)
+	}
+}
+
+// Access is what one connection may do: the operations, and the ids that
+// store (and delete) and retrieve may name, as s6's separate
+// S6_FDHOLDER_STORE_REGEX and S6_FDHOLDER_RETRIEVE_REGEX.
 type Access struct {
-	Rights Rights
-	Regex  *regexp.Regexp // nil: every id
+	Rights          Rights
+	Store, Retrieve IDs
+}
+
+// grant adds rule r to the access: its rights, and its regex (none: every
+// id) to the ids of store and retrieve when it gives them.
+func (a *Access) grant(r Rule) {
+	a.Rights |= r.Rights
+	if r.Rights&RightStore != 0 {
+		a.Store.add(r.Regex)
+	}
+	if r.Rights&RightRetrieve != 0 {
+		a.Retrieve.add(r.Regex)
+	}
 }
 
 // may reports whether the access allows op r on id ("" for list and the
@@ -118,31 +160,105 @@ func (a Access) may(r Rights, id string) bool {
 	if a.Rights&r != r {
 		return false
 	}
-	if id == "" || a.Regex == nil || r&(RightStore|RightRetrieve) == 0 {
-		return true
+	switch {
+	case r&RightStore != 0 && !a.Store.match(id):
+		return false
+	case r&RightRetrieve != 0 && !a.Retrieve.match(id):
+		return false
 	}
-	return a.Regex.MatchString(id)
+	return true
 }
 
 // Decide returns the access of a peer with uid and gid (SO_PEERCRED) to a
-// daemon running as euid: the first rule for the uid, else the first for
-// the gid, else everything when uid is euid or 0, else the first "*"
-// rule. ok == false: no rule matched, the connection is closed at once.
+// daemon running as euid: every rule for the uid, combined; else every
+// rule for the gid; else everything when uid is euid or 0; else every "*"
+// rule. Several rules for one peer add up, so that a store regex and a
+// retrieve regex can differ. ok == false: no rule matched, the connection
+// is closed at once.
 func Decide(rules []Rule, uid, gid uint32, euid int) (a Access, ok bool) {
 	for _, who := range []Who{WhoUID, WhoGID} {
 		for _, r := range rules {
 			if r.Who == who && ((who == WhoUID && r.ID == uid) || (who == WhoGID && r.ID == gid)) {
-				return Access{Rights: r.Rights, Regex: r.Regex}, true
+				a.grant(r)
+				ok = true
 			}
+		}
+		if ok {
+			return a, true
 		}
 	}
 	if uid == 0 || (euid >= 0 && uint64(uid) == uint64(euid)) {
-		return Access{Rights: RightAll}, true
+		return Access{Rights: RightAll, Store: IDs{All: true}, Retrieve: IDs{All: true}}, true
 	}
 	for _, r := range rules {
 		if r.Who == WhoAny {
-			return Access{Rights: r.Rights, Regex: r.Regex}, true
+			a.grant(r)
+			ok = true
 		}
 	}
-	return Access{}, false
+	return a, ok
+}
+
+// CompileERE compiles a POSIX extended regular expression as s6 uses them
+// (regcomp with REG_EXTENDED; an empty one matches everything). Go's
+// regexp matches the same ids for what POSIX defines; the constructs
+// whose meaning differs between glibc's regcomp and Go are refused: a
+// backslash before a letter or digit (\d, \w, \b... are Go classes or GNU
+// extensions), a backslash inside brackets (literal in POSIX), "(?" (Go
+// flags), "{," (GNU's {0,n}), [[:word:]], [. .] and [= =].
+func CompileERE(s string) (*regexp.Regexp, error) {
+	bad := func(what string) (*regexp.Regexp, error) {
+		return nil, fmt.Errorf("%s is not matched the same way by POSIX regcomp and Go", what)
+	}
+	alnum := func(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+	for i := 0; i < len(s); i++ {
+		next := byte(0)
+		if i+1 < len(s) {
+			next = s[i+1]
+		}
+		switch s[i] {
+		case '\\':
+			if alnum(next) {
+				return bad(`"\\` + string(next) + `"`)
+			}
+			i++
+		case '(':
+			if next == '?' {
+				return bad(`"(?"`)
+			}
+		case '{':
+			if next == ',' {
+				return bad(`"{,"`)
+			}
+		case '[':
+			// A bracket expression: a leading ^ and a leading ] are
+			// part of it; it ends at the next ] outside [:class:].
+			j := i + 1
+			if j < len(s) && s[j] == '^' {
+				j++
+			}
+			if j < len(s) && s[j] == ']' {
+				j++
+			}
+			for ; j < len(s) && s[j] != ']'; j++ {
+				switch {
+				case s[j] == '\\':
+					return bad("a backslash in a bracket expression")
+				case s[j] == '[' && j+1 < len(s) && (s[j+1] == '.' || s[j+1] == '='):
+					return bad(`"[` + string(s[j+1]) + `"`)
+				case s[j] == '[' && j+1 < len(s) && s[j+1] == ':':
+					end := strings.Index(s[j+2:], ":]")
+					if end < 0 {
+						return bad("an unterminated [: class")
+					}
+					if s[j+2:j+2+end] == "word" {
+						return bad("[[:word:]]")
+					}
+					j += end + 3
+				}
+			}
+			i = j
+		}
+	}
+	return regexp.CompilePOSIX(s)
 }

@@ -42,6 +42,15 @@ type Config struct {
 	Timeout  time.Duration // -t: drop a client idle this long mid-request; 0 = never
 	LameDuck time.Duration // -T: after the stop request, exit after this long even with clients; 0 = wait
 	Rules    []Rule
+	// RulesDir, when set, is an s6 access rules directory read at each
+	// connection instead of Rules ([DirAccess]: no rule, no access).
+	RulesDir string
+	// RulesCDB, when set, is an s6 access rules cdb read at each
+	// connection instead of Rules ([CDBAccess]).
+	RulesCDB string
+	// Warn, if set, is told why a connection was refused by an error in
+	// the rules directory.
+	Warn func(error)
 }
 
 // ClampMaxConn applies -c's default and bounds.
@@ -355,7 +364,21 @@ func (s *server) accept() {
 			unix.Close(fd)
 			continue
 		}
-		a, ok := Decide(s.cfg.Rules, cred.Uid, cred.Gid, s.euid)
+		var a Access
+		var ok bool
+		if s.cfg.RulesDir != "" || s.cfg.RulesCDB != "" {
+			var err error
+			if s.cfg.RulesDir != "" {
+				a, ok, err = DirAccess(s.cfg.RulesDir, cred.Uid, cred.Gid, s.euid, os.Getegid())
+			} else {
+				a, ok, err = CDBAccess(s.cfg.RulesCDB, cred.Uid, cred.Gid, s.euid, os.Getegid())
+			}
+			if err != nil && s.cfg.Warn != nil {
+				s.cfg.Warn(fmt.Errorf("error while checking rules: %w", err))
+			}
+		} else {
+			a, ok = Decide(s.cfg.Rules, cred.Uid, cred.Gid, s.euid)
+		}
 		if !ok {
 			unix.Close(fd)
 			continue

@@ -46,3 +46,19 @@
 // system failures are 111. [Place] only fails on inconsistent input, a
 // bug (101).
 package fdrestore
+
+import "sync"
+
+// lazyMap is a table built on first use: a package-level map literal
+// would be built by every applet's init, since all are linked into one
+// binary. The zero sync.Once and a static build func need no init code.
+type lazyMap[K comparable, V any] struct {
+	once  sync.Once
+	m     map[K]V
+	build func() map[K]V
+}
+
+func (l *lazyMap[K, V]) get() map[K]V {
+	l.once.Do(func() { l.m = l.build() })
+	return l.m
+}

@@ -86,7 +86,8 @@ type dproc struct {
 	pid   int
 	stat  procStat
 	exec  []string
-	pidfd int // -1: not opened, or refused
+	exe   string // /proc/PID/exe; "" when unreadable or deleted
+	pidfd int    // -1: not opened, or refused
 	fds   []*dfd
 	img   *Process
 }
@@ -157,6 +158,9 @@ func (d *dumper) run() (*Image, error) {
 	names := map[string]bool{}
 	for _, p := range d.procs {
 		p.img = &Process{ID: processID(p.stat.Comm, names), PID: p.pid, PPID: p.stat.PPID, Comm: p.stat.Comm, Exec: p.exec}
+		if p.exec != nil {
+			p.img.Exe = p.exe
+		}
 		d.img.Processes = append(d.img.Processes, p.img)
 		for _, e := range p.fds {
 			if e.g.id == "" {
@@ -223,6 +227,9 @@ func (d *dumper) sanitize() {
 				break
 			}
 		}
+		if !ok(p.img.Exe) || p.img.Exec == nil {
+			p.img.Exe = ""
+		}
 	}
 }
 
@@ -262,7 +269,7 @@ func (d *dumper) readProc(pid int) (*dproc, error) {
 	if err != nil {
 		return nil, exitcode.Errorf(exitcode.Sys, "unable to read /proc/%d/stat: %w", pid, err)
 	}
-	p := &dproc{pid: pid, stat: st, exec: readCmdline(pid), pidfd: -1}
+	p := &dproc{pid: pid, stat: st, exec: readCmdline(pid), exe: readExe(pid), pidfd: -1}
 	fds, err := listFDs(pid)
 	if err != nil {
 		return p, exitcode.Errorf(exitcode.Sys, "unable to list the fds of pid %d: %w", pid, pathErrno(err))
@@ -592,7 +599,7 @@ func (d *dumper) pipe(e *dfd) (*File, error) {
 	case unix.O_RDWR:
 		end = "rw"
 	}
-	f := &File{Type: TypePipe, End: end, Flags: flagWords(fl, pipeEndModes[end])}
+	f := &File{Type: TypePipe, End: end, Flags: flagWords(fl, pipeEndModes.get()[end])}
 	ino := e.st.Ino
 	if e.stErr != nil {
 		ino = e.info.Ino
@@ -898,14 +905,16 @@ func (d *dumper) anon(g *dgroup) (*File, error) {
 }
 
 // clockNames are the timerfd clocks of an image by clock id.
-var clockNames = map[int]string{
-	unix.CLOCK_REALTIME: "realtime", unix.CLOCK_MONOTONIC: "monotonic", unix.CLOCK_BOOTTIME: "boottime",
-	unix.CLOCK_REALTIME_ALARM: "realtime_alarm", unix.CLOCK_BOOTTIME_ALARM: "boottime_alarm",
-}
+var clockNames = lazyMap[int, string]{build: func() map[int]string {
+	return map[int]string{
+		unix.CLOCK_REALTIME: "realtime", unix.CLOCK_MONOTONIC: "monotonic", unix.CLOCK_BOOTTIME: "boottime",
+		unix.CLOCK_REALTIME_ALARM: "realtime_alarm", unix.CLOCK_BOOTTIME_ALARM: "boottime_alarm",
+	}
+}}
 
 func timerFile(e *dfd, flags []string) *File {
 	t := e.info.Timer
-	if t == nil || clockNames[t.ClockID] == "" {
+	if t == nil || clockNames.get()[t.ClockID] == "" {
 		reason := "timerfd without readable settings"
 		if t != nil {
 			reason = fmt.Sprintf("timerfd on clock %d", t.ClockID)
@@ -914,7 +923,7 @@ func timerFile(e *dfd, flags []string) *File {
 	}
 	// fdinfo gives the remaining time, so the value is relative whatever
 	// flags it was set with.
-	f := &File{Type: TypeTimerfd, Clock: clockNames[t.ClockID], Flags: flags, Ticks: int64(min(t.Ticks, MaxImageInt))}
+	f := &File{Type: TypeTimerfd, Clock: clockNames.get()[t.ClockID], Flags: flags, Ticks: int64(min(t.Ticks, MaxImageInt))}
 	if t.Value != [2]int64{} {
 		v := t.Value
 		f.Value = &v

@@ -62,7 +62,9 @@ func (d *dumper) socket(g *dgroup) (*File, error) {
 	return &File{Type: TypeUnsupported, Link: e.link, Flags: flags, Reason: name + " sockets are not restorable"}, nil
 }
 
-var sockTypes = map[int]string{unix.SOCK_STREAM: "stream", unix.SOCK_DGRAM: "dgram", unix.SOCK_SEQPACKET: "seqpacket"}
+var sockTypes = lazyMap[int, string]{build: func() map[int]string {
+	return map[int]string{unix.SOCK_STREAM: "stream", unix.SOCK_DGRAM: "dgram", unix.SOCK_SEQPACKET: "seqpacket"}
+}}
 
 // unixFromDiag describes an AF_UNIX socket; diag may be nil (sock_diag
 // unavailable, or the socket is in another network namespace), cp -1 (no
@@ -90,7 +92,7 @@ func (d *dumper) unixFromDiag(g *dgroup, ino uint64, diag *unixDiag, flags []str
 		}
 		listening = listening || diag.State == tcpListen
 	}
-	f.SockType = sockTypes[typ]
+	f.SockType = sockTypes.get()[typ]
 	if f.SockType == "" {
 		return &File{Type: TypeUnsupported, Link: g.first.link, Flags: flags, Reason: fmt.Sprintf("unix socket of type %d", typ)}
 	}
@@ -168,6 +170,13 @@ func inetFile(e *dfd, cp, domain, typ int, flags []string) *File {
 		if n, err := unix.IoctlGetInt(cp, unix.SIOCINQ); err == nil {
 			f.Pending = int64(n)
 		}
+	} else if ti, err := unix.GetsockoptTCPInfo(cp, unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+		// For a listener the kernel reports the listen(2) backlog in
+		// tcpi_sacked and the accept queue's length in tcpi_unacked
+		// (tcp_get_info; sock_diag's idiag_wqueue/rqueue are the same).
+		f.Backlog, f.Pending = int(ti.Sacked), int64(ti.Unacked)
+	} else {
+		f.Missing = append(f.Missing, "backlog")
 	}
 	return f
 }

@@ -271,6 +271,18 @@ func readCmdline(pid int) []string {
 	return argv
 }
 
+// readExe returns the file process pid runs (readlink /proc/PID/exe); ""
+// for a kernel thread, a process we may not inspect, or a file deleted
+// or replaced since it was started (exec'ing the path would run another
+// program).
+func readExe(pid int) string {
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil || !strings.HasPrefix(exe, "/") || strings.HasSuffix(exe, " (deleted)") {
+		return ""
+	}
+	return exe
+}
+
 // listFDs returns the fd numbers of /proc/PID/fd, ascending.
 func listFDs(pid int) ([]int, error) {
 	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))

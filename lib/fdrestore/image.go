@@ -100,11 +100,15 @@ type Image struct {
 
 // Process is one process of an image.
 type Process struct {
-	ID     string    `json:"id" image:"required"`
-	PID    int       `json:"pid,omitempty"`  // informational; what grab: sources name
-	PPID   int       `json:"ppid,omitempty"` // informational
-	Comm   string    `json:"comm,omitempty"` // informational
-	Exec   []string  `json:"exec,omitempty"` // argv; nil: -- PROG must be given
+	ID   string   `json:"id" image:"required"`
+	PID  int      `json:"pid,omitempty"`  // informational; what grab: sources name
+	PPID int      `json:"ppid,omitempty"` // informational
+	Comm string   `json:"comm,omitempty"` // informational
+	Exec []string `json:"exec,omitempty"` // argv; nil: -- PROG must be given
+	// Exe is the file the process ran (/proc/PID/exe), exec'd with Exec
+	// as argv: a program that rewrote its argv (nginx's "nginx: worker
+	// process") restores. Empty: Exec[0] is searched in PATH.
+	Exe    string    `json:"exe,omitempty"`
 	Setsid bool      `json:"setsid,omitempty"`
 	Pgrp   string    `json:"pgrp,omitempty"` // "" or PgrpInherit, PgrpNew, or an earlier process's ID
 	Ctty   string    `json:"ctty,omitempty"` // a file ID held by this process; implies setsid
@@ -250,7 +254,7 @@ func DecodeImage(data []byte) (*Image, error) {
 			i += size
 		}
 	}
-	w := walker{data: data, fileKeys: map[string]fieldSet{}, schemas: map[reflect.Type]*schema{}}
+	w := walker{data: data, fileKeys: map[string]fieldSet{}}
 	img := new(Image)
 	if err := w.walk(reflect.ValueOf(img).Elem(), ""); err != nil {
 		// An image of another version or format is told as such, rather
@@ -497,12 +501,16 @@ type walker struct {
 	data     []byte
 	pos      int
 	fileKeys map[string]fieldSet // by file ID
-	schemas  map[reflect.Type]*schema
 }
 
+// schemas caches the schema of each struct type, built on first use (no
+// init-time work) and shared by every decode: reading struct tags is most
+// of a small image's decoding time.
+var schemas sync.Map // reflect.Type -> *schema
+
 func (w *walker) schema(t reflect.Type) *schema {
-	if s := w.schemas[t]; s != nil {
-		return s
+	if s, ok := schemas.Load(t); ok {
+		return s.(*schema)
 	}
 	s := &schema{index: map[string]int{}}
 	for i := range t.NumField() {
@@ -514,7 +522,7 @@ func (w *walker) schema(t reflect.Type) *schema {
 			s.required = append(s.required, i)
 		}
 	}
-	w.schemas[t] = s
+	schemas.Store(t, s)
 	return s
 }
 
@@ -876,31 +884,37 @@ func (t *Termios) CCBytes() ([NCCS]byte, error) {
 	return cc, nil
 }
 
-var accessModes = map[string]int{
-	"rdonly": unix.O_RDONLY,
-	"wronly": unix.O_WRONLY,
-	"rdwr":   unix.O_RDWR,
-	"path":   unix.O_PATH,
-}
+var accessModes = lazyMap[string, int]{build: func() map[string]int {
+	return map[string]int{
+		"rdonly": unix.O_RDONLY,
+		"wronly": unix.O_WRONLY,
+		"rdwr":   unix.O_RDWR,
+		"path":   unix.O_PATH,
+	}
+}}
 
-var statusFlags = map[string]int{
-	"append":   unix.O_APPEND,
-	"nonblock": unix.O_NONBLOCK,
-	"direct":   unix.O_DIRECT,
-	"noatime":  unix.O_NOATIME,
-	"sync":     unix.O_SYNC,
-	"dsync":    unix.O_DSYNC,
-	"async":    unix.O_ASYNC,
-}
+var statusFlags = lazyMap[string, int]{build: func() map[string]int {
+	return map[string]int{
+		"append":   unix.O_APPEND,
+		"nonblock": unix.O_NONBLOCK,
+		"direct":   unix.O_DIRECT,
+		"noatime":  unix.O_NOATIME,
+		"sync":     unix.O_SYNC,
+		"dsync":    unix.O_DSYNC,
+		"async":    unix.O_ASYNC,
+	}
+}}
 
-var pipeEndModes = map[string]string{"r": "rdonly", "w": "wronly", "rw": "rdwr"}
+var pipeEndModes = lazyMap[string, string]{build: func() map[string]string {
+	return map[string]string{"r": "rdonly", "w": "wronly", "rw": "rdwr"}
+}}
 
 // AccessMode returns the access mode word of the file, its default if
 // Flags has none: rdonly for file and fifo, the end's for a pipe, else
 // rdwr.
 func (f *File) AccessMode() string {
 	for _, w := range f.Flags {
-		if _, ok := accessModes[w]; ok {
+		if _, ok := accessModes.get()[w]; ok {
 			return w
 		}
 	}
@@ -908,7 +922,7 @@ func (f *File) AccessMode() string {
 	case TypeFile, TypeFIFO:
 		return "rdonly"
 	case TypePipe:
-		if m, ok := pipeEndModes[f.End]; ok {
+		if m, ok := pipeEndModes.get()[f.End]; ok {
 			return m
 		}
 	}
@@ -919,33 +933,35 @@ func (f *File) AccessMode() string {
 // flags (without O_CLOEXEC). Unknown words are ignored: a decoded image has
 // none.
 func (f *File) OpenFlags() int {
-	fl := accessModes[f.AccessMode()]
+	fl := accessModes.get()[f.AccessMode()]
 	for _, w := range f.Flags {
-		fl |= statusFlags[w]
+		fl |= statusFlags.get()[w]
 	}
 	return fl
 }
 
 // typeFields lists the fields of each type besides the common ones,
 // required ones marked with a final '*'.
-var typeFields = map[string][]string{
-	TypeFile:        {"path*", "pos", "mode", "verify", "deleted"},
-	TypeFIFO:        {"path*", "pending", "data_b64"},
-	TypePipe:        {"pipe*", "end*"},
-	TypeUnix:        {"socktype*", "state*", "path", "backlog", "pending", "pair", "end", "connect", "peer_external"},
-	TypeTCP:         {"state*", "addr*", "peer", "backlog", "pending", "v6only", "reuseport"},
-	TypeUDP:         {"state*", "addr*", "peer", "backlog", "pending", "v6only", "reuseport"},
-	TypePTY:         {"pty*", "end*"},
-	TypeEpoll:       {"targets*"},
-	TypeEventfd:     {"count*", "semaphore"},
-	TypeSignalfd:    {"sigmask*"},
-	TypeTimerfd:     {"clock*", "value", "interval", "ticks", "abstime"},
-	TypeMemfd:       {"mname*", "size", "pos", "seals", "data_b64"},
-	TypeInotify:     {"link"},
-	TypeFanotify:    {"link"},
-	TypePidfd:       {"link"},
-	TypeUnsupported: {"link*", "reason"},
-}
+var typeFields = lazyMap[string, []string]{build: func() map[string][]string {
+	return map[string][]string{
+		TypeFile:        {"path*", "pos", "mode", "verify", "deleted"},
+		TypeFIFO:        {"path*", "pending", "data_b64"},
+		TypePipe:        {"pipe*", "end*"},
+		TypeUnix:        {"socktype*", "state*", "path", "backlog", "pending", "pair", "end", "connect", "peer_external"},
+		TypeTCP:         {"state*", "addr*", "peer", "backlog", "pending", "v6only", "reuseport"},
+		TypeUDP:         {"state*", "addr*", "peer", "backlog", "pending", "v6only", "reuseport"},
+		TypePTY:         {"pty*", "end*"},
+		TypeEpoll:       {"targets*"},
+		TypeEventfd:     {"count*", "semaphore"},
+		TypeSignalfd:    {"sigmask*"},
+		TypeTimerfd:     {"clock*", "value", "interval", "ticks", "abstime"},
+		TypeMemfd:       {"mname*", "size", "pos", "seals", "data_b64"},
+		TypeInotify:     {"link"},
+		TypeFanotify:    {"link"},
+		TypePidfd:       {"link"},
+		TypeUnsupported: {"link*", "reason"},
+	}
+}}
 
 var commonFields = []string{"type", "flags", "name", "source", "missing"}
 
@@ -969,7 +985,7 @@ var fileFields = sync.OnceValue(func() *fileSchema {
 		s.names = append(s.names, jsonName(t.Field(i)))
 		s.index[s.names[i]] = i
 	}
-	for typ, fields := range typeFields {
+	for typ, fields := range typeFields.get() {
 		for _, f := range append(commonFields, fields...) {
 			name, req := strings.CutSuffix(f, "*")
 			bit := fieldSet(1) << s.index[name]
@@ -1241,7 +1257,7 @@ func (img *Image) validateFile(id string, f *File, keys fieldSet) error {
 		if err := checkWord("end", f.End, "r", "w", "rw"); err != nil {
 			return err
 		}
-		if m := f.AccessMode(); m != pipeEndModes[f.End] {
+		if m := f.AccessMode(); m != pipeEndModes.get()[f.End] {
 			return fmt.Errorf("access mode %s does not match pipe end %s", m, f.End)
 		}
 	case TypeUnix:
@@ -1289,8 +1305,8 @@ func (img *Image) validateFile(id string, f *File, keys fieldSet) error {
 func checkFlags(f *File) error {
 	mode := ""
 	for i, w := range f.Flags {
-		_, isMode := accessModes[w]
-		if _, ok := statusFlags[w]; !ok && !isMode {
+		_, isMode := accessModes.get()[w]
+		if _, ok := statusFlags.get()[w]; !ok && !isMode {
 			return fmt.Errorf("unknown flag %s", q(w))
 		}
 		if slices.Contains(f.Flags[:i], w) {
@@ -1507,6 +1523,9 @@ func (img *Image) validateProcess(p *Process, index map[string]int) error {
 	}
 	if p.Exec != nil && (len(p.Exec) == 0 || p.Exec[0] == "") {
 		return errors.New("exec is empty")
+	}
+	if p.Exe != "" && !strings.HasPrefix(p.Exe, "/") {
+		return fmt.Errorf("exe %q is not an absolute path", p.Exe)
 	}
 	seen := map[int]bool{}
 	held := map[string]bool{}

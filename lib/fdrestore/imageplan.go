@@ -42,7 +42,11 @@ type ImagePlan struct {
 type ProcPlan struct {
 	ID   string
 	Exec []string
-	Plan *Plan
+	// Exe is the file the image says the process ran (its
+	// /proc/PID/exe), run with Exec as argv; "" runs Exec[0] from PATH.
+	// Path is the file [ImagePlan.ResolveExecs] found.
+	Exe, Path string
+	Plan      *Plan
 	// Pgrp is -1 to stay in the coordinator's group, -2 for a new group of
 	// its own, else the index of the earlier process whose group it joins.
 	Pgrp int
@@ -91,6 +95,9 @@ func NewImagePlan(cfg ImageConfig) (*ImagePlan, error) {
 			src, err := ip.source(img, f.File, p, k)
 			if err != nil {
 				if !cfg.Lossy {
+					if exitcode.Of(err) == exitcode.Refused {
+						err = exitcode.Errorf(exitcode.Refused, "unable to restore fd %d of process %s: %w", f.FD, p.ID, unwrapUsage(err))
+					}
 					return nil, err
 				}
 				ip.Warnings = append(ip.Warnings, fmt.Sprintf("fd %d of process %s left closed: %v", f.FD, p.ID, unwrapUsage(err)))
@@ -115,9 +122,9 @@ func NewImagePlan(cfg ImageConfig) (*ImagePlan, error) {
 	}
 	ip.Global = g
 	for k, p := range img.Processes {
-		pp := &ProcPlan{ID: p.ID, Exec: p.Exec, Pgrp: -1}
+		pp := &ProcPlan{ID: p.ID, Exec: p.Exec, Exe: p.Exe, Pgrp: -1}
 		if k == 0 && len(cfg.Prog) > 0 {
-			pp.Exec = cfg.Prog
+			pp.Exec, pp.Exe = cfg.Prog, ""
 		}
 		if len(pp.Exec) == 0 {
 			return nil, usagef("image: process %s has no exec: give -- PROG", p.ID)
@@ -205,6 +212,12 @@ func (ip *ImagePlan) source(img *Image, id string, proc *Process, k int) (Source
 		default:
 			return Source{}, refuse(id, f, "a pipe end opened read-write (through /proc) is not built")
 		}
+		if st != nil && st.Size != 0 {
+			if err := checkPipeSize(st.Size); err != nil {
+				return Source{}, exitcode.Errorf(exitcode.Usage, "image: pipes.%s: %v", f.Pipe, err)
+			}
+			src.Size = st.Size
+		}
 		if st != nil && st.Pending > 0 {
 			data, err := st.Data()
 			if err != nil || int64(len(data)) != st.Pending {
@@ -272,6 +285,12 @@ func (ip *ImagePlan) source(img *Image, id string, proc *Process, k int) (Source
 		if f.Semaphore {
 			src.EventfdFlags |= unix.EFD_SEMAPHORE
 		}
+	case TypeSignalfd:
+		mask, err := f.SignalMask()
+		if err != nil {
+			return Source{}, exitcode.Errorf(exitcode.Usage, "image: files.%s: sigmask: %v", id, err)
+		}
+		src.Kind, src.SigMask = KindSignalfd, mask
 	case TypeMemfd:
 		if len(f.Seals) > 0 {
 			return Source{}, refuse(id, f, "seals are not built")
@@ -299,6 +318,21 @@ func (ip *ImagePlan) source(img *Image, id string, proc *Process, k int) (Source
 		src.StatusFlags = status
 	}
 	return src, nil
+}
+
+// maxPipeSlots is the most pipe buffers the kernel can give one pipe: its
+// ring is one kcalloc of struct pipe_buffer (40 bytes), at most 4 MiB.
+const maxPipeSlots = 1 << 16
+
+// checkPipeSize refuses a pipe capacity that F_GETPIPE_SZ can never have
+// reported: it is a power of two number of pages, from one page to the
+// largest ring the kernel can allocate.
+func checkPipeSize(size int64) error {
+	page := int64(unix.Getpagesize())
+	if size < page || size > page*maxPipeSlots || size&(size-1) != 0 {
+		return fmt.Errorf("size %d is not a pipe capacity (a power of two from %d to %d)", size, page, page*maxPipeSlots)
+	}
+	return nil
 }
 
 // registrar is the index of the process that registers epoll file id's

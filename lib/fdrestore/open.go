@@ -215,6 +215,14 @@ func (m *Masters) open(p *Plan, o int) ([]int, error) {
 		return []int{fd}, nil
 	case KindGrab:
 		return m.grab(src, t)
+	case KindSignalfd:
+		var set unix.Sigset_t
+		set.Val[0] = src.SigMask
+		fd, err := unix.Signalfd(-1, &set, unix.SFD_CLOEXEC)
+		if err != nil {
+			return nil, sysErr(fmt.Sprintf("create signalfd of mask %#x", src.SigMask), t, err)
+		}
+		return []int{fd}, nil
 	}
 	return nil, exitcode.Errorf(exitcode.Internal, "fd %d: %s has no master", t, obj.Kind)
 }
@@ -470,20 +478,29 @@ func checkDirFD(p *Plan, o int, fds []int) error {
 		return nil
 	}
 	for _, fd := range fds {
-		what := ""
-		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			what = "a directory"
-		} else if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil && fl&unix.O_PATH != 0 {
-			what = "an O_PATH fd"
-		}
-		if what != "" {
+		if what := DirFD(fd); what != "" {
 			return exitcode.Errorf(exitcode.Refused,
 				"refusing to place %s at fd %d (%s): it can reach outside a container's root; use --allow-dirfd",
 				what, firstTarget(p, o), obj.Source.Text)
 		}
 	}
 	return nil
+}
+
+// DirFD says what fd is when it is a directory or an O_PATH fd ("a
+// directory", "an O_PATH fd"), the fds section 11 refuses to hand a
+// program without --allow-dirfd; "" otherwise. Every command that hands
+// fds to a program (restore, grab, hold retrieve, hold getdump) applies
+// this one check.
+func DirFD(fd int) string {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return "a directory"
+	}
+	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil && fl&unix.O_PATH != 0 {
+		return "an O_PATH fd"
+	}
+	return ""
 }
 
 func (m *Masters) closePidfds() {
@@ -586,12 +603,14 @@ func applyState(p *Plan, o int, fds []int) error {
 			}
 		}
 	case KindPipe:
-		if len(src.Data) > 0 {
-			if len(src.Data) > 65536 {
-				if _, err := unix.FcntlInt(uintptr(fds[1]), unix.F_SETPIPE_SZ, len(src.Data)); err != nil {
-					return sysErr("size pipe "+obj.Name, t, err)
-				}
+		// The image's capacity (F_SETPIPE_SZ rounds up to a power of two
+		// pages), at least room for the queued bytes.
+		if size := max(src.Size, int64(len(src.Data))); size > 0 && (src.Size > 0 || size > 65536) {
+			if _, err := unix.FcntlInt(uintptr(fds[1]), unix.F_SETPIPE_SZ, int(size)); err != nil {
+				return sysErr(fmt.Sprintf("set the capacity of pipe %s to %d", obj.Name, size), t, err)
 			}
+		}
+		if len(src.Data) > 0 {
 			if err := writeAll(fds[1], src.Data); err != nil {
 				return sysErr("refill pipe "+obj.Name, t, err)
 			}

@@ -40,7 +40,10 @@ type FlagsConfig struct {
 	// none); HoldDelete deletes the retrieved ids once every file is open.
 	HoldTimeout time.Duration
 	HoldDelete  bool
-	Limits      Limits
+	// Holds are hold: sources given apart from Flags, after them, so
+	// that a socket path may contain ':' (hold retrieve's SOCKET).
+	Holds  []Hold `json:",omitempty"`
+	Limits Limits
 	// Inherited lists the fds open in fdrestore that it did not create (its
 	// census); with -C those >= 3 that are not targets go in [Plan.Close].
 	Inherited []int
@@ -121,14 +124,26 @@ func badSource(target int, src Source, format string, args ...any) error {
 // NewFlagsPlan builds the plan of `restore -f ...`. Every error is a usage
 // error (exit 100) with one line naming the bad flag, fd or source.
 func NewFlagsPlan(cfg FlagsConfig) (*Plan, error) {
-	flags := make([]flag, len(cfg.Flags))
+	flags := make([]flag, len(cfg.Flags), len(cfg.Flags)+len(cfg.Holds))
 	taken := map[int]bool{}
-	for i, arg := range cfg.Flags {
-		t, has, src, err := ParseFlag(arg)
+	for i := range len(cfg.Flags) + len(cfg.Holds) {
+		var t int
+		var has bool
+		var src Source
+		var err error
+		if i < len(cfg.Flags) {
+			t, has, src, err = ParseFlag(cfg.Flags[i])
+		} else {
+			t, has, src, err = cfg.Holds[i-len(cfg.Flags)].parse()
+		}
 		if err != nil {
 			return nil, err
 		}
-		flags[i] = flag{t, has, src}
+		if i < len(cfg.Flags) {
+			flags[i] = flag{t, has, src}
+		} else {
+			flags = append(flags, flag{t, has, src})
+		}
 		if has {
 			if taken[t] {
 				return nil, usagef("fd %d is given twice", t)
@@ -148,6 +163,30 @@ func NewFlagsPlan(cfg FlagsConfig) (*Plan, error) {
 		taken[next] = true
 	}
 	return buildPlan(flags, cfg)
+}
+
+// Hold is a hold:SOCKET:ID source given apart from the -f grammar:
+// fd Target (-1: the next free number from 3) gets ID from the holder at
+// Socket, whatever bytes the path holds.
+type Hold struct {
+	Target     int
+	Socket, ID string
+}
+
+func (h Hold) parse() (int, bool, Source, error) {
+	text := "hold:" + h.Socket + ":" + h.ID
+	src := Source{Kind: KindHold, Text: text, Socket: h.Socket, ID: h.ID}
+	switch {
+	case h.Socket == "":
+		return 0, false, src, syntaxErr(text, "missing holder socket path")
+	case h.ID == "":
+		return 0, false, src, syntaxErr(text, "missing holder id")
+	case len(h.ID) > maxHoldID:
+		return 0, false, src, syntaxErr(text, "holder id is longer than %d bytes", maxHoldID)
+	case h.Target > MaxFD:
+		return 0, false, src, usagef("fd %d is out of range", h.Target)
+	}
+	return max(h.Target, 0), h.Target >= 0, src, nil
 }
 
 // flag is one parsed -f: its target and source.

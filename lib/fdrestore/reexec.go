@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 
@@ -23,6 +24,9 @@ import (
 type StageRequest struct {
 	Config FlagsConfig
 	Prog   []string
+	// Path is the file to exec with Prog as argv; "" searches Prog[0]
+	// in PATH.
+	Path string `json:",omitempty"`
 	// Paths are the files the coordinator created, removed if the stage fails.
 	Paths []string
 	// Stdio lists the fds among 0-2 that pass through: their copies follow
@@ -117,7 +121,8 @@ func Reexec(req StageRequest, p *Plan, m *Masters) error {
 // sendStage queues req (JSON in a memfd) and then fds, numbered in order,
 // on the control socket sock.
 func sendStage(sock int, req StageRequest, fds []int) error {
-	data, err := json.Marshal(req)
+	safe := mapStrings(reflect.ValueOf(req), escapeBytes).Interface()
+	data, err := json.Marshal(safe)
 	if err != nil {
 		return exitcode.New(exitcode.Internal, fmt.Errorf("unable to encode the stage request: %w", err))
 	}
@@ -163,10 +168,12 @@ func Stage(control int, stderr func(fd int)) (*Plan, *StageRequest, *Masters, in
 	if err != nil {
 		return fail(nil, exitcode.New(exitcode.Sys, fmt.Errorf("unable to read the stage request: %w", err)))
 	}
-	req := new(StageRequest)
-	if err := json.Unmarshal(data, req); err != nil {
+	var coded StageRequest
+	if err := json.Unmarshal(data, &coded); err != nil {
 		return fail(nil, exitcode.New(exitcode.Usage, fmt.Errorf("bad stage request: %w", err)))
 	}
+	req := new(StageRequest)
+	*req = mapStrings(reflect.ValueOf(coded), unescapeBytes).Interface().(StageRequest)
 	m := &Masters{Paths: req.Paths}
 	p := req.Plan
 	if p == nil {

@@ -36,17 +36,21 @@ const (
 	// KindConnect is a unix socket connected to a listener of the image
 	// (Path); images only, opened after every listener (6.2).
 	KindConnect
+	// KindSignalfd is a signalfd of mask SigMask; images only.
+	KindSignalfd
 )
 
-var kindNames = map[Kind]string{
-	KindFile: "file", KindNull: "null", KindPipe: "pipe", KindSocketpair: "socketpair",
-	KindListen: "listen", KindPTY: "pty", KindMemfd: "memfd", KindEventfd: "eventfd",
-	KindEpoll: "epoll", KindFD: "fd", KindDup: "dup", KindClose: "close", KindGrab: "grab",
-	KindHold: "hold", KindConnect: "connect",
-}
+var kindNames = lazyMap[Kind, string]{build: func() map[Kind]string {
+	return map[Kind]string{
+		KindFile: "file", KindNull: "null", KindPipe: "pipe", KindSocketpair: "socketpair",
+		KindListen: "listen", KindPTY: "pty", KindMemfd: "memfd", KindEventfd: "eventfd",
+		KindEpoll: "epoll", KindFD: "fd", KindDup: "dup", KindClose: "close", KindGrab: "grab",
+		KindHold: "hold", KindConnect: "connect", KindSignalfd: "signalfd",
+	}
+}}
 
 func (k Kind) String() string {
-	if s, ok := kindNames[k]; ok {
+	if s, ok := kindNames.get()[k]; ok {
 		return s
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
@@ -107,6 +111,9 @@ type Source struct {
 	// epoll:
 	Items []EpollItem `json:",omitempty"`
 
+	// signalfd: the mask, bit n-1 for signal n
+	SigMask uint64 `json:",omitempty"`
+
 	// fd:M, dup:N, grab:PID:FD
 	FD  int `json:",omitempty"`
 	PID int `json:",omitempty"`
@@ -118,7 +125,7 @@ type Source struct {
 	// State of a file from an image (section 6.2), applied when its master
 	// is created; never set by the -f grammar.
 	Data        []byte `json:",omitempty"` // memfd contents, pipe or FIFO bytes queued
-	Size        int64  `json:",omitempty"` // memfd size (after Data)
+	Size        int64  `json:",omitempty"` // memfd size (after Data); pipe capacity (F_SETPIPE_SZ)
 	StatusFlags int    `json:",omitempty"` // O_NONBLOCK, O_APPEND... set with F_SETFL
 	EndFlags    [2]int `json:",omitempty"` // the same per end of a pipe, socketpair or pty
 	FIFO        bool   `json:",omitempty"` // file: a FIFO, opened through a temporary O_RDWR open
@@ -171,36 +178,40 @@ const maxHoldID = 255
 // maxSunPath is the room for a path in sockaddr_un, less the final NUL.
 const maxSunPath = len(unix.RawSockaddrUnix{}.Path) - 1
 
-var fileFlags = map[string]int{
-	"rdonly":    unix.O_RDONLY,
-	"wronly":    unix.O_WRONLY,
-	"rdwr":      unix.O_RDWR,
-	"path":      unix.O_PATH,
-	"append":    unix.O_APPEND,
-	"nonblock":  unix.O_NONBLOCK,
-	"creat":     unix.O_CREAT,
-	"excl":      unix.O_EXCL,
-	"trunc":     unix.O_TRUNC,
-	"directory": unix.O_DIRECTORY,
-	"nofollow":  unix.O_NOFOLLOW,
-	"noatime":   unix.O_NOATIME,
-	"sync":      unix.O_SYNC,
-	"dsync":     unix.O_DSYNC,
-	"direct":    unix.O_DIRECT,
-}
+var fileFlags = lazyMap[string, int]{build: func() map[string]int {
+	return map[string]int{
+		"rdonly":    unix.O_RDONLY,
+		"wronly":    unix.O_WRONLY,
+		"rdwr":      unix.O_RDWR,
+		"path":      unix.O_PATH,
+		"append":    unix.O_APPEND,
+		"nonblock":  unix.O_NONBLOCK,
+		"creat":     unix.O_CREAT,
+		"excl":      unix.O_EXCL,
+		"trunc":     unix.O_TRUNC,
+		"directory": unix.O_DIRECTORY,
+		"nofollow":  unix.O_NOFOLLOW,
+		"noatime":   unix.O_NOATIME,
+		"sync":      unix.O_SYNC,
+		"dsync":     unix.O_DSYNC,
+		"direct":    unix.O_DIRECT,
+	}
+}}
 
 // DefaultMode is the creation mode of file:...:creat without mode=, as a
 // shell's > redirection uses (the umask applies).
 const DefaultMode = 0o666
 
-var epollEvents = map[string]uint32{
-	"in":      unix.EPOLLIN,
-	"out":     unix.EPOLLOUT,
-	"pri":     unix.EPOLLPRI,
-	"rdhup":   unix.EPOLLRDHUP,
-	"et":      unix.EPOLLET,
-	"oneshot": unix.EPOLLONESHOT,
-}
+var epollEvents = lazyMap[string, uint32]{build: func() map[string]uint32 {
+	return map[string]uint32{
+		"in":      unix.EPOLLIN,
+		"out":     unix.EPOLLOUT,
+		"pri":     unix.EPOLLPRI,
+		"rdhup":   unix.EPOLLRDHUP,
+		"et":      unix.EPOLLET,
+		"oneshot": unix.EPOLLONESHOT,
+	}
+}}
 
 // ParseSource parses one SOURCE of the table in spec/fdrestore.md section 2.
 // Errors are usage errors ([exitcode.Usage]) wrapping a [*SyntaxError].
@@ -326,8 +337,16 @@ func parseFile(src *Source, s string) error {
 		s = s[:at]
 	}
 	path, flags := s, ""
-	if c := strings.LastIndexByte(s, ':'); c >= 0 && isFlagList(s[c+1:]) {
-		path, flags = s[:c], s[c+1:]
+	if c := strings.LastIndexByte(s, ':'); c >= 0 {
+		if isFlagList(s[c+1:]) {
+			path, flags = s[:c], s[c+1:]
+		} else if bad := unknownFlag(s[c+1:]); bad != "" {
+			// "file:/x:w" is a mistyped flag far more often than a file
+			// named "x:w": say so (a path ending in such a word ends
+			// with ':', "file:/x:w:").
+			return fmt.Errorf("unknown file flag %q (flags: %s; end the path with ':' if %q is part of it)",
+				bad, fileFlagNames, ":"+s[c+1:])
+		}
 	}
 	if path == "" {
 		return errors.New("missing path")
@@ -336,12 +355,34 @@ func parseFile(src *Source, s string) error {
 	return parseFileFlags(src, flags)
 }
 
+// fileFlagNames lists the flag words of file: for messages.
+const fileFlagNames = "rdonly wronly rdwr path append nonblock creat excl trunc directory nofollow noatime sync dsync direct mode=OCTAL"
+
+// unknownFlag returns the first unknown word of s when s looks like a flag
+// list (comma-separated words of 1 to 9 lowercase letters, or mode=...);
+// "" otherwise.
+func unknownFlag(s string) string {
+	bad := ""
+	for item := range strings.SplitSeq(s, ",") {
+		if strings.HasPrefix(item, "mode=") {
+			continue
+		}
+		if len(item) == 0 || len(item) > 9 || strings.Trim(item, "abcdefghijklmnopqrstuvwxyz") != "" {
+			return ""
+		}
+		if _, ok := fileFlags.get()[item]; !ok && bad == "" {
+			bad = item
+		}
+	}
+	return bad
+}
+
 func isFlagList(s string) bool {
 	if s == "" {
 		return true
 	}
 	for item := range strings.SplitSeq(s, ",") {
-		if _, ok := fileFlags[item]; !ok && !strings.HasPrefix(item, "mode=") {
+		if _, ok := fileFlags.get()[item]; !ok && !strings.HasPrefix(item, "mode=") {
 			return false
 		}
 	}
@@ -379,7 +420,7 @@ func parseFileFlags(src *Source, flags string) error {
 				}
 				access = name
 			}
-			other |= fileFlags[name]
+			other |= fileFlags.get()[name]
 		}
 	}
 	if access == "" {
@@ -614,7 +655,7 @@ func parseEpoll(src *Source, s string) error {
 				return fmt.Errorf("missing events after %d/", fd)
 			}
 			for e := range strings.SplitSeq(evs, "+") {
-				bit, ok := epollEvents[e]
+				bit, ok := epollEvents.get()[e]
 				if !ok {
 					return fmt.Errorf("epoll event %q must be in, out, pri, rdhup, et or oneshot", e)
 				}
@@ -683,7 +724,12 @@ func parseHold(src *Source, s string) error {
 // text before the first '=' is all digits; otherwise the whole argument is
 // the SOURCE. Errors are usage errors naming the fd when one is given.
 func ParseFlag(s string) (target int, hasTarget bool, src Source, err error) {
-	if n, rest, ok := strings.Cut(s, "="); ok && allDigits(n) {
+	n, rest, ok := strings.Cut(s, "=")
+	if ok && n != "" && !allDigits(n) && !strings.Contains(n, ":") && parserFor(n) == nil {
+		// "abc=null": no source type has a '=' before its first ':'.
+		return 0, false, Source{}, exitcode.Errorf(exitcode.Usage, "-f %s: %q is not an fd number: N=SOURCE needs a decimal N", s, n)
+	}
+	if ok && allDigits(n) {
 		t, err := parseFD("fd", n)
 		if err != nil {
 			return 0, false, Source{}, exitcode.Errorf(exitcode.Usage, "fd %s is out of range", n)

@@ -135,7 +135,7 @@ func RunImage(ip *ImagePlan, m *Masters, env []string, stderr func(string)) (int
 		}
 		procs = append(procs, sp)
 
-		req := StageRequest{Prog: pp.Exec, Plan: pp.Plan, Spawned: true, ID: pp.ID}
+		req := StageRequest{Prog: pp.Exec, Path: pp.Path, Plan: pp.Plan, Spawned: true, ID: pp.ID}
 		var fds []int
 		for i, g := range pp.Masters {
 			req.Masters = append(req.Masters, i)
@@ -184,8 +184,10 @@ func RunImage(ip *ImagePlan, m *Masters, env []string, stderr func(string)) (int
 			return abort(exitcode.Errorf(int(b[1]), "%s", b[2:]))
 		}
 	}
-	_ = m.Close() // nothing left but created paths, which now belong to the programs
+	// Nothing is left but the created paths, which now belong to the
+	// programs: forget them before closing, or Close would remove them.
 	m.Paths = nil
+	_ = m.Close()
 
 	// Parent: forward signals, reap, exit like the first process.
 	left := len(procs)

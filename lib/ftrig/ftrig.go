@@ -149,22 +149,24 @@ func (l *Listener) Close() error {
 // as s6's ftrigw_notifyb_nosig does. Only an unreadable dir is an error.
 // len(events) should stay at most PIPE_BUF (4096) for the write to be
 // atomic.
+//
+// Listeners may write into a fifodir (it is group-writable), so an entry
+// with a listener's name may be something else they planted: it is
+// opened with O_NOFOLLOW (a symbolic link is never followed) and written
+// to only if fstat(2) says it is a FIFO.
 func Notify(dir string, events []byte) (int, error) {
 	names, err := listeners(dir)
 	n := 0
 	for _, name := range names {
 		path := filepath.Join(dir, name)
-		fd, err := sys.Open(path, unix.O_WRONLY|unix.O_NONBLOCK, 0)
-		if err != nil {
-			if errors.Is(err, unix.ENXIO) {
-				unix.Unlink(path)
-			}
+		fd, ok := openListener(path)
+		if !ok {
 			continue
 		}
 		// One write: a short one only happens on error with a pipe
 		// and len(events) <= PIPE_BUF. EPIPE does not kill us: the Go
 		// runtime ignores SIGPIPE for fds other than 1 and 2.
-		_, err = sys.Write(fd, events)
+		_, err := sys.Write(fd, events)
 		unix.Close(fd)
 		switch {
 		case err == nil:
@@ -176,6 +178,26 @@ func Notify(dir string, events []byte) (int, error) {
 	return n, err
 }
 
+// openListener opens the listener FIFO path for writing without blocking
+// and without following a symbolic link, and checks that it is a FIFO. A
+// FIFO without a reader (ENXIO) is unlinked; anything else that is not a
+// FIFO is left alone and reported as not ok.
+func openListener(path string) (int, bool) {
+	fd, err := sys.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_NOCTTY, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENXIO) {
+			unix.Unlink(path)
+		}
+		return -1, false
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		unix.Close(fd)
+		return -1, false
+	}
+	return fd, true
+}
+
 // Clean unlinks every listener FIFO of the fifodir dir that has no reader
 // left (its listener died without cleaning up), as s6-supervise does at
 // startup (s6 ftrigw_clean). Only an unreadable dir is an error.
@@ -183,11 +205,8 @@ func Clean(dir string) error {
 	names, err := listeners(dir)
 	for _, name := range names {
 		path := filepath.Join(dir, name)
-		fd, err := sys.Open(path, unix.O_WRONLY|unix.O_NONBLOCK, 0)
-		if err == nil {
+		if fd, ok := openListener(path); ok {
 			unix.Close(fd)
-		} else if errors.Is(err, unix.ENXIO) {
-			unix.Unlink(path)
 		}
 	}
 	return err

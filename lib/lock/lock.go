@@ -117,6 +117,22 @@ func Lock(f *os.File, k Kind) error {
 	return fcntlLock(f, unix.F_OFD_SETLKW, whole(k))
 }
 
+// TryLockFD is [TryLock] on a raw fd: lockd holds its locks on fds of its
+// own, with no *os.File around them.
+func TryLockFD(fd int, k Kind) error {
+	var err error
+	for {
+		err = unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, whole(k))
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES) {
+		return ErrBusy
+	}
+	return err
+}
+
 // Unlock releases the lock f holds (closing f does too).
 func Unlock(f *os.File) error {
 	return fcntlLock(f, unix.F_OFD_SETLK, &unix.Flock_t{Type: unix.F_UNLCK})

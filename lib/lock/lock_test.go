@@ -135,3 +135,37 @@ func TestPOSIXChild(t *testing.T) {
 		t.Fatalf("POSIX F_GETLK = %v, type %d; want the parent's lock", err, lk.Type)
 	}
 }
+
+// TestTryLockFD: on raw fds, a second open file is refused with ErrBusy
+// while the first holds the lock; the holder locking again succeeds (how
+// lockd checks that a helper locked its file); a shared lock is shared.
+func TestTryLockFD(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "lock")
+	open := func() int {
+		fd, err := unix.Open(p, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		return fd
+	}
+	a, b := open(), open()
+	if err := TryLockFD(a, Exclusive); err != nil {
+		t.Fatalf("TryLockFD(a) = %v", err)
+	}
+	if err := TryLockFD(b, Shared); !errors.Is(err, ErrBusy) {
+		t.Errorf("TryLockFD(b) while a holds = %v; want ErrBusy", err)
+	}
+	if err := TryLockFD(a, Exclusive); err != nil {
+		t.Errorf("TryLockFD(a) again by the holder = %v; want nil", err)
+	}
+	if err := TryLockFD(a, Shared); err != nil {
+		t.Fatalf("TryLockFD(a, Shared) = %v", err)
+	}
+	if err := TryLockFD(b, Shared); err != nil {
+		t.Errorf("TryLockFD(b, Shared) along a shared holder = %v; want nil", err)
+	}
+	if err := TryLockFD(-1, Shared); !errors.Is(err, unix.EBADF) {
+		t.Errorf("TryLockFD(-1) = %v; want EBADF", err)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"sync"
 	"syscall"
@@ -107,8 +106,7 @@ const (
 // Dial connects to the lockd listening on socket (a path, or "@name" for
 // an abstract socket) and shakes hands; ctx bounds both.
 func Dial(ctx context.Context, socket string) (*Client, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", socket)
+	conn, err := dialContext(ctx, socket)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +126,14 @@ func spawn(ctx context.Context, exe, lockdir string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unable to create a socket pair: %w", err)
 	}
-	mine := os.NewFile(uintptr(fds[0]), "lockd")
+	// Our end non-blocking, so that os.NewFile hands it to the runtime
+	// poller and the client's deadlines work.
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return nil, fmt.Errorf("unable to create a socket pair: %w", err)
+	}
+	conn := os.NewFile(uintptr(fds[0]), "lockd")
 	theirs := os.NewFile(uintptr(fds[1]), "lockd client")
 	pid, err := proc.Spawn([]string{"lockd", lockdir}, proc.Attr{
 		Path:  exe,
@@ -136,18 +141,11 @@ func spawn(ctx context.Context, exe, lockdir string) (*Client, error) {
 	})
 	theirs.Close()
 	if err != nil {
-		mine.Close()
+		conn.Close()
 		return nil, err
 	}
 	reaped := make(chan error, 1)
 	go func() { reaped <- reap(pid) }()
-	conn, err := net.FileConn(mine)
-	mine.Close()
-	if err != nil {
-		_ = unix.Kill(pid, unix.SIGKILL)
-		<-reaped
-		return nil, fmt.Errorf("unable to use the socket to lockd: %w", err)
-	}
 	c, err := NewClient(ctx, conn) // closes conn on failure: lockd sees EOF and exits
 	if err != nil {
 		if rerr := <-reaped; rerr != nil {
@@ -250,7 +248,7 @@ func connErrno(err error) syscall.Errno {
 		return syscall.ECONNRESET
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return syscall.ETIMEDOUT
-	case errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrClosed):
+	case errors.Is(err, os.ErrClosed):
 		return syscall.ECONNABORTED
 	}
 	return syscall.EIO
@@ -325,12 +323,15 @@ func (c *Client) route(m Message) error {
 		h := s.replies[0]
 		s.replies = s.replies[1:]
 		h(m.Errno, false)
-	case MsgGranted, MsgFailed, MsgLost:
+	case MsgGranted, MsgGrantedFD, MsgFailed, MsgLost:
+		// The client never asks for the locked file (FlagPassFD), so a G
+		// carries nothing it reads: the kernel closes an fd sent to a
+		// reader without a control buffer. It is a grant all the same.
 		l := s.lock
 		switch {
 		case l == nil:
 			return protoErr("%c message for list id %d", m.Type, m.ID)
-		case m.Type == MsgGranted && l.state == pending:
+		case (m.Type == MsgGranted || m.Type == MsgGrantedFD) && l.state == pending:
 			l.state = held
 			l.granted = true
 			close(l.done)

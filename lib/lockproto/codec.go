@@ -42,13 +42,29 @@ const (
 	OpList    = 'L'
 )
 
+// Acquire flags.
+const (
+	FlagExclusive = 1 // bit 0: an exclusive lock (else shared)
+	// FlagPassFD (bit 1) asks lockd to pass the locked file itself with
+	// the grant: a [MsgGrantedFD] frame carrying one fd (SCM_RIGHTS). The
+	// client then holds the lock on that open file description, so the
+	// lock outlives lockd; lockd keeps its own copy until the release or
+	// the client's disconnect. Only on a Unix socket; a lock lockd cannot
+	// pass (held by an external helper) is granted with a plain
+	// [MsgGranted].
+	FlagPassFD = 2
+)
+
 // Message types.
 const (
 	MsgReply   = 'r'
 	MsgGranted = 'g'
-	MsgFailed  = 'f'
-	MsgLost    = 'x'
-	MsgEntry   = 'e'
+	// MsgGrantedFD is [MsgGranted] with the locked file's fd attached to
+	// the frame (SCM_RIGHTS on the frame's first byte).
+	MsgGrantedFD = 'G'
+	MsgFailed    = 'f'
+	MsgLost      = 'x'
+	MsgEntry     = 'e'
 )
 
 // ErrProto is wrapped by every decoding error: a bad frame length, an
@@ -166,7 +182,7 @@ type Request struct {
 }
 
 // Mode is the mode bit of an acquire's flags.
-func (r Request) Mode() Mode { return Mode(r.Flags & 1) }
+func (r Request) Mode() Mode { return Mode(r.Flags & FlagExclusive) }
 
 // Marshal returns r's payload (not framed).
 func (r Request) Marshal() []byte {
@@ -273,7 +289,7 @@ func ParseServerMessage(p []byte) (Message, error) {
 	switch m.Type {
 	case MsgReply:
 		want = 7
-	case MsgGranted:
+	case MsgGranted, MsgGrantedFD:
 		want = 5
 	case MsgFailed, MsgLost:
 		want = 9
@@ -319,25 +335,44 @@ func ParseServerMessage(p []byte) (Message, error) {
 // component over [MaxComponent]; 0 for a good name. Whether the path
 // exists and is a regular file is lockd's business.
 func CheckName(name string) syscall.Errno {
-	if name == "" || strings.IndexByte(name, 0) >= 0 || name[0] == '/' {
-		return syscall.EINVAL
-	}
-	if len(name) > MaxName {
-		return syscall.ENAMETOOLONG
+	e, _ := checkName(name)
+	return e
+}
+
+// NameProblem says what is wrong with a lock name that [CheckName]
+// refuses, in words for a message ("has a \"..\" component"); "" for a
+// good name.
+func NameProblem(name string) string {
+	_, why := checkName(name)
+	return why
+}
+
+func checkName(name string) (syscall.Errno, string) {
+	switch {
+	case name == "":
+		return syscall.EINVAL, "is empty"
+	case strings.IndexByte(name, 0) >= 0:
+		return syscall.EINVAL, "contains a NUL byte"
+	case name[0] == '/':
+		return syscall.EINVAL, "is absolute (starts with /): it must be relative to lockd's directory"
+	case len(name) > MaxName:
+		return syscall.ENAMETOOLONG, fmt.Sprintf("is longer than %d bytes", MaxName)
 	}
 	long := false
 	for c := range strings.SplitSeq(name, "/") {
 		switch {
-		case c == "" || c == "." || c == "..":
-			return syscall.EINVAL
+		case c == "":
+			return syscall.EINVAL, "has an empty component (// or a trailing /)"
+		case c == "." || c == "..":
+			return syscall.EINVAL, fmt.Sprintf("has a %q component: it must stay inside lockd's directory", c)
 		case len(c) > MaxComponent:
 			long = true
 		}
 	}
 	if long {
-		return syscall.ENAMETOOLONG
+		return syscall.ENAMETOOLONG, fmt.Sprintf("has a component longer than %d bytes", MaxComponent)
 	}
-	return 0
+	return 0, ""
 }
 
 // Quote renders a lock name for a line of text: printable ASCII as is

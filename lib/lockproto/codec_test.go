@@ -122,6 +122,7 @@ func TestQuote(t *testing.T) {
 
 func FuzzParseRequest(f *testing.F) {
 	f.Add(Request{Op: OpAcquire, ID: 1, Flags: 1, Timeout: 500, Name: "db"}.Marshal())
+	f.Add(Request{Op: OpAcquire, ID: 2, Flags: FlagExclusive | FlagPassFD, Timeout: Forever, Name: "a/b"}.Marshal())
 	f.Add(Request{Op: OpRelease, ID: 3}.Marshal())
 	f.Add(Request{Op: OpList, ID: 4}.Marshal())
 	f.Fuzz(func(t *testing.T, p []byte) {
@@ -141,6 +142,7 @@ func FuzzParseRequest(f *testing.F) {
 func FuzzParseServerMessage(f *testing.F) {
 	f.Add(Message{Type: MsgReply, ID: 1}.Marshal())
 	f.Add(Message{Type: MsgLost, ID: 1, Errno: syscall.EOWNERDEAD, HStatus: 137}.Marshal())
+	f.Add(Message{Type: MsgGrantedFD, ID: 7}.Marshal())
 	f.Add(Message{Type: MsgEntry, ID: 1, Entry: Entry{Name: "db", Left: -1}}.Marshal())
 	f.Fuzz(func(t *testing.T, p []byte) {
 		m, err := ParseServerMessage(p)
@@ -183,8 +185,14 @@ func FuzzCheckName(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
-		if CheckName(name) != 0 {
+		if e := CheckName(name); e != 0 {
+			if NameProblem(name) == "" {
+				t.Fatalf("CheckName(%q) = %v with no NameProblem", name, e)
+			}
 			return
+		}
+		if why := NameProblem(name); why != "" {
+			t.Fatalf("NameProblem(%q) = %q for a good name", name, why)
 		}
 		if name == "" || len(name) > MaxName || strings.HasPrefix(name, "/") || strings.Contains(name, "\x00") {
 			t.Fatalf("CheckName(%q) accepted it", name)
@@ -195,4 +203,19 @@ func FuzzCheckName(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestNameProblem: every name CheckName refuses gets a reason, and only
+// those.
+func TestNameProblem(t *testing.T) {
+	for _, name := range []string{"", "a\x00b", "/abs", "a//b", "a/", "./a", "a/..", strings.Repeat("x", MaxName+1),
+		strings.Repeat("y", MaxComponent+1), "ok", "a/b", "\xff\xfe", "sp ace"} {
+		e, why := CheckName(name), NameProblem(name)
+		if (e != 0) != (why != "") {
+			t.Errorf("CheckName(%q) = %v but NameProblem = %q", name, e, why)
+		}
+	}
+	if got := NameProblem("../escape"); got != `has a ".." component: it must stay inside lockd's directory` {
+		t.Errorf("NameProblem(../escape) = %q", got)
+	}
 }

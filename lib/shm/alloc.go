@@ -132,8 +132,11 @@ func (s *Segment) FreeLocks() (uint32, error) {
 
 // TakenLocks returns the indexes whose lock is held: a non-zero owner PID
 // and no OWNER_DIED mark (a lock whose owner died is free for the next
-// locker, as podman counts it). It only reads lock words; podman try-locked
-// every lock. podman: GetTakenLocks.
+// locker, as podman counts it), and, as podman, not a lock whose holder is
+// dead though the kernel did not release it (an uncovered holder: its
+// liveness is checked). It only reads lock words (and /proc for uncovered
+// holders); podman try-locked every lock, repairing such a lock as it went.
+// podman: GetTakenLocks.
 func (s *Segment) TakenLocks() ([]uint32, error) {
 	n, err := s.count("taken", false)
 	if err != nil {
@@ -142,10 +145,17 @@ func (s *Segment) TakenLocks() ([]uint32, error) {
 	var out []uint32
 	m := s.m
 	for i := uint32(0); i < n; i++ {
-		f := atomic.LoadUint32(word32(m.slotPtr(i), slotWord))
-		if f&futexPIDMask != 0 && f&futexOwnerDied == 0 {
-			out = append(out, i)
+		w := atomic.LoadUint64(word64(m.slotPtr(i), slotWord))
+		f, tag := uint32(w), uint32(w>>32)
+		if f&futexPIDMask == 0 || f&futexOwnerDied != 0 {
+			continue
 		}
+		if tag&tagKCovered == 0 && !m.foreign {
+			if l := ownerLiveness(f&futexPIDMask, tag); l == Dead || l == Reused {
+				continue // free for the next locker, as podman counts it
+			}
+		}
+		out = append(out, i)
 	}
 	return out, nil
 }

@@ -30,13 +30,24 @@
 // exclude each other. Locks are robust: when a holder dies or execs, the
 // next locker takes the lock over and is told so ([Acquired.OwnerDied]).
 //
-// Robustness comes from the kernel's robust futex list (set_robust_list(2)),
-// registered by this package's init on the main thread, whose TID is the
-// PID; each held lock's slot is linked into that list, so the kernel marks
-// the lock OWNER_DIED and wakes a waiter when the process exits or execs.
-// Where a C library already owns the list (cgo, -race builds), or with
-// GOTOOLS_SHM_NO_ROBUST=1, locks are recovered by a liveness check of the
-// owner PID and start time instead: waiters re-check it every second.
+// Robustness comes from the kernel's robust futex list (set_robust_list(2)).
+// Nothing happens at init: when the process first opens or creates a
+// segment, a keeper thread (a goroutine locked to its OS thread, blocked for
+// the life of the process) registers the list, and lock words name the
+// keeper's TID. The kernel walks that list when the keeper ends, which is
+// when the process exits, is killed or execs, and marks every lock the
+// process held OWNER_DIED and wakes a waiter. Each slot this process locks
+// gets a node in private memory at a fixed distance below the segment,
+// linked at its first lock and left linked (the kernel ignores a node whose
+// word names another thread), so Lock is one CAS and Unlock one CAS, with no
+// clock and no mutex. The kernel walks at most 2048 nodes: slots linked
+// later are uncovered. Under cgo, glibc's list for the keeper's thread is
+// replaced while it is empty, so cgo programs are covered too. Where it
+// cannot be (GOTOOLS_SHM_NO_ROBUST=1, or a non-empty C list), or past 2048
+// nodes, locks are recovered by a liveness check of the owner id and start
+// time instead: waiters re-check it every second. A covered word whose owner
+// is nevertheless dead (a corrupted or restored segment) is found by a
+// waiter after a sleep of 1 s, then of 2 s, 4 s ... up to 64 s.
 //
 // # Differences from podman
 //

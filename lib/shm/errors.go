@@ -18,7 +18,10 @@ type Error struct {
 	Name  string // the segment's name in podman's form, "/name"
 	Index int    // the lock index, or -1 when the error concerns no index
 	Err   error  // a syscall.Errno
-	hint  string // an explanation appended to the message, if any
+	// ForeignUID is the owner of a segment refused with EPERM because it
+	// belongs to neither the caller nor root (see [WithAnyOwner]); else 0.
+	ForeignUID int
+	hint       string // an explanation appended to the message, if any
 }
 
 func (e *Error) Error() string {

@@ -43,8 +43,20 @@ const (
 	slotTag       = 32 // allocation tag
 	slotWaiters   = 40 // sleeping waiters
 	slotFlags     = 44 // flagRecovered
-	slotOwnerPID  = 48 // diagnostic copy of the owner's pid
+	slotOwnerPID  = 48 // diagnostic copy of the owner's pid, written by the slow path
 	slotPrevOwner = 52 // previous owner's pid when flagRecovered
+	// slotDiag (u32): the lock word's owner id with diagStamped or
+	// diagObserved while slotAcquired (and, if stamped, slotFlags and
+	// slotPrevOwner) describe the current holding. Only a holding whose
+	// Unlock takes the slow path (WAITERS set, or an uncovered slot) is
+	// stamped, and that Unlock clears it: the fast paths never touch it.
+	slotDiag = 56
+)
+
+// Bits of slotDiag (ids use bits 0-29).
+const (
+	diagStamped  = 1 << 31 // by the owner's slow path
+	diagObserved = 1 << 30 // by a waiter: slotAcquired is when it first saw the holding
 )
 
 // Futex word bits: the kernel's robust-futex layout (futex(2), "Robust
@@ -53,12 +65,18 @@ const (
 	futexPIDMask   = 0x3fffffff
 	futexOwnerDied = 0x40000000
 	futexWaiters   = 0x80000000
-	tagKCovered    = 1 << 31 // owner tag: the kernel will recover this holding
-	tagStartMask   = 1<<31 - 1
-	flagRecovered  = 1
+	// owner tag: the kernel will recover this holding. The rest of a
+	// covered tag is the owner's pid (the futex half names its keeper
+	// thread, and the kernel clears it at death, the tag stays); of an
+	// uncovered one, the owner's start time.
+	tagKCovered   = 1 << 31
+	tagStartMask  = 1<<31 - 1
+	flagRecovered = 1
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// crc32c is the header's checksum, CRC-32C (Castagnoli); the table is built
+// at the first use, not at init.
+func crc32c(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)) }
 
 // header is the decoded header of a segment.
 type header struct {
@@ -102,7 +120,7 @@ func (h *header) encode() []byte {
 	le.PutUint64(b[56:], h.nsIno)
 	le.PutUint64(b[64:], h.nsDev)
 	le.PutUint32(b[72:], h.creatorPID)
-	le.PutUint32(b[crcEnd:], crc32.Checksum(b[:crcEnd], castagnoli))
+	le.PutUint32(b[crcEnd:], crc32c(b[:crcEnd]))
 	le.PutUint32(b[offNumLocks:], h.numLocks)
 	return b
 }
@@ -125,7 +143,7 @@ func parseHeader(b []byte, fileSize int64) (header, error) {
 	if h.version != formatVersion {
 		return h, unix.EPROTONOSUPPORT
 	}
-	if le.Uint32(b[crcEnd:]) != crc32.Checksum(b[:crcEnd], castagnoli) {
+	if le.Uint32(b[crcEnd:]) != crc32c(b[:crcEnd]) {
 		return h, unix.EBADF
 	}
 	h.flags = le.Uint32(b[20:])

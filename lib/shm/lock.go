@@ -4,6 +4,8 @@ package shm
 
 import (
 	"context"
+	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -29,6 +31,18 @@ type Acquired struct {
 // died is taken over and Lock returns nil (as podman); [Segment.Acquire]
 // reports the takeover. podman: LockSemaphore.
 func (s *Segment) Lock(i uint32) error {
+	// the fast path of acquire, small enough to be inlined
+	if p := s.fast(i); p != nil {
+		// a node word is 0 unless linked and covered (so registered)
+		if w := atomic.LoadUint64(word64(node(p), nodeWord)); w != 0 &&
+			atomic.CompareAndSwapUint64(word64(p, slotWord), 0, w) {
+			return nil
+		}
+	}
+	return s.lockSlow(i)
+}
+
+func (s *Segment) lockSlow(i uint32) error {
 	_, err := s.acquire("lock", context.Background(), i, false, 0)
 	return err
 }
@@ -76,19 +90,33 @@ func (s *Segment) acquire(op string, ctx context.Context, i uint32, try bool, ti
 	if err != nil {
 		return Acquired{}, err
 	}
-	selfInit()
-	// fast path: a free lock, no deferred calls or allocations
-	if old := atomic.LoadUint64(word64(p, slotWord)); uint32(old)&futexPIDMask == 0 {
-		if ok, a := s.take(p, old, self.pid, false, 0); ok {
-			return a, nil
+	// Fast path: a free, unmarked lock whose robust-list node this process
+	// linked before, covered: one CAS, no clock, no mutex, no allocation,
+	// no other store (a plain store before the next locked instruction
+	// costs as much as the CAS). The word's tag carries the owner's pid; a
+	// waiter records when it first saw the holding (see acquireSlow).
+	if registered {
+		if w := atomic.LoadUint64(word64(node(p), nodeWord)); w != 0 &&
+			atomic.CompareAndSwapUint64(word64(p, slotWord), 0, w) {
+			return Acquired{Locked: true}, nil
 		}
 	}
 	return s.acquireSlow(op, ctx, p, i, try, timeout)
 }
 
+// fast returns slot i's address for Lock and Unlock's fast paths, or nil
+// when the slow path must decide (a closed or read-only handle, an index
+// beyond this process's mapping).
+func (s *Segment) fast(i uint32) unsafe.Pointer {
+	if i >= s.seen.Load() {
+		return nil
+	}
+	return unsafe.Add(s.slots, uintptr(i)*slotSize)
+}
+
 // acquireSlow is the locking protocol's loop (spec/shmlock.md "Lock").
 func (s *Segment) acquireSlow(op string, ctx context.Context, p unsafe.Pointer, i uint32, try bool, timeout time.Duration) (Acquired, error) {
-	me := self.pid
+	me := self.id
 	word := word64(p, slotWord)
 	fword := word32(p, slotWord)
 	slept := false
@@ -102,13 +130,24 @@ func (s *Segment) acquireSlow(op string, ctx context.Context, p unsafe.Pointer, 
 			deadline, ctxDeadline = dl, true
 		}
 	}
+	// A kernel-covered owner is trusted to be released by the kernel
+	// when it dies, but a word can claim coverage falsely (a corrupted
+	// or restored segment, an owner whose list was damaged): after a
+	// sleep that timed out with the word unchanged, its liveness is
+	// checked, at growing intervals (1 s, 2 s, ... 64 s) so that a long
+	// wait costs next to nothing. checkCovered is the word to check.
+	var checkCovered uint64
+	coveredWait := int64(time.Second)
+	var lastWord uint64
 	var ws *waitState
 	var stop func() bool
+	var watch *pidWatch // the uncovered owner's pidfd, in the runtime poller
 	defer func() {
 		if ws != nil {
 			ws.state.Store(2)
 			stop()
 		}
+		watch.close()
 	}()
 	for {
 		old := atomic.LoadUint64(word)
@@ -121,12 +160,16 @@ func (s *Segment) acquireSlow(op string, ctx context.Context, p unsafe.Pointer, 
 			continue
 		}
 		tag := uint32(old >> 32)
-		if !s.m.foreign && s.ownerDead(owner, tag) {
+		if old&^futexWaiters != lastWord&^futexWaiters {
+			lastWord, coveredWait = old, int64(time.Second)
+		}
+		if !s.m.foreign && s.ownerDead(owner, tag, old == checkCovered) {
 			if ok, a := s.take(p, old, me, slept, owner); ok {
 				return a, nil
 			}
 			continue
 		}
+		checkCovered = 0
 		if slept && f&futexWaiters == 0 {
 			// We were woken, perhaps by an Unlock's single wake-up, and
 			// the lock was taken meanwhile without WAITERS: set it before
@@ -152,11 +195,18 @@ func (s *Segment) acquireSlow(op string, ctx context.Context, p unsafe.Pointer, 
 			f |= futexWaiters
 		}
 		until := deadline
-		if tag&tagKCovered == 0 {
-			// the kernel will not tell us if this owner dies: look again in 1 s
-			if re := monoNow() + int64(time.Second); until == 0 || re < until {
-				until = re
-			}
+		recheck := int64(time.Second) // the kernel will not tell us if this owner dies
+		if tag&tagKCovered != 0 {
+			recheck = coveredWait
+		} else if !s.m.foreign && (watch == nil || watch.owner != owner) {
+			// nor will the kernel wake us: watch the owner's pidfd, which
+			// wakes every waiter on the word when the owner's process
+			// exits; the 1 s re-check stays as the fallback
+			watch.close()
+			watch = watchOwner(p, owner, fword)
+		}
+		if re := monoNow() + recheck; until == 0 || re < until {
+			until = re
 		}
 		if deadline != 0 && monoNow() >= deadline {
 			if ctxDeadline {
@@ -180,9 +230,22 @@ func (s *Segment) acquireSlow(op string, ctx context.Context, p unsafe.Pointer, 
 				return Acquired{}, s.ctxErr(op, i, err)
 			}
 		}
+		if d := atomic.LoadUint32(word32(p, slotDiag)); d&futexPIDMask != owner {
+			// a fast-path holder stamps no time: record when it was
+			// first seen holding (WAITERS is set, so its Unlock takes
+			// the slow path and clears the record)
+			atomic.StoreUint64(word64(p, slotAcquired), uint64(monoNow()))
+			atomic.CompareAndSwapUint32(word32(p, slotDiag), d, owner|diagObserved)
+		}
 		atomic.AddUint32(word32(p, slotWaiters), 1)
-		futexWaitUntil(fword, f, until)
+		e := futexWaitUntil(fword, f, until)
 		atomic.AddUint32(word32(p, slotWaiters), ^uint32(0))
+		if e == unix.ETIMEDOUT && tag&tagKCovered != 0 && (deadline == 0 || until < deadline) {
+			checkCovered = old | uint64(futexWaiters)
+			if coveredWait < 64*int64(time.Second) {
+				coveredWait *= 2
+			}
+		}
 		if ws != nil {
 			ws.state.Store(0)
 		}
@@ -191,17 +254,22 @@ func (s *Segment) acquireSlow(op string, ctx context.Context, p unsafe.Pointer, 
 }
 
 // ownerDead reports whether a lock word's owner is gone: an owner the kernel
-// does not cover is checked with [liveness]; a word naming this process with
-// another start time is an earlier process's that had our PID.
-func (s *Segment) ownerDead(owner, tag uint32) bool {
-	start := tag & tagStartMask
-	if owner == self.pid {
+// does not cover, or a covered one when checkCovered, is checked with
+// [liveness]; a word naming this process with another start time is an
+// earlier process's that had our PID.
+func (s *Segment) ownerDead(owner, tag uint32, checkCovered bool) bool {
+	covered := tag&tagKCovered != 0
+	if owner == self.id {
+		if covered {
+			return tag&futexPIDMask != self.pid
+		}
+		start := tag & tagStartMask
 		return start != 0 && self.start != 0 && start != self.start
 	}
-	if tag&tagKCovered != 0 {
+	if covered && !checkCovered {
 		return false
 	}
-	l := liveness(int(owner), start)
+	l := ownerLiveness(owner, tag)
 	return l == Dead || l == Reused
 }
 
@@ -213,97 +281,169 @@ func (s *Segment) ctxErr(op string, i uint32, err error) error {
 }
 
 // take tries to move the lock word from old (free, or held by the dead
-// prevDead) to this process. When the robust list is registered, the slot is
-// announced in list_op_pending before the CAS and linked after it, so the
-// kernel recovers the lock whenever this process dies.
+// prevDead) to this process. With the robust list, the slot's node is
+// linked first, so the kernel recovers the lock whenever this process dies
+// after the CAS.
 func (s *Segment) take(p unsafe.Pointer, old uint64, me uint32, slept bool, prevDead uint32) (bool, Acquired) {
 	f := uint32(old)
+	dead := f&futexOwnerDied != 0 || prevDead != 0
 	nf := me | f&futexWaiters
-	if slept {
+	if slept || dead {
+		// after a takeover too, so that Unlock takes the slow path and
+		// clears the diagnostic stamp (a spurious wake-up at worst)
 		nf |= futexWaiters
 	}
-	word := word64(p, slotWord)
 	tag := self.start
 	if registered {
-		listMu.Lock()
-		if listLen < robustLimit {
-			tag |= tagKCovered
-		}
-		head.pending = uintptr(p)
-		if !atomic.CompareAndSwapUint64(word, old, uint64(nf)|uint64(tag)<<32) {
-			head.pending = 0
-			listMu.Unlock()
-			return false, Acquired{}
-		}
-		linkTail(p)
-		head.pending = 0
-		listMu.Unlock()
-	} else if !atomic.CompareAndSwapUint64(word, old, uint64(nf)|uint64(tag)<<32) {
+		tag = link(p)
+	}
+	if !atomic.CompareAndSwapUint64(word64(p, slotWord), old, uint64(nf)|uint64(tag)<<32) {
 		return false, Acquired{}
 	}
 	a := Acquired{Locked: true}
-	if f&futexOwnerDied != 0 || prevDead != 0 {
+	if nf&futexWaiters == 0 && tag&tagKCovered != 0 {
+		return true, a // as the fast path: an Unlock that may be fast follows
+	}
+	if dead {
 		prev := prevDead
-		if prev == 0 {
+		if otag := uint32(old >> 32); otag&tagKCovered != 0 && otag&futexPIDMask != 0 {
+			prev = otag & futexPIDMask // the pid of a covered owner
+		} else if prev == 0 || atomic.LoadUint32(word32(p, slotDiag))&futexPIDMask == prev {
+			// the uncovered owner stamped its pid
 			prev = atomic.LoadUint32(word32(p, slotOwnerPID))
 		}
 		a.OwnerDied, a.PrevOwner = true, int(prev)
 		atomic.StoreUint32(word32(p, slotPrevOwner), prev)
 		atomic.StoreUint32(word32(p, slotFlags), flagRecovered)
 		atomic.AddUint64(word64(s.m.base, offRecoveries), 1)
-	} else if atomic.LoadUint32(word32(p, slotFlags)) != 0 {
+	} else {
 		atomic.StoreUint32(word32(p, slotFlags), 0)
 		atomic.StoreUint32(word32(p, slotPrevOwner), 0)
 	}
-	// owner-only diagnostic fields: plain aligned stores (readers load them
-	// atomically and check the PID against the lock word)
-	*word64(p, slotAcquired) = uint64(monoNow())
-	*word32(p, slotOwnerPID) = me
+	// owner-only diagnostic fields (readers load them atomically and check
+	// the id against the lock word)
+	atomic.StoreUint64(word64(p, slotAcquired), uint64(monoNow()))
+	atomic.StoreUint32(word32(p, slotOwnerPID), self.pid)
+	atomic.StoreUint32(word32(p, slotDiag), me|diagStamped)
 	return true, a
 }
+
+// pidWatch wakes the waiters on a lock word when its uncovered owner's
+// process exits: its pidfd, in the runtime poller, becomes readable.
+type pidWatch struct {
+	owner uint32
+	f     *os.File
+}
+
+// watchOwner watches the process of owner, which holds the lock at p (the
+// pid it stamped in the slot, or owner itself), or returns nil where
+// pidfd_open(2) fails (before Linux 5.10, or the owner is gone already:
+// the waiter's next check sees that).
+func watchOwner(p unsafe.Pointer, owner uint32, fword *uint32) *pidWatch {
+	pid := owner
+	if atomic.LoadUint32(word32(p, slotDiag))&futexPIDMask == owner {
+		if v := atomic.LoadUint32(word32(p, slotOwnerPID)); v != 0 {
+			pid = v
+		}
+	}
+	fd, err := unix.PidfdOpen(int(pid), unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return nil
+	}
+	w := &pidWatch{owner: owner, f: os.NewFile(uintptr(fd), "pidfd")}
+	rc, err := w.f.SyscallConn()
+	if err != nil {
+		w.f.Close()
+		return nil
+	}
+	go func() {
+		exited := false
+		err := rc.Read(func(fd uintptr) bool {
+			n, _ := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+			exited = n > 0
+			return exited
+		})
+		if err == nil && exited {
+			futexWakeN(fword, 1<<30)
+		}
+	}()
+	return w
+}
+
+func (w *pidWatch) close() {
+	if w != nil {
+		w.f.Close()
+	}
+}
+
+// pendMu serialises the use of head.pending by Unlock.
+var pendMu sync.Mutex
 
 // Unlock releases lock i, held by this process (any goroutine of it); EPERM
 // if this process does not hold it (unlocked, marked OWNER_DIED, or another
 // process's), podman's real behaviour. podman: UnlockSemaphore.
 func (s *Segment) Unlock(i uint32) error {
-	p, err := s.slot("unlock", i, true)
-	if err != nil {
-		return err
+	// Fast path, small enough to be inlined: the word is what this
+	// process's fast Lock writes (covered, no waiter): one CAS. The node
+	// stays linked. self.word is ^0, no word's value, unless registered.
+	if p := s.fast(i); p != nil && atomic.CompareAndSwapUint64(word64(p, slotWord), self.word, 0) {
+		return nil
 	}
-	selfInit()
-	me := self.pid
+	return s.unlockSlow(nil, i)
+}
+
+func (s *Segment) unlockSlow(p unsafe.Pointer, i uint32) error {
+	if p == nil {
+		var err error
+		if p, err = s.slot("unlock", i, true); err != nil {
+			return err
+		}
+	}
 	word := word64(p, slotWord)
-	var old uint64
-	if registered {
-		listMu.Lock()
-		old = atomic.LoadUint64(word)
-		if uint32(old)&futexPIDMask != me {
-			listMu.Unlock()
+	for {
+		old := atomic.LoadUint64(word)
+		if uint32(old)&futexPIDMask != self.id {
 			return s.err("unlock", int(i), unix.EPERM)
 		}
-		head.pending = uintptr(p)
-		unlink(p)
-		old = atomic.SwapUint64(word, 0)
 		if uint32(old)&futexWaiters != 0 {
-			futexWakeN(word32(p, slotWord), 1)
-		}
-		head.pending = 0
-		listMu.Unlock()
-	} else {
-		for {
-			old = atomic.LoadUint64(word)
-			if uint32(old)&futexPIDMask != me {
-				return s.err("unlock", int(i), unix.EPERM)
+			if !unlockWake(p, word) {
+				continue // released meanwhile by another goroutine
 			}
-			if atomic.CompareAndSwapUint64(word, old, 0) {
-				break
-			}
+			return nil
 		}
-		if uint32(old)&futexWaiters != 0 {
-			futexWakeN(word32(p, slotWord), 1)
+		// no waiter (an uncovered slot, or a lost race with the fast
+		// path's expectations); the node stays linked
+		atomic.StoreUint32(word32(p, slotDiag), 0)
+		if atomic.CompareAndSwapUint64(word, old, 0) {
+			return nil
 		}
 	}
-	return nil
+}
+
+// unlockWake releases a lock with waiters, held by this process, and wakes
+// one. With the robust list the node is announced in list_op_pending
+// meanwhile: if this process dies between the release and the wake-up, the
+// kernel wakes a waiter for it.
+func unlockWake(p unsafe.Pointer, word *uint64) bool {
+	if registered {
+		pendMu.Lock()
+		defer pendMu.Unlock()
+		head.pending = uintptr(node(p))
+		defer func() { head.pending = 0 }()
+	}
+	for {
+		old := atomic.LoadUint64(word)
+		if uint32(old)&futexPIDMask != self.id {
+			return false
+		}
+		atomic.StoreUint32(word32(p, slotDiag), 0)
+		if atomic.CompareAndSwapUint64(word, old, 0) {
+			if uint32(old)&futexWaiters != 0 {
+				futexWakeN(word32(p, slotWord), 1)
+			}
+			return true
+		}
+	}
 }
 
 // ForceUnlock releases lock i held by a dead process: it leaves what the
@@ -333,10 +473,10 @@ func (s *Segment) ForceUnlock(i uint32) error {
 			return s.err("unlock", int(i), unix.EXDEV)
 		}
 		tag := uint32(old >> 32)
-		if owner == self.pid {
+		if owner == self.id {
 			return s.err("unlock", int(i), unix.EBUSY)
 		}
-		if l := liveness(int(owner), tag&tagStartMask); l != Dead && l != Reused {
+		if l := ownerLiveness(owner, tag); l != Dead && l != Reused {
 			return s.err("unlock", int(i), unix.EBUSY)
 		}
 		nw := uint64(f&futexWaiters|futexOwnerDied) | uint64(tag)<<32

@@ -9,7 +9,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -40,16 +39,6 @@ func TestMain(m *testing.M) {
 			os.Exit(2)
 		}
 		os.Exit(f(os.Args[1:]))
-	}
-	if !registered && os.Getenv("GOTOOLS_SHM_NO_ROBUST") == "" && os.Getenv("GOTOOLS_SHM_TEST_FORCE_ROBUST") == "" {
-		// -race links glibc, whose list for the main thread makes this
-		// package fall back to liveness checks; test the kernel-covered
-		// path gotools' static binary uses (the fallback has its own
-		// tests with GOTOOLS_SHM_NO_ROBUST=1 workers). Set
-		// GOTOOLS_SHM_TEST_FORCE_ROBUST=0 to test the fallback throughout.
-		env := append(os.Environ(), "GOTOOLS_SHM_TEST_FORCE_ROBUST=1")
-		err := syscall.Exec("/proc/self/exe", os.Args, env)
-		fmt.Fprintln(os.Stderr, "shm test: re-exec with GOTOOLS_SHM_TEST_FORCE_ROBUST=1:", err)
 	}
 	os.Exit(runTests(m))
 }

@@ -94,10 +94,18 @@ func InspectPodman(name string, opts ...Option) (*PodmanSegment, error) {
 		return fail(err)
 	}
 	seg.Path = path
+	for i := range seg.Locks {
+		if tid := seg.Locks[i].TID; tid != 0 {
+			if c, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/comm"); err == nil {
+				seg.Locks[i].Comm = strings.TrimSuffix(string(c), "\n")
+			}
+		}
+	}
 	return seg, nil
 }
 
-// decodePodman decodes a podman segment image.
+// decodePodman decodes a podman segment image; it reads nothing else
+// (InspectPodman adds the owners' comm).
 func decodePodman(b []byte) (*PodmanSegment, error) {
 	le := binary.LittleEndian
 	// The magic's u16 neighbour is padding, always 0.
@@ -114,14 +122,8 @@ func decodePodman(b []byte) (*PodmanSegment, error) {
 			g := l.groups + int(i/32)*l.groupSize
 			bitmap := le.Uint32(b[g:])
 			f := le.Uint32(b[g+8+int(i%32)*l.mutex:]) // __lock is the mutex's first int
-			pl := PodmanLock{Index: i, Allocated: bitmap&(1<<(i%32)) != 0, TID: int(f & futexPIDMask),
+			seg.Locks[i] = PodmanLock{Index: i, Allocated: bitmap&(1<<(i%32)) != 0, TID: int(f & futexPIDMask),
 				Waiters: f&futexWaiters != 0, OwnerDied: f&futexOwnerDied != 0}
-			if pl.TID != 0 {
-				if c, err := os.ReadFile("/proc/" + strconv.Itoa(pl.TID) + "/comm"); err == nil {
-					pl.Comm = strings.TrimSuffix(string(c), "\n")
-				}
-			}
-			seg.Locks[i] = pl
 		}
 		return seg, nil
 	}

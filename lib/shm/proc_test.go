@@ -5,7 +5,6 @@ package shm
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -39,8 +38,6 @@ func validFile(t testing.TB, n uint32) []byte {
 	}
 	return b
 }
-
-func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
 func TestOpenCorruptFilesInChild(t *testing.T) { // 18
 	good := validFile(t, 128)
@@ -572,6 +569,66 @@ func TestNoLeaks(t *testing.T) { // 28
 	r.Close()
 	if mapped() || fdOpen() {
 		t.Errorf("after read-only Close: mapped %v, fd open %v", mapped(), fdOpen())
+	}
+}
+
+// TestUncoveredOwnerWatched (issue 19 item 2): a waiter on a lock whose
+// holder the kernel does not cover (here GOTOOLS_SHM_NO_ROBUST=1, as a holder
+// past the kernel's 2048 entries or one whose C library kept its list)
+// watches the holder's pidfd and takes the lock over as soon as it dies,
+// not at its next 1 s liveness check. The bound has 50 times the slack of
+// the few milliseconds it takes.
+func TestUncoveredOwnerWatched(t *testing.T) {
+	s, name := newSegment(t, 64)
+	h := startWorker(t, []string{"GOTOOLS_SHM_NO_ROBUST=1"}, "hold", DefaultDir, name, "11")
+	h.expect("locked")
+	type res struct {
+		a   Acquired
+		err error
+		at  time.Time
+	}
+	got := make(chan res, 1)
+	go func() {
+		a, err := s.Acquire(t.Context(), 11, false)
+		got <- res{a, err, time.Now()}
+	}()
+	waitUntil(t, "the waiter to sleep", func() bool {
+		st, _ := s.Owner(11)
+		return st.Waiters > 0
+	})
+	time.Sleep(50 * time.Millisecond) // past its pidfd set-up
+	t0 := time.Now()
+	h.cmd.Process.Signal(syscall.SIGKILL)
+	r := <-got
+	h.wait()
+	if r.err != nil || !r.a.OwnerDied || r.a.PrevOwner != h.pid() {
+		t.Fatalf("Acquire after the uncovered holder's death = %+v, %v", r.a, r.err)
+	}
+	d := r.at.Sub(t0)
+	t.Logf("recovered %v after the SIGKILL", d)
+	if d > 500*time.Millisecond {
+		t.Errorf("recovered %v after the SIGKILL; want well under the 1 s liveness poll", d)
+	}
+	s.Unlock(11)
+}
+
+// TestTakenLocksDeadUncoveredHolder (issue 19 item 3): as podman's, which
+// try-locks and so repairs such a lock, TakenLocks omits a lock whose
+// holder died uncovered by the kernel, before anyone locks it.
+func TestTakenLocksDeadUncoveredHolder(t *testing.T) {
+	s, name := newSegment(t, 64)
+	h := startWorker(t, []string{"GOTOOLS_SHM_NO_ROBUST=1"}, "hold", DefaultDir, name, "9")
+	h.expect("locked")
+	if taken, err := s.TakenLocks(); err != nil || len(taken) != 1 || taken[0] != 9 {
+		t.Fatalf("TakenLocks() with a live holder of 9 = %v, %v", taken, err)
+	}
+	h.cmd.Process.Signal(syscall.SIGKILL)
+	h.wait()
+	if taken, err := s.TakenLocks(); err != nil || len(taken) != 0 {
+		t.Errorf("TakenLocks() after the uncovered holder's death = %v, %v; want none", taken, err)
+	}
+	if st, _ := s.Owner(9); st.State() != "held-dead" {
+		t.Errorf("Owner(9) = %s; want held-dead (TakenLocks changes nothing)", st.State())
 	}
 }
 

@@ -22,9 +22,10 @@ import (
 const DefaultDir = "/dev/shm"
 
 type options struct {
-	dir  string
-	mode uint32
-	max  uint32
+	dir      string
+	mode     uint32
+	max      uint32
+	anyOwner bool
 }
 
 // Option configures Create, Open and their variants.
@@ -41,6 +42,13 @@ func WithMode(mode fs.FileMode) Option { return func(o *options) { o.mode = uint
 // rounded up to a multiple of [BitmapSize], at most 2^24. The default is
 // max(count, 262144); address space is reserved for it, memory is not.
 func WithMaxLocks(n uint32) Option { return func(o *options) { o.max = n } }
+
+// WithAnyOwner lets Open and its variants use a segment that belongs to
+// neither the caller's effective uid nor root. Without it such a segment is
+// refused with EPERM ([Error.ForeignUID] names its owner): in a shared
+// directory such as /dev/shm another user could create the name first and
+// then hold, or forge, every lock in it. Read-only opens are never refused.
+func WithAnyOwner() Option { return func(o *options) { o.anyOwner = true } }
 
 func getOptions(opts []Option) options {
 	o := options{dir: DefaultDir, mode: 0o600}
@@ -81,7 +89,7 @@ type mapping struct {
 
 var (
 	regMu    sync.Mutex
-	registry = map[[2]uint64]*mapping{}
+	registry map[[2]uint64]*mapping // made at the first mapping, not at init
 )
 
 // Segment is a handle on a lock segment. It is safe for concurrent use.
@@ -89,6 +97,20 @@ type Segment struct {
 	m      *mapping
 	name   string // "/name"
 	closed atomic.Bool
+	// for the fast paths, which read nothing else: the mapping's slot 0,
+	// and the count this handle has seen mapped, 0 for a read-only or
+	// closed handle
+	slots unsafe.Pointer
+	seen  atomic.Uint32
+}
+
+// handle returns a new handle on m.
+func handle(m *mapping, disp string) *Segment {
+	s := &Segment{m: m, name: disp, slots: m.slotPtr(0)}
+	if !m.ro {
+		s.seen.Store(m.mapped.Load())
+	}
+	return s
 }
 
 func (s *Segment) err(op string, i int, e error) error { return newErr(op, s.name, i, e) }
@@ -148,7 +170,7 @@ func Create(name string, n uint32, opts ...Option) (*Segment, error) {
 		unix.Close(fd)
 		return nil, newErr("create", disp, -1, errno(err))
 	}
-	return &Segment{m: m, name: disp}, nil
+	return handle(m, disp), nil
 }
 
 // forceNamedTemp makes createFile skip O_TMPFILE (tests of the fallback).
@@ -229,17 +251,31 @@ func fileExists(p string) bool {
 // newMapping reserves address space for the segment's capacity
 // (PROT_NONE, MAP_NORESERVE) and maps the file over its start, so slot
 // addresses never change when the segment grows (the robust list holds
-// them). A read-write mapping is registered for sharing.
+// them). A read-write mapping also reserves shadowDist bytes below the
+// segment, whose first part, private memory, holds the slots' robust-list
+// nodes (pages are used only for slots this process locks); it is
+// registered for sharing.
 func newMapping(fd int, path string, h header, ro, foreign bool, st *unix.Stat_t) (*mapping, error) {
 	m := &mapping{key: [2]uint64{st.Dev, st.Ino}, refs: 1, fd: fd, ro: ro, foreign: foreign, hdr: h, path: path}
 	m.reserved = roundup(h.slotsOff+uint64(h.maxLocks)*slotSize, pageSize)
-	mem, err := unix.Mmap(-1, 0, int(m.reserved), unix.PROT_NONE,
+	var below uint64
+	if !ro {
+		setup()
+		below = shadowDist
+	}
+	mem, err := unix.Mmap(-1, 0, int(below+m.reserved), unix.PROT_NONE,
 		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 	if err != nil {
 		return nil, err
 	}
+	if !ro {
+		if err := unix.Mprotect(mem[:m.reserved], unix.PROT_READ|unix.PROT_WRITE); err != nil {
+			unix.Munmap(mem)
+			return nil, err
+		}
+	}
 	m.mem = mem
-	m.base = unsafe.Pointer(&mem[0])
+	m.base = unsafe.Pointer(&mem[below])
 	if _, err := unix.MmapPtr(fd, 0, m.base, uintptr(h.size()), m.prot(), unix.MAP_SHARED|unix.MAP_FIXED); err != nil {
 		unix.Munmap(mem)
 		return nil, err
@@ -247,6 +283,9 @@ func newMapping(fd int, path string, h header, ro, foreign bool, st *unix.Stat_t
 	m.mapped.Store(h.numLocks)
 	if !ro {
 		regMu.Lock()
+		if registry == nil {
+			registry = map[[2]uint64]*mapping{}
+		}
 		registry[m.key] = m
 		regMu.Unlock()
 	}
@@ -354,14 +393,26 @@ func open(name string, n uint32, ro bool, opts []Option) (*Segment, error) {
 	if err != nil {
 		return nil, newErr("open", disp, -1, err)
 	}
-	m, err := openMapping(path, n, ro)
+	m, err := openMapping(path, n, ro, o.anyOwner)
+	if fo, ok := err.(foreignOwner); ok {
+		e := newErr("open", disp, -1, unix.EPERM)
+		e.ForeignUID = int(fo)
+		e.hint = "owned by uid " + strconv.Itoa(int(fo)) + ", neither this user nor root"
+		return nil, e
+	}
 	if err != nil {
 		return nil, dirHint(newErr("open", disp, -1, errno(err)), &o, err)
 	}
-	return &Segment{m: m, name: disp}, nil
+	return handle(m, disp), nil
 }
 
-func openMapping(path string, n uint32, ro bool) (*mapping, error) {
+// foreignOwner is openMapping's refusal of a segment owned by another uid
+// (not root).
+type foreignOwner uint32
+
+func (f foreignOwner) Error() string { return "owned by uid " + strconv.Itoa(int(f)) }
+
+func openMapping(path string, n uint32, ro, anyOwner bool) (*mapping, error) {
 	flags := unix.O_RDWR | unix.O_CLOEXEC | unix.O_NOFOLLOW
 	if ro {
 		flags = unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW
@@ -375,6 +426,9 @@ func openMapping(path string, n uint32, ro bool) (*mapping, error) {
 	}
 	var st unix.Stat_t
 	h, foreign, err := checkFile(fd, n, ro, &st)
+	if err == nil && !ro && !anyOwner && st.Uid != 0 && int(st.Uid) != unix.Geteuid() {
+		err = foreignOwner(st.Uid)
+	}
 	if err != nil {
 		unix.Close(fd)
 		return nil, err
@@ -459,36 +513,32 @@ func (s *Segment) Close() error {
 		return s.err("close", -1, unix.EINVAL)
 	}
 	if m.refs == 1 {
-		if m.holding() {
+		if m.release() {
 			return s.err("close", -1, unix.EBUSY)
 		}
 		if registry[m.key] == m {
 			delete(registry, m.key)
 		}
+		s.seen.Store(0)
 		s.closed.Store(true)
 		m.refs = 0
 		return m.unmap()
 	}
 	m.refs--
+	s.seen.Store(0)
 	s.closed.Store(true)
 	return nil
 }
 
-// holding reports whether this process holds a lock in the segment: its
-// robust list (or, without one, nothing but the lock words) may point into
-// the mapping.
-func (m *mapping) holding() (held bool) {
+// release prepares the process's last handle on the segment for unmapping:
+// it reports whether this process holds one of its locks and, if not,
+// removes the segment's robust-list nodes. With the robust list it reads
+// only the nodes this process linked (slots it ever locked), never every
+// slot.
+func (m *mapping) release() (held bool) {
 	if registered {
-		// every lock this process holds is on its robust list
-		lo, hi := uintptr(m.base), uintptr(m.base)+uintptr(m.reserved)
-		listMu.Lock()
-		defer listMu.Unlock()
-		for e := head.next; e != headAddr(); e = *wordPtr(ptrAt(e), slotNext) {
-			if e >= lo && e < hi {
-				return true
-			}
-		}
-		return false
+		lo := uintptr(unsafe.Pointer(&m.mem[0]))
+		return unlinkRange(lo, lo+uintptr(m.reserved))
 	}
 	selfInit()
 	// a file truncated by someone else faults here: nothing can be held
@@ -505,7 +555,7 @@ func (m *mapping) holding() (held bool) {
 	n := m.mapped.Load()
 	for i := uint32(0); i < n; i++ {
 		f := atomic.LoadUint32(word32(m.slotPtr(i), slotWord))
-		if f&futexPIDMask == self.pid {
+		if f&futexPIDMask == self.id {
 			return true
 		}
 	}
@@ -587,6 +637,9 @@ func (s *Segment) slot(op string, i uint32, write bool) (unsafe.Pointer, error) 
 		}
 		if i >= m.mapped.Load() {
 			return nil, s.err(op, int(i), unix.EINVAL)
+		}
+		if write && !m.ro {
+			s.seen.Store(m.mapped.Load())
 		}
 	}
 	return m.slotPtr(i), nil

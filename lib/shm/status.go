@@ -77,23 +77,32 @@ func (s *Segment) slotStatus(i uint32, p unsafe.Pointer, cache map[uint64]ownerI
 		return st
 	}
 	st.Locked, st.PID, st.KernelCovered = true, owner, tag&tagKCovered != 0
-	if uint32(owner) == atomic.LoadUint32(word32(p, slotOwnerPID)) {
+	d := atomic.LoadUint32(word32(p, slotDiag))
+	mine := d&futexPIDMask == uint32(owner) // the diagnostic fields are this holding's
+	switch {
+	case st.KernelCovered:
+		// the word names the owner's keeper thread, the tag its pid
+		st.PID = int(tag & futexPIDMask)
+	case mine:
+		st.PID = int(atomic.LoadUint32(word32(p, slotOwnerPID)))
+	}
+	if mine && d&(diagStamped|diagObserved) != 0 {
 		if at := int64(atomic.LoadUint64(word64(p, slotAcquired))); at > 0 {
 			selfInit()
 			if d := monoNow() - at; d > 0 {
 				st.HeldFor = time.Duration(d)
 			}
 		}
-		if atomic.LoadUint32(word32(p, slotFlags))&flagRecovered != 0 {
-			st.Recovered = true
-			st.PrevOwner = int(atomic.LoadUint32(word32(p, slotPrevOwner)))
-		}
+	}
+	if mine && d&diagStamped != 0 && atomic.LoadUint32(word32(p, slotFlags))&flagRecovered != 0 {
+		st.Recovered = true
+		st.PrevOwner = int(atomic.LoadUint32(word32(p, slotPrevOwner)))
 	}
 	if !m.foreign {
 		key := uint64(owner)<<32 | uint64(tag&tagStartMask)
 		oi, ok := cache[key]
 		if !ok {
-			oi.l = liveness(owner, tag&tagStartMask)
+			oi.l = ownerLiveness(uint32(owner), tag)
 			if oi.l == Alive || oi.l == Reused {
 				if b, err := os.ReadFile("/proc/" + strconv.Itoa(owner) + "/comm"); err == nil {
 					oi.comm = strings.TrimSuffix(string(b), "\n")
@@ -117,6 +126,18 @@ func (s *Segment) guard(op string, err *error) {
 		}
 		*err = s.err(op, -1, unix.EBADF)
 	}
+}
+
+// NoFault runs f, which uses s, and turns a memory fault into EBADF: a
+// segment file truncated by someone else under its mapping makes any access
+// to the lost pages fault (SIGBUS), which is otherwise fatal to a Go
+// program. Lock and Unlock do not guard themselves, since it would double
+// their cost; a caller that cannot trust the segment's other users wraps
+// them (shmlock lock does). Status, Owner and Close guard themselves.
+func (s *Segment) NoFault(op string, f func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer s.guard(op, &err)
+	return f()
 }
 
 // Owner describes lock i: its allocation, owner, liveness and waiters.

@@ -18,6 +18,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -302,6 +303,7 @@ func BenchmarkLockUnlock(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			record(b, "lock+unlock", m.name, float64(b.Elapsed().Nanoseconds())/float64(b.N))
 		})
 	}
 	b.Run("gotools-static", func(b *testing.B) { static(b, "lock-unlock", "ns/op") })
@@ -322,6 +324,7 @@ func BenchmarkAllocDealloc2048(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			record(b, "alloc+free", m.name, float64(b.Elapsed().Nanoseconds())/float64(b.N))
 		})
 	}
 	b.Run("gotools-static", func(b *testing.B) { static(b, "alloc-dealloc", "ns/op") })
@@ -343,6 +346,7 @@ func BenchmarkTakenLocks2048(b *testing.B) {
 					b.Fatalf("TakenLocks = %v, %v; want [7]", t, err)
 				}
 			}
+			record(b, "taken scan", m.name, float64(b.Elapsed().Nanoseconds())/float64(b.N))
 		})
 	}
 	b.Run("gotools-static", func(b *testing.B) { static(b, "taken", "ns/op") })
@@ -426,11 +430,50 @@ func static(b *testing.B, op, unit string) {
 // after printing "ready" and reading one byte from stdin.
 const envWorker = "GOTOOLS_PODMANBENCH_WORKER"
 
+// results holds the last (largest b.N) figure of each case and
+// implementation, in ns per operation, for the ratios TestMain prints.
+var (
+	resultsMu sync.Mutex
+	results   = map[string]map[string]float64{}
+	cases     []string
+)
+
+func record(b *testing.B, cas, impl string, ns float64) {
+	b.Helper()
+	resultsMu.Lock()
+	defer resultsMu.Unlock()
+	if results[cas] == nil {
+		results[cas] = map[string]float64{}
+		cases = append(cases, cas)
+	}
+	results[cas][impl] = ns
+}
+
+// printRatios prints each case's lib/shm and podman figures side by side
+// with their ratio (lib/shm / podman: below 1 is faster), all measured in
+// this run.
+func printRatios() {
+	if len(cases) == 0 {
+		return
+	}
+	fmt.Printf("\n%-22s %14s %14s %8s\n", "case (ns/op)", "podman", "lib/shm (cgo)", "ratio")
+	for _, c := range cases {
+		p, g := results[c]["podman"], results[c]["gotools-cgo"]
+		if p > 0 && g > 0 {
+			fmt.Printf("%-22s %14.1f %14.1f %8.3f\n", c, p, g, g/p)
+		}
+	}
+}
+
 func TestMain(m *testing.M) {
 	if w := os.Getenv(envWorker); w != "" {
 		os.Exit(worker(strings.Fields(w)))
 	}
+	if h := os.Getenv(envHolder); h != "" {
+		os.Exit(holder(strings.Fields(h)))
+	}
 	code := m.Run()
+	printRatios()
 	if staticBin != "" {
 		os.RemoveAll(filepath.Dir(staticBin))
 	}
@@ -489,27 +532,7 @@ func BenchmarkContended2Proc(b *testing.B) {
 	for _, m := range impls {
 		b.Run(m.name, func(b *testing.B) {
 			l, name := segment(b, m, 2048)
-			cmd := exec.Command(exe)
-			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d", envWorker, m.name, name, b.N))
-			cmd.Stderr = os.Stderr
-			stdin, err := cmd.StdinPipe()
-			if err != nil {
-				b.Fatal(err)
-			}
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				b.Fatal(err)
-			}
-			defer func() {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-			}()
-			if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-				b.Fatalf("worker said %q, %v; want ready", line, err)
-			}
+			cmd, stdin := startChild(b, exe, fmt.Sprintf("%s=%s %s %d", envWorker, m.name, name, b.N), "ready")
 			b.ResetTimer()
 			t0 := time.Now()
 			if _, err := stdin.Write([]byte{1}); err != nil {
@@ -524,9 +547,39 @@ func BenchmarkContended2Proc(b *testing.B) {
 			elapsed := time.Since(t0)
 			b.StopTimer()
 			b.ReportMetric(float64(elapsed.Nanoseconds())/float64(2*b.N), "ns/pair")
+			record(b, "2-process contention", m.name, float64(elapsed.Nanoseconds())/float64(2*b.N))
 		})
 	}
 	b.Run("gotools-static", func(b *testing.B) { static(b, "contended", "ns/pair") })
+}
+
+// startChild starts exe (this test binary) with env added, as a worker or a
+// holder, and returns it once it printed want, with its stdin for the
+// go-ahead. It is killed and reaped at the end of the test.
+func startChild(tb testing.TB, exe, env, want string) (*exec.Cmd, io.Writer) {
+	tb.Helper()
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), env)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != want+"\n" {
+		tb.Fatalf("%s said %q, %v; want %s", env, line, err, want)
+	}
+	return cmd, stdin
 }
 
 // TestInspectPodman is the real-segment half of acceptance test 32: a

@@ -1,0 +1,178 @@
+package containerinit
+
+import (
+	"errors"
+	"math"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/fd"
+	"github.com/gotools-dev/gotools/lib/pidfile"
+	"github.com/gotools-dev/gotools/lib/proc"
+	"github.com/gotools-dev/gotools/lib/sig"
+	"github.com/gotools-dev/gotools/lib/sys"
+)
+
+// loop is the state both modes share: the signal channel every event comes
+// through, and who init is. There is no goroutine per child and no timer
+// unless a deadline is pending, so an idle init sleeps in the kernel.
+type loop struct {
+	o    *options
+	sigs chan os.Signal
+	pid1 bool
+	cwd  string // the image's WORKDIR, where the CMD starts
+	// owners maps the pids whose status someone waits for to a callback;
+	// any other reaped pid is an orphan.
+	owners map[int]func(unix.WaitStatus)
+}
+
+// begin does spec §2.1: fds 0-2, the cwd recorded then left, every signal
+// caught, subreaper when not PID 1, the parent-death signal.
+func begin(o *options) (*loop, error) {
+	if err := fd.EnsureStdio(); err != nil {
+		return nil, exitcode.New(exitcode.Sys, err)
+	}
+	// Fds above 2 that init inherited must not reach the CMD (§11 test
+	// 5: its fds are 0-2); init opens none of its own without O_CLOEXEC.
+	_ = unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC)
+	l := &loop{o: o, pid1: os.Getpid() == 1, owners: map[int]func(unix.WaitStatus){}}
+	l.cwd, _ = os.Getwd()
+	// So that init pins no directory (an unmount must not fail on it).
+	_ = os.Chdir("/")
+	// Caught before any spawn: a signal sent in between is queued, not
+	// acted on by its default disposition.
+	l.sigs = make(chan os.Signal, 64)
+	sig.NotifyAll(l.sigs)
+	if !l.pid1 {
+		if o.noSubreap {
+			o.warn("not PID 1 and not a subreaper: zombie reaping will not work")
+		} else if err := proc.SetSubreaper(true); err != nil {
+			return nil, exitcode.Errorf(exitcode.Sys, "unable to become a subreaper: %w", sys.Errno(err))
+		}
+	}
+	if o.pdeath != 0 {
+		if err := sys.Prctl(unix.PR_SET_PDEATHSIG, uintptr(o.pdeath)); err != nil {
+			return nil, exitcode.Errorf(exitcode.Sys, "unable to set the parent-death signal: %w", sys.Errno(err))
+		}
+	}
+	return l, nil
+}
+
+// reap collects every dead child: an owned pid's status goes to its owner,
+// any other is an orphan (-w warns). It reports whether children remain.
+func (l *loop) reap() (left bool, err error) {
+	for {
+		var ws unix.WaitStatus
+		pid, err := sys.Wait4(-1, &ws, unix.WNOHANG)
+		switch {
+		case errors.Is(err, unix.ECHILD):
+			return false, nil
+		case err != nil:
+			return true, exitcode.Errorf(exitcode.Sys, "unable to wait for children: %w", sys.Errno(err))
+		case pid <= 0:
+			return true, nil
+		}
+		if f, ok := l.owners[pid]; ok {
+			delete(l.owners, pid)
+			f(ws)
+		} else if l.o.warnOrph {
+			l.o.warn("reaped orphan %d (exit %d)", pid, statusCode(ws))
+		}
+	}
+}
+
+// signalRest sends s to every process left: as a namespace's PID 1 that is
+// everyone but init (kill(2) with pid -1); otherwise every descendant,
+// found through the parent links of /proc/PID/stat.
+func (l *loop) signalRest(s unix.Signal) int {
+	if l.pid1 {
+		_ = unix.Kill(-1, s)
+		return -1
+	}
+	n := 0
+	for _, pid := range descendants() {
+		if unix.Kill(pid, s) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// descendants lists the live descendants of init.
+func descendants() []int {
+	self := os.Getpid()
+	ents, _ := os.ReadDir("/proc")
+	var l []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		if ok, _ := pidfile.IsDescendant(pid, self); ok {
+			l = append(l, pid)
+		}
+	}
+	return l
+}
+
+// terminate ends every process left (spec §2.4): SIGTERM and SIGCONT, a
+// wait until none is left or grace has passed (a second SIGTERM or SIGINT
+// cuts it short), then SIGKILL until none is left. Signals other than
+// those are dropped: there is nobody left to forward them to.
+func (l *loop) terminate(grace time.Duration) error {
+	left, err := l.reap()
+	if err != nil || !left {
+		return err
+	}
+	if grace > 0 {
+		l.signalRest(unix.SIGTERM)
+		l.signalRest(unix.SIGCONT)
+		t := time.NewTimer(grace)
+		defer t.Stop()
+	wait:
+		for left {
+			select {
+			case s := <-l.sigs:
+				switch s {
+				case unix.SIGCHLD:
+					if left, err = l.reap(); err != nil {
+						return err
+					}
+				case unix.SIGTERM, unix.SIGINT:
+					break wait
+				}
+			case <-t.C:
+				l.o.warn("processes left after %d ms, sending SIGKILL", grace.Milliseconds())
+				break wait
+			}
+		}
+	}
+	return l.killAll(left)
+}
+
+// killAll sends SIGKILL until no child is left, reaping each as it dies. A
+// process killed here cannot fork again, but one may have forked between
+// the listing and the kill, so every death is followed by another round.
+func (l *loop) killAll(left bool) error {
+	for left {
+		l.signalRest(unix.SIGKILL)
+		var ws unix.WaitStatus
+		pid, err := sys.Wait4(-1, &ws, 0)
+		switch {
+		case errors.Is(err, unix.ECHILD):
+			left = false
+		case err != nil:
+			return exitcode.Errorf(exitcode.Sys, "unable to wait for children: %w", sys.Errno(err))
+		default:
+			if f, ok := l.owners[pid]; ok {
+				delete(l.owners, pid)
+				f(ws)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,397 @@
+package containerinit
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gotools-dev/gotools/lib/envdir"
+	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/overlay"
+	"github.com/gotools-dev/gotools/lib/proc"
+	"github.com/gotools-dev/gotools/lib/sig"
+	"github.com/gotools-dev/gotools/lib/sys"
+)
+
+// The ends a container can come to (spec/init.md §6 rule 1).
+const (
+	endNone = iota
+	endHalt
+	endPoweroff
+	endReboot
+)
+
+// boot is overlay mode's state (spec/init.md §3-§6).
+type boot struct {
+	*loop
+	v       *s6vars
+	self    string   // the gotools binary, for script-mode files and stages
+	treeEnv []string // the environment of services and the CMD
+	svscan  int      // the scanner's pid; 0 once dead
+	ctl     chan byte
+	// essential gets the servicedir of an essential longrun that failed
+	// permanently.
+	essential chan string
+	end       int  // endNone until a halt, poweroff or reboot was asked
+	explicit  bool // an explicit halt happened (§6 rule 2)
+	stopSig   unix.Signal
+	cmdPid    int
+	cmdWS     unix.WaitStatus
+	cmdRan    bool
+	cmdDone   bool
+	// stopping is set once shutdown has begun: a second SIGTERM, SIGINT
+	// or SIGQUIT then kills what is left at once.
+	stopping bool
+}
+
+// runOverlay boots the s6-overlay layout, runs the CMD (if any) and shuts
+// everything down (spec/init.md §5).
+func runOverlay(o *options, cmd []string, verboseGiven bool) error {
+	fixPath()
+	l, err := begin(o)
+	if err != nil {
+		return err
+	}
+	b := &boot{loop: l, v: readVars(o, verboseGiven), ctl: make(chan byte, 8), essential: make(chan string, 8)}
+	b.self, _ = os.Executable()
+	if b.v.closingFD >= 3 {
+		waitClosingFD(b.v.closingFD)
+	}
+	if err := b.prepareRun(); err != nil {
+		return err
+	}
+	stage := func(name string, c int) {
+		if c == 0 {
+			return
+		}
+		switch b.v.behaviour {
+		case 0:
+		case 1:
+			o.warn("%s failed (code %d)", name, c)
+		default:
+			o.warn("%s failed (code %d): stopping the container", name, c)
+			b.writeResult(c)
+			b.explicit, b.end, b.stopSig = true, endHalt, unix.SIGTERM
+		}
+	}
+	if b.stopSig == 0 {
+		stage("fix-attrs", b.fixAttrs())
+	}
+	if b.stopSig == 0 {
+		stage("cont-init", b.runScripts(b.etcPath("cont-init.d"), 0))
+	}
+	b.treeEnv = b.readTreeEnv()
+	if b.stopSig == 0 {
+		if err := b.startScanner(); err != nil {
+			return b.shutdown(err)
+		}
+		if c, err := b.rcInit(); err != nil || c != 0 {
+			return b.shutdown(exitcode.Exit(1))
+		}
+		stage("services", b.rcUp())
+		b.watchEssential()
+	}
+	if b.stopSig == 0 && b.end == endNone && len(cmd) > 0 {
+		if err := b.startCMD(cmd); err != nil {
+			o.env.Fatal(err)
+			b.writeResult(exitcode.Of(err))
+		}
+	}
+	b.run()
+	return b.shutdown(nil)
+}
+
+// fixPath prepends /bin, /usr/bin and /command to PATH when missing
+// (s6-overlay's rule; spec §2.1).
+func fixPath() {
+	path, ok := os.LookupEnv("PATH")
+	if !ok {
+		path = "/bin"
+	}
+	parts := filepath.SplitList(path)
+	for _, d := range []string{"/command", "/usr/bin", "/bin"} {
+		if !slices.Contains(parts, d) {
+			parts = append([]string{d}, parts...)
+		}
+	}
+	os.Setenv("PATH", strings.Join(parts, ":"))
+}
+
+// waitClosingFD reads fd until EOF, then closes it (S6_WAIT_FOR_CLOSING_FD).
+func waitClosingFD(fd int) {
+	buf := make([]byte, 512)
+	for {
+		n, err := sys.Read(fd, buf)
+		if n <= 0 || err != nil {
+			break
+		}
+	}
+	_ = unix.Close(fd)
+}
+
+func (b *boot) etcPath(name string) string { return overlay.Path(b.v.etc + "/" + name) }
+
+// prepareRun makes /run ready (spec §5.1 step 2): the stale directories of
+// a previous boot go, the layout's are made anew, with the results file,
+// the control commands and container_environment.
+func (b *boot) prepareRun() error {
+	run := overlay.Path(overlay.RunDir)
+	if err := os.MkdirAll(run, 0o755); err != nil {
+		return exitcode.Errorf(exitcode.Sys, "unable to use %s: %w", run, sys.Errno(err))
+	}
+	stale, _ := filepath.Glob(overlay.Path("/run/s6-rc*"))
+	stale = append(stale, overlay.Path(overlay.S6Dir), overlay.Path(overlay.ScanDir),
+		overlay.Path(overlay.UncaughtLogs), overlay.Path(overlay.ResultsDir))
+	uid := os.Getuid()
+	for _, p := range stale {
+		var st unix.Stat_t
+		if unix.Lstat(p, &st) != nil {
+			continue
+		}
+		if int(st.Uid) != uid {
+			return exitcode.Errorf(exitcode.Sys, "unable to use %s: owned by uid %d", p, st.Uid)
+		}
+		if err := os.RemoveAll(p); err != nil {
+			return exitcode.Errorf(exitcode.Sys, "unable to remove %s: %w", p, sys.Errno(err))
+		}
+	}
+	for _, d := range []string{overlay.S6Dir, overlay.ContainerEnv, overlay.LegacyServices, overlay.BaseDirBin,
+		overlay.ScanDir, overlay.ResultsDir} {
+		if err := os.MkdirAll(overlay.Path(d), 0o755); err != nil {
+			return exitcode.Errorf(exitcode.Sys, "unable to mkdir %s: %w", overlay.Path(d), sys.Errno(err))
+		}
+	}
+	if err := os.WriteFile(overlay.Path(overlay.ExitCodeFile), []byte("0\n"), 0o644); err != nil {
+		return exitcode.Errorf(exitcode.Sys, "unable to write %s: %w", overlay.Path(overlay.ExitCodeFile), sys.Errno(err))
+	}
+	for _, kv := range os.Environ() {
+		name, val, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || name[0] == '.' || strings.Contains(name, "/") {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(overlay.Path(overlay.ContainerEnv), name), []byte(val), 0o644); err != nil {
+			return exitcode.Errorf(exitcode.Sys, "unable to write the container environment: %w", sys.Errno(err))
+		}
+	}
+	for _, n := range controlCommands {
+		p := filepath.Join(overlay.Path(overlay.BaseDirBin), n)
+		if err := os.WriteFile(p, []byte("#!"+b.self+" init\n"), 0o755); err != nil {
+			return exitcode.Errorf(exitcode.Sys, "unable to write %s: %w", p, sys.Errno(err))
+		}
+	}
+	return b.openControl()
+}
+
+// controlCommands are the generated commands of /run/s6/basedir/bin.
+var controlCommands = [...]string{"halt", "poweroff", "reboot", "shutdown"}
+
+// controlFIFO is where the control commands write their byte while the
+// scanner runs as a child process and owns /run/service/.s6-svscan/control.
+const controlFIFO = "/run/s6/basedir/control"
+
+// openControl makes the control FIFO and relays its bytes to b.ctl. It is
+// opened read-write so that it never reads EOF when a writer goes.
+func (b *boot) openControl() error {
+	p := overlay.Path(controlFIFO)
+	if err := unix.Mkfifo(p, 0o600); err != nil {
+		return exitcode.Errorf(exitcode.Sys, "unable to mkfifo %s: %w", p, sys.Errno(err))
+	}
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return exitcode.Errorf(exitcode.Sys, "unable to open %s: %w", p, sys.Errno(err))
+	}
+	go func() {
+		buf := make([]byte, 16)
+		for {
+			n, err := f.Read(buf)
+			if err != nil {
+				return
+			}
+			for _, c := range buf[:n] {
+				b.ctl <- c
+			}
+		}
+	}()
+	return nil
+}
+
+// fixAttrs is the fix-attrs.d stage, deprecated upstream and not carried
+// out here: a non-empty directory warns and the stage succeeds.
+func (b *boot) fixAttrs() int {
+	ents, _ := os.ReadDir(b.etcPath("fix-attrs.d"))
+	if len(ents) > 0 {
+		b.o.warn("fix-attrs.d is deprecated and not supported: %d files ignored (set ownership and modes in the image)", len(ents))
+	}
+	return 0
+}
+
+// runScripts runs every entry of dir not starting with a dot, in byte
+// order, each to its end (spec §5.1 step 5), each at most max (0: no
+// limit; then SIGKILL). It returns 1 if any failed.
+func (b *boot) runScripts(dir string, max time.Duration) int {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	failed := 0
+	for _, e := range ents {
+		if e.Name()[0] == '.' {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		b.o.info("running %s", p)
+		c := b.runWait("", []string{p}, os.Environ(), max)
+		b.o.info("%s exited %d", p, c)
+		if c != 0 {
+			failed = 1
+		}
+	}
+	return failed
+}
+
+// runWait spawns argv (the file at path when set) in its own session with stdin /dev/null, cwd /, and
+// waits for it (at most max, then SIGKILL), handling signals meanwhile: a
+// stop signal is recorded for after. It returns the exit code, 128+n, or
+// 126/127 when argv could not be run.
+func (b *boot) runWait(path string, argv, env []string, max time.Duration) int {
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return exitcode.Sys
+	}
+	defer null.Close()
+	done, code := false, 0
+	pid, err := proc.Spawn(argv, proc.Attr{Path: path, Files: []*os.File{null, os.Stdout, os.Stderr}, Env: env, Dir: "/", Setsid: true})
+	if err != nil {
+		b.o.warn("unable to spawn %s: %s", argv[0], sys.Errno(err))
+		return proc.SpawnCode(err)
+	}
+	b.owners[pid] = func(ws unix.WaitStatus) { done, code = true, statusCode(ws) }
+	var expire <-chan time.Time
+	if max > 0 {
+		t := time.NewTimer(max)
+		defer t.Stop()
+		expire = t.C
+	}
+	for !done {
+		select {
+		case s := <-b.sigs:
+			b.signal(s.(unix.Signal))
+		case c := <-b.ctl:
+			b.control(c)
+		case <-expire:
+			b.o.warn("%s ran longer than %d ms: killing it", argv[0], max.Milliseconds())
+			_ = unix.Kill(-pid, unix.SIGKILL)
+			_ = unix.Kill(pid, unix.SIGKILL)
+			expire = nil
+		}
+	}
+	return code
+}
+
+// signal handles a signal outside the CMD's forwarding (spec §5.2).
+func (b *boot) signal(s unix.Signal) {
+	switch s {
+	case unix.SIGCHLD:
+		if _, err := b.reap(); err != nil {
+			b.o.warn("%s", err)
+		}
+	case unix.SIGTERM, unix.SIGINT, unix.SIGQUIT, unix.SIGUSR2:
+		if b.stopping && s != unix.SIGUSR2 {
+			b.killNow("a second " + sig.Name(s))
+			return
+		}
+		b.ask(s, endHalt)
+	case unix.SIGUSR1, unix.SIGPWR:
+		b.ask(s, endPoweroff)
+	case unix.SIGHUP, unix.SIGWINCH:
+		if b.cmdPid != 0 && !b.cmdDone {
+			b.forward(b.cmdPid, s)
+		}
+	}
+}
+
+// ask records a request to stop the container.
+func (b *boot) ask(s unix.Signal, end int) {
+	if b.stopSig == 0 {
+		b.o.info("stopping (%s)", sig.Name(s))
+		b.stopSig = s
+		b.stopping = true
+	}
+	if b.end == endNone {
+		b.end = end
+	}
+}
+
+// control acts on a control byte (spec §3): 0 halt, 7 poweroff, 6 reboot.
+func (b *boot) control(c byte) {
+	end := endHalt
+	switch c {
+	case '7':
+		end = endPoweroff
+	case '6':
+		end = endReboot
+	case '0':
+	default:
+		b.o.warn("unknown control command: %c", c)
+		return
+	}
+	b.explicit = true
+	b.ask(unix.SIGTERM, end)
+}
+
+// readTreeEnv is the services' and the CMD's environment (spec §5.1 step
+// 6): PATH plus container_environment read back as envdir -Lf, or PATH
+// alone with S6_KEEP_ENV=0.
+func (b *boot) readTreeEnv() []string {
+	base := []string{"PATH=" + os.Getenv("PATH")}
+	if r, ok := os.LookupEnv(overlay.RootEnv); ok {
+		base = append(base, overlay.RootEnv+"="+r) // the test hook reaches the stages
+	}
+	if !b.v.keepEnv {
+		return base
+	}
+	mods, err := envdir.Read(overlay.Path(overlay.ContainerEnv), envdir.Options{Verbatim: true, NoClamp: true})
+	if err != nil {
+		b.o.warn("unable to read %s: %s", overlay.Path(overlay.ContainerEnv), sys.Errno(err))
+		return os.Environ()
+	}
+	return envdir.Merge(base, mods)
+}
+
+// startScanner starts svscan on /run/service as a child, in its own
+// session, and waits until its control FIFO is open.
+func (b *boot) startScanner() error {
+	scan := overlay.Path(overlay.ScanDir)
+	pid, err := proc.Spawn([]string{"svscan", "--one-process", scan}, proc.Attr{Path: b.self, Env: b.treeEnv, Dir: "/", Setsid: true})
+	if err != nil {
+		return exitcode.Errorf(exitcode.Sys, "unable to spawn svscan: %w", sys.Errno(err))
+	}
+	b.svscan = pid
+	b.owners[pid] = func(ws unix.WaitStatus) {
+		b.svscan = 0
+		if b.stopSig == 0 {
+			// svscanctl -t /run/service, or svscan died: a halt.
+			b.explicit = true
+			b.ask(unix.SIGTERM, endHalt)
+		}
+	}
+	ctl := filepath.Join(scan, ".s6-svscan", "control")
+	for b.svscan != 0 {
+		fd, err := unix.Open(ctl, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err == nil {
+			unix.Close(fd)
+			return nil
+		}
+		// Boot only: the scanner is starting, a few milliseconds.
+		select {
+		case s := <-b.sigs:
+			b.signal(s.(unix.Signal))
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return exitcode.Errorf(exitcode.Sys, "svscan died at start")
+}

@@ -1,0 +1,108 @@
+package containerinit
+
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/proc"
+	"github.com/gotools-dev/gotools/lib/sys"
+)
+
+// runSimple is simple mode (spec §2): spawn the CMD, forward signals to it
+// while it runs, then end what is left and exit with its status.
+func runSimple(o *options) error {
+	l, err := begin(o)
+	if err != nil {
+		return err
+	}
+	var status unix.WaitStatus
+	running := true
+	pid, err := l.spawnCMD(o.cmd, nil, func(ws unix.WaitStatus) { status, running = ws, false })
+	if err != nil {
+		return err
+	}
+	o.info("CMD %s started: pid %d", o.cmd[0], pid)
+	for running {
+		s := (<-l.sigs).(unix.Signal)
+		if s == unix.SIGCHLD {
+			if _, err := l.reap(); err != nil {
+				return err
+			}
+			continue
+		}
+		l.forward(pid, s)
+	}
+	if err := l.terminate(time.Duration(o.grace) * time.Millisecond); err != nil {
+		return err
+	}
+	return exitcode.Exit(o.code(statusCode(status)))
+}
+
+// runPause is pause mode (catatonit -P): no CMD; reap until SIGTERM or
+// SIGINT, then end what is left and exit 0.
+func runPause(o *options) error {
+	l, err := begin(o)
+	if err != nil {
+		return err
+	}
+	o.info("pausing")
+	for {
+		switch (<-l.sigs).(unix.Signal) {
+		case unix.SIGCHLD:
+			if _, err := l.reap(); err != nil {
+				return err
+			}
+		case unix.SIGTERM, unix.SIGINT:
+			return l.terminate(time.Duration(o.grace) * time.Millisecond)
+		}
+	}
+}
+
+// spawnCMD starts argv in its own process group (its own session with
+// --setsid), in the recorded working directory, with env (nil: init's).
+// dead gets its wait status. A failure to start it is exit 126 or 127.
+func (l *loop) spawnCMD(argv, env []string, dead func(unix.WaitStatus)) (int, error) {
+	pid, err := proc.Spawn(argv, proc.Attr{Dir: l.cwd, Env: env, Setpgid: !l.o.setsid, Setsid: l.o.setsid})
+	if err != nil {
+		return 0, exitcode.Errorf(proc.SpawnCode(err), "unable to exec %s: %w", argv[0], sys.Errno(err))
+	}
+	l.owners[pid] = dead
+	return pid, nil
+}
+
+// forward passes a received signal on to the CMD (spec §2.3), or its
+// process group with -g or --setsid, after -r. The signals the kernel sends
+// about init itself, and the terminal stop signals, are not forwarded. A
+// CMD already dead (reaped) is not signalled: its pid may be reused.
+func (l *loop) forward(pid int, s unix.Signal) {
+	switch s {
+	case unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP, unix.SIGSYS, unix.SIGABRT:
+		return
+	case unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU:
+		if _, ok := l.o.rewrite[s]; !ok {
+			if !l.o.setsid {
+				if s == unix.SIGTSTP {
+					break
+				}
+				return
+			}
+			s = unix.SIGSTOP // dumb-init's --setsid rule
+		}
+	}
+	if r, ok := l.o.rewrite[s]; ok {
+		if r == 0 {
+			return
+		}
+		s = r
+	}
+	if _, alive := l.owners[pid]; !alive {
+		return
+	}
+	if l.o.group || l.o.setsid {
+		_ = unix.Kill(-pid, s)
+		return
+	}
+	_ = unix.Kill(pid, s)
+}

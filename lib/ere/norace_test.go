@@ -1,0 +1,5 @@
+//go:build !race
+
+package ere
+
+const raceEnabled = false

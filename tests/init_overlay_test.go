@@ -1,0 +1,462 @@
+package tests
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// End-to-end tests of init's overlay mode (spec/init.md §3-§6, §11 tests
+// 10-13): an s6-overlay v3 style tree written here boots with init as PID 1
+// of a new PID namespace under unshare(1), through GOTOOLS_INIT_ROOT.
+
+// overlayTree writes the example tree under root: a cont-init.d script
+// that adds BAR to the container environment, two s6-rc.d longruns (svc-b
+// depends on svc-a) in the user bundle, a legacy services.d service, a
+// cont-finish.d script, every one of them logging to root/log; extra
+// files (path relative to root: content) are written too, executable when
+// their content starts with "#!".
+func overlayTree(t *testing.T, extra map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	svc := func(name, who string) map[string]string {
+		return map[string]string{
+			name + "/run":    "#!/bin/sh\necho \"" + who + " up $BAR\" >> $GOTOOLS_INIT_ROOT/log\nexec sleep 1000\n",
+			name + "/finish": "#!/bin/sh\necho \"" + who + " down\" >> $GOTOOLS_INIT_ROOT/log\n",
+		}
+	}
+	files := map[string]string{
+		"etc/cont-init.d/10-bar":                            "#!/bin/sh\necho cont-init >> $GOTOOLS_INIT_ROOT/log\nprintf bar > $GOTOOLS_INIT_ROOT/run/s6/container_environment/BAR\n",
+		"etc/cont-finish.d/10-done":                         "#!/bin/sh\necho cont-finish >> $GOTOOLS_INIT_ROOT/log\n",
+		"etc/s6-overlay/s6-rc.d/svc-a/type":                 "longrun\n",
+		"etc/s6-overlay/s6-rc.d/svc-b/type":                 "longrun\n",
+		"etc/s6-overlay/s6-rc.d/svc-b/dependencies.d/svc-a": "",
+		"etc/s6-overlay/s6-rc.d/user/contents.d/svc-a":      "",
+		"etc/s6-overlay/s6-rc.d/user/contents.d/svc-b":      "",
+		"run/.keep": "",
+	}
+	for k, v := range svc("etc/s6-overlay/s6-rc.d/svc-a", "svc-a") {
+		files[k] = v
+	}
+	for k, v := range svc("etc/s6-overlay/s6-rc.d/svc-b", "svc-b") {
+		files[k] = v
+	}
+	for k, v := range svc("etc/services.d/legacy", "legacy") {
+		files[k] = v
+	}
+	for k, v := range extra {
+		files[k] = v
+	}
+	for name, content := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		mode := os.FileMode(0o644)
+		if strings.HasPrefix(content, "#!") {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// bootOverlay starts init as PID 1 of a new PID namespace with its own
+// /proc (unshare --pid --fork --mount-proc) on the tree at root, and
+// returns the unshare process and init's pid as the test sees it.
+func bootOverlay(t *testing.T, root string, env []string, cmd ...string) (*Proc, int) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("unshare --pid needs root")
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("no unshare")
+	}
+	argv := append([]string{"unshare", "--pid", "--fork", "--mount-proc", "init"}, cmd...)
+	p := startIn(t, Opts{Env: append([]string{"GOTOOLS_INIT_ROOT=" + root}, env...), Dir: root}, argv...)
+	return p, forkedChild(t, p)
+}
+
+// forkedChild returns the pid of the child that unshare --fork (p) runs:
+// init; 0 if p exits first.
+func forkedChild(t *testing.T, p *Proc) int {
+	t.Helper()
+	var pid int
+	waitFor(t, "init to start under unshare", func() bool {
+		for _, st := range procStats() {
+			if st.PPid == p.Pid {
+				pid = st.Pid
+				return true
+			}
+		}
+		return !p.Running()
+	})
+	return pid
+}
+
+// logLines returns the lines of root/log.
+func logLines(root string) []string {
+	b, _ := os.ReadFile(filepath.Join(root, "log"))
+	return lines(string(b))
+}
+
+// waitLog waits for line in root/log.
+func waitLog(t *testing.T, p *Proc, root, line string) {
+	t.Helper()
+	waitFor(t, "log line "+line, func() bool {
+		if !p.Running() {
+			t.Fatalf("init exited (%s) before logging %q; log %q, stderr %q", p.result().Status(), line, logLines(root), p.Stderr())
+		}
+		return slices.Contains(logLines(root), line)
+	})
+}
+
+// before reports whether each of the lines appears in log after the one
+// before it.
+func inOrder(log []string, want ...string) bool {
+	at := -1
+	for _, w := range want {
+		i := slices.Index(log, w)
+		if i <= at {
+			return false
+		}
+		at = i
+	}
+	return true
+}
+
+// TestInitOverlayBoot is spec §11 test 10 (and issue 18's example tree):
+// cont-init.d, the s6-rc.d services in dependency order, the legacy
+// service, then the CMD, which sees the environment cont-init.d made; at
+// the end services go down in reverse order with cont-finish.d last, and
+// the container exits with the CMD's code.
+func TestInitOverlayBoot(t *testing.T) {
+	t.Parallel()
+	root := overlayTree(t, map[string]string{
+		// The legacy service's output goes to its logger, the log applet.
+		"etc/services.d/legacy/run":     "#!/bin/sh\necho \"legacy up $BAR\" >> $GOTOOLS_INIT_ROOT/log\necho \"legacy says hi\"\nexec sleep 1000\n",
+		"etc/services.d/legacy/log/run": "#!/bin/sh\nexec log n2 $GOTOOLS_INIT_ROOT/var/log/legacy\n",
+		"var/log/.keep":                 "",
+	})
+	p, _ := bootOverlay(t, root, nil, "sh", "-c", `echo "cmd $BAR" >> $GOTOOLS_INIT_ROOT/log; exit 3`)
+	r := p.Wait(t)
+	log := logLines(root)
+	if r.Code != 3 {
+		t.Errorf("container exit %s; want 3 (the CMD's); stderr %q", r.Status(), r.Stderr)
+	}
+	if !inOrder(log, "cont-init", "svc-a up bar", "svc-b up bar", "cmd bar", "svc-b down", "svc-a down", "cont-finish") ||
+		!inOrder(log, "legacy up bar", "cmd bar", "legacy down", "svc-a down") {
+		t.Errorf("log %q; want cont-init < svc-a < svc-b, legacy < CMD < reverse stops < cont-finish", log)
+	}
+	if len(log) != 9 {
+		t.Errorf("log %q; want each line once", log)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "var/log/legacy/current")); err != nil || string(b) != "legacy says hi\n" {
+		t.Errorf("the legacy service's logdir holds %q, %v; want its line, through log", b, err)
+	}
+	for _, l := range lines(r.Stderr) {
+		if !strings.HasPrefix(l, "init: info: ") {
+			t.Errorf("stderr line %q; want only info lines", l)
+		}
+	}
+}
+
+// TestInitOverlaySIGTERM is spec §11 test 12: SIGTERM to PID 1 stops the
+// CMD first, then the services in reverse order, cont-finish.d last, well
+// within the grace times, and the container exits with the CMD's status.
+func TestInitOverlaySIGTERM(t *testing.T) {
+	t.Parallel()
+	root := overlayTree(t, nil)
+	p, initPid := bootOverlay(t, root, nil, "sh", "-c",
+		`trap 'echo cmd-term >> $GOTOOLS_INIT_ROOT/log; kill $!; exit 143' TERM; echo cmd >> $GOTOOLS_INIT_ROOT/log; sleep 1000 & wait`)
+	waitLog(t, p, root, "cmd")
+	begin := time.Now()
+	if err := unix.Kill(initPid, unix.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	r := p.Wait(t)
+	took := time.Since(begin)
+	if r.Code != 143 {
+		t.Errorf("container exit %s; want 143; stderr %q", r.Status(), r.Stderr)
+	}
+	log := logLines(root)
+	if !inOrder(log, "cmd", "cmd-term", "legacy down", "svc-a down", "cont-finish") || !inOrder(log, "cmd-term", "svc-b down", "svc-a down") {
+		t.Errorf("log %q; want the CMD stopped first, then legacy and svc-b, svc-a, cont-finish", log)
+	}
+	// Everything exits on SIGTERM: no grace is waited out (3 s each).
+	if took > 30*time.Second {
+		t.Errorf("shutdown took %v; want well under the grace times (10x slack)", took)
+	}
+	if !strings.Contains(r.Stderr, "init: info: stopping (SIGTERM)") {
+		t.Errorf("stderr %q; want the stopping line", r.Stderr)
+	}
+}
+
+// TestInitOverlayFinishHalts is spec §11 test 13's middle case: a service's
+// finish writes 7 to the results file and runs halt while the CMD runs;
+// the container exits 7 although the CMD then dies of SIGTERM.
+func TestInitOverlayFinishHalts(t *testing.T) {
+	t.Parallel()
+	root := overlayTree(t, map[string]string{
+		"etc/services.d/stopper/run": "#!/bin/sh\nuntil [ -e $GOTOOLS_INIT_ROOT/cmd-started ]; do sleep 0.02; done\nexit 1\n",
+		"etc/services.d/stopper/finish": "#!/bin/sh\necho 7 > $GOTOOLS_INIT_ROOT/run/s6-linux-init-container-results/exitcode\n" +
+			"exec $GOTOOLS_INIT_ROOT/run/s6/basedir/bin/halt\n",
+	})
+	p, _ := bootOverlay(t, root, nil, "sh", "-c", `touch $GOTOOLS_INIT_ROOT/cmd-started; exec sleep 1000`)
+	if r := p.Wait(t); r.Code != 7 {
+		t.Errorf("container exit %s; want 7 (the finish's); stderr %q", r.Status(), r.Stderr)
+	}
+	if log := logLines(root); !inOrder(log, "svc-a down", "cont-finish") {
+		t.Errorf("log %q; want a full shutdown", log)
+	}
+}
+
+// TestInitOverlayEssential is spec §11 test 13's last case: an essential
+// s6-rc longrun exiting 6 whose finish exits 125 (a permanent failure)
+// stops the container with exit 6.
+func TestInitOverlayEssential(t *testing.T) {
+	t.Parallel()
+	root := overlayTree(t, map[string]string{
+		"etc/s6-overlay/s6-rc.d/crit/type":            "longrun\n",
+		"etc/s6-overlay/s6-rc.d/crit/flag-essential":  "",
+		"etc/s6-overlay/s6-rc.d/crit/run":             "#!/bin/sh\nuntil [ -e $GOTOOLS_INIT_ROOT/cmd-started ]; do sleep 0.02; done\nexit 6\n",
+		"etc/s6-overlay/s6-rc.d/crit/finish":          "#!/bin/sh\nexit 125\n",
+		"etc/s6-overlay/s6-rc.d/user/contents.d/crit": "",
+	})
+	p, _ := bootOverlay(t, root, nil, "sh", "-c", `touch $GOTOOLS_INIT_ROOT/cmd-started; exec sleep 1000`)
+	r := p.Wait(t)
+	if r.Code != 6 {
+		t.Errorf("container exit %s; want 6 (the essential service's); stderr %q", r.Status(), r.Stderr)
+	}
+	if !strings.Contains(r.Stderr, "init: warning: essential service crit failed permanently (exit 6): stopping the container\n") {
+		t.Errorf("stderr %q; want the essential service's warning", r.Stderr)
+	}
+}
+
+// TestInitOverlayCommands covers the generated halt, poweroff and reboot
+// (spec §6 rule 1: 130 and 129), svscanctl -t on the scan directory, and a
+// boot without a CMD.
+func TestInitOverlayCommands(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		cmd  string
+		code int
+	}{
+		{"halt", "run/s6/basedir/bin/halt", 0},
+		{"poweroff", "run/s6/basedir/bin/poweroff", 130},
+		{"reboot", "run/s6/basedir/bin/reboot", 129},
+		{"shutdown -r", "run/s6/basedir/bin/shutdown -r now", 129},
+		{"svscanctl -t", "svscanctl -t run/service", 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			root := overlayTree(t, nil)
+			p, _ := bootOverlay(t, root, nil)
+			waitLog(t, p, root, "legacy up bar")
+			waitLog(t, p, root, "svc-b up bar")
+			argv := strings.Fields(tt.cmd)
+			if !strings.Contains(argv[0], "/") {
+				argv[len(argv)-1] = filepath.Join(root, argv[len(argv)-1])
+			} else {
+				argv[0] = filepath.Join(root, argv[0])
+			}
+			if r := runIn(t, Opts{Env: []string{"GOTOOLS_INIT_ROOT=" + root}}, argv...); r.Code != 0 {
+				t.Fatalf("%q = %s, %q", argv, r.Status(), r.Stderr)
+			}
+			if r := p.Wait(t); r.Code != tt.code {
+				t.Errorf("container exit %s after %s; want %d; stderr %q", r.Status(), tt.name, tt.code, r.Stderr)
+			}
+			if log := logLines(root); !inOrder(log, "svc-a down", "cont-finish") {
+				t.Errorf("log %q; want a full shutdown", log)
+			}
+		})
+	}
+}
+
+// TestInitOverlayStages is spec §11 tests 11, 14, 15 in part: a failing
+// cont-init.d script is a warning by default and stops the container with
+// exit 1 under S6_BEHAVIOUR_IF_STAGE2_FAILS=2, the CMD never started; the
+// CMD waits for a services.d service's readiness unless
+// S6_CMD_WAIT_FOR_SERVICES=0; S6_KEEP_ENV=0 gives the CMD PATH only.
+func TestInitOverlayStages(t *testing.T) {
+	t.Parallel()
+	failing := map[string]string{"etc/cont-init.d/20-fail": "#!/bin/sh\nexit 4\n"}
+	t.Run("failed stage, default", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, failing)
+		p, _ := bootOverlay(t, root, nil, "sh", "-c", `echo cmd >> $GOTOOLS_INIT_ROOT/log; exit 5`)
+		r := p.Wait(t)
+		if r.Code != 5 || !strings.Contains(r.Stderr, "init: warning: cont-init failed (code 1)\n") {
+			t.Errorf("container = %s, stderr %q; want 5 and one warning", r.Status(), r.Stderr)
+		}
+	})
+	t.Run("failed stage, behaviour 2", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, failing)
+		p, _ := bootOverlay(t, root, []string{"S6_BEHAVIOUR_IF_STAGE2_FAILS=2"}, "sh", "-c", `echo cmd >> $GOTOOLS_INIT_ROOT/log; exit 5`)
+		r := p.Wait(t)
+		if r.Code != 1 || slices.Contains(logLines(root), "cmd") {
+			t.Errorf("container = %s, log %q, stderr %q; want 1 and no CMD", r.Status(), logLines(root), r.Stderr)
+		}
+	})
+	slow := map[string]string{
+		"etc/services.d/slow/notification-fd": "3\n",
+		"etc/services.d/slow/run":             "#!/bin/sh\nsleep 1\necho slow-ready >> $GOTOOLS_INIT_ROOT/log\necho >&3\nexec sleep 1000\n",
+	}
+	for _, tt := range []struct {
+		name string
+		env  []string
+		wait bool
+	}{{"readiness waited for", nil, true}, {"S6_CMD_WAIT_FOR_SERVICES=0", []string{"S6_CMD_WAIT_FOR_SERVICES=0"}, false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			root := overlayTree(t, slow)
+			p, _ := bootOverlay(t, root, tt.env, "sh", "-c", `echo cmd >> $GOTOOLS_INIT_ROOT/log; until grep -q slow-ready $GOTOOLS_INIT_ROOT/log; do sleep 0.05; done`)
+			if r := p.Wait(t); r.Code != 0 {
+				t.Fatalf("container = %s, stderr %q", r.Status(), r.Stderr)
+			}
+			if got := inOrder(logLines(root), "slow-ready", "cmd"); got != tt.wait {
+				t.Errorf("log %q: CMD after readiness: %v; want %v", logLines(root), got, tt.wait)
+			}
+		})
+	}
+	t.Run("S6_KEEP_ENV=0", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, nil)
+		cmdEnv, contEnv := filepath.Join(root, "cmd-env"), filepath.Join(root, "contenv")
+		p, _ := bootOverlay(t, root, []string{"S6_KEEP_ENV=0", "FOO=bar"}, "sh", "-c", "env > "+cmdEnv+"; with-contenv env > "+contEnv)
+		if r := p.Wait(t); r.Code != 0 {
+			t.Fatalf("container = %s, stderr %q", r.Status(), r.Stderr)
+		}
+		ce, _ := os.ReadFile(cmdEnv)
+		cc, _ := os.ReadFile(contEnv)
+		if strings.Contains(string(ce), "FOO=") || strings.Contains(string(ce), "BAR=") || !strings.Contains(string(ce), "PATH=") {
+			t.Errorf("the CMD's environment %q; want PATH, no FOO or BAR", ce)
+		}
+		if !strings.Contains(string(cc), "FOO=bar\n") || !strings.Contains(string(cc), "BAR=bar\n") {
+			t.Errorf("with-contenv env %q; want FOO=bar and BAR=bar", cc)
+		}
+	})
+}
+
+// TestInitOverlayStubbornService is spec §11 test 12's second half: a
+// service that ignores SIGTERM holds the shutdown until --stop-timeout, or
+// until a second SIGTERM, then everything is killed.
+func TestInitOverlayStubbornService(t *testing.T) {
+	t.Parallel()
+	stubborn := map[string]string{
+		"etc/services.d/stubborn/run": "#!/bin/sh\ntrap '' TERM\necho stubborn-up >> $GOTOOLS_INIT_ROOT/log\nwhile :; do sleep 0.1; done\n",
+	}
+	for _, tt := range []struct {
+		name  string
+		flags []string
+	}{{"--stop-timeout", []string{"--stop-timeout", "500"}}, {"second SIGTERM", nil}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			root := overlayTree(t, stubborn)
+			// Graces long enough that only the way out under test ends it.
+			env := []string{"S6_SERVICES_GRACETIME=60000", "S6_KILL_GRACETIME=60000"}
+			p, initPid := bootOverlay(t, root, env, append(tt.flags, "sleep", "1000")...)
+			waitLog(t, p, root, "stubborn-up")
+			begin := time.Now()
+			if err := unix.Kill(initPid, unix.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if tt.flags == nil {
+				waitFor(t, "the CMD to be stopped", func() bool { return strings.Contains(p.Stderr(), "stopping (SIGTERM)") })
+				unix.Kill(initPid, unix.SIGTERM)
+			}
+			r := p.Wait(t)
+			if took := time.Since(begin); took > 30*time.Second {
+				t.Errorf("shutdown took %v; want it cut short (graces are 60 s)", took)
+			}
+			if !strings.Contains(r.Stderr, ": killing every process\n") {
+				t.Errorf("stderr %q; want the kill warning", r.Stderr)
+			}
+		})
+	}
+}
+
+// TestInitOverlayCheck is spec §11 test 19: --check validates the layout
+// without booting: rc's message for an undefined dependency, one line per
+// non-executable script or malformed S6_* variable, exit 1; a good tree
+// exits 0. Nothing is started and /run is not touched.
+func TestInitOverlayCheck(t *testing.T) {
+	t.Parallel()
+	good := overlayTree(t, nil)
+	if r := runIn(t, Opts{Env: []string{"GOTOOLS_INIT_ROOT=" + good}}, "init", "--check"); r.Code != 0 || r.Stderr != "" {
+		t.Errorf("init --check on a good tree = %s, %q; want 0 and nothing", r.Status(), r.Stderr)
+	}
+	bad := overlayTree(t, map[string]string{
+		"etc/s6-overlay/s6-rc.d/svc-b/dependencies.d/nosuch": "",
+		"etc/cont-init.d/20-noexec":                          "echo\n",
+	})
+	r := runIn(t, Opts{Env: []string{"GOTOOLS_INIT_ROOT=" + bad, "S6_VERBOSITY=x"}}, "init", "--check")
+	want := []string{
+		`init: warning: invalid S6_VERBOSITY: "x"`,
+		"init: warning: " + bad + "/etc/cont-init.d/20-noexec: not executable",
+		"rc: fatal: nosuch (in ",
+	}
+	ls := lines(r.Stderr)
+	if r.Code != 1 || len(ls) != len(want) {
+		t.Fatalf("init --check on a bad tree = %s, stderr %q; want 1 and %d lines", r.Status(), r.Stderr, len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(ls[i], w) {
+			t.Errorf("line %d %q; want %q...", i+1, ls[i], w)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(bad, "run")); len(ents) != 1 || slices.Contains(logLines(bad), "cont-init") {
+		t.Errorf("--check touched the tree: run/ holds %v, log %q", ents, logLines(bad))
+	}
+}
+
+// TestInitOverlayNotPID1 is spec §11 test 17's second half: not PID 1 (a
+// subreaper), the overlay boots, SIGTERM stops it, and none of its
+// descendants is left (they are found by the tree root in their
+// environment, since services run in sessions of their own).
+func TestInitOverlayNotPID1(t *testing.T) {
+	t.Parallel()
+	root := overlayTree(t, nil)
+	p := startIn(t, Opts{Env: []string{"GOTOOLS_INIT_ROOT=" + root}}, "init", "sh", "-c", "echo cmd >> $GOTOOLS_INIT_ROOT/log; exec sleep 1000")
+	waitLog(t, p, root, "cmd")
+	if len(ownedBy(root)) < 4 {
+		t.Fatalf("processes of the tree: %v; want init, the scanner, services and the CMD", ownedBy(root))
+	}
+	p.Signal(unix.SIGTERM)
+	if r := p.Wait(t); r.Code != 143 {
+		t.Errorf("init = %s, stderr %q; want 143", r.Status(), r.Stderr)
+	}
+	if left := ownedBy(root); len(left) != 0 {
+		t.Errorf("processes left: %v", left)
+	}
+	if log := logLines(root); !inOrder(log, "svc-b down", "svc-a down", "cont-finish") {
+		t.Errorf("log %q; want a full shutdown", log)
+	}
+}
+
+// ownedBy returns the live processes whose environment names root as
+// GOTOOLS_INIT_ROOT.
+func ownedBy(root string) []int {
+	var l []int
+	for _, st := range procStats() {
+		if st.State == 'Z' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(st.Pid) + "/environ")
+		if err == nil && slices.Contains(strings.Split(string(b), "\x00"), "GOTOOLS_INIT_ROOT="+root) {
+			l = append(l, st.Pid)
+		}
+	}
+	return l
+}

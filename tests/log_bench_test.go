@@ -1,0 +1,190 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// benchLoggers runs fn for log and for real s6-log (when installed), as
+// sub-benchmarks of one run, and reports the ratio of metric (gotools over
+// s6-log) on the parent.
+func benchLoggers(b *testing.B, metric string, fn func(b *testing.B, bin string) float64) {
+	benchPair(b, metric, "log", "s6-log", fn)
+}
+
+// benchPair is benchLoggers for the applet ours and the s6 program theirs.
+func benchPair(b *testing.B, metric, ours, theirs string, fn func(b *testing.B, bin string) float64) {
+	vals := map[string]float64{}
+	bins := []string{ours}
+	if p, ok := realLookPath(theirs); ok {
+		bins = append(bins, p)
+	}
+	for _, bin := range bins {
+		name := "gotools"
+		if bin != ours {
+			name = theirs
+		}
+		b.Run(name, func(b *testing.B) {
+			v := fn(b, bin)
+			vals[name] = v
+			b.ReportMetric(v, metric)
+		})
+	}
+	if s6 := vals[theirs]; s6 > 0 {
+		fmt.Printf("%s: gotools %.3g, %s %.3g, ratio gotools/%s %.3f\n", b.Name()+" "+metric, vals["gotools"], theirs, s6, theirs, vals["gotools"]/s6)
+	}
+}
+
+// benchInput writes size bytes of 80-byte lines to a file.
+func benchInput(b *testing.B, size int) string {
+	b.Helper()
+	p := filepath.Join(b.TempDir(), "in")
+	var sb strings.Builder
+	for i := 0; sb.Len() < size; i++ {
+		fmt.Fprintf(&sb, "%010d %s\n", i, strings.Repeat("m", 68))
+	}
+	if err := os.WriteFile(p, []byte(sb.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// BenchmarkLogThroughput: MB/s of 256 MiB of 80-byte lines from a file
+// into a logdir, with t labels and with the spec's selection script
+// (spec/log.md §13; the full run is 1 GiB).
+func BenchmarkLogThroughput(b *testing.B) {
+	const size = 256 << 20
+	in := benchInput(b, size)
+	for _, sc := range []struct {
+		name   string
+		script []string
+	}{
+		{"t", []string{"n2", "s16777215", "t", "./d"}},
+		{"select", []string{"n2", "s16777215", "-", "+^[a-z]+ is", "+fatal:", "./d", "f", "T", "./e"}},
+	} {
+		b.Run(sc.name, func(b *testing.B) {
+			benchLoggers(b, "MB/s", func(b *testing.B, bin string) float64 {
+				var total time.Duration
+				n := 0
+				for b.Loop() {
+					dir := b.TempDir()
+					f, err := os.Open(in)
+					if err != nil {
+						b.Fatal(err)
+					}
+					start := time.Now()
+					r := runIn(b, Opts{StdinFile: f, Dir: dir}, append([]string{bin}, sc.script...)...)
+					total += time.Since(start)
+					f.Close()
+					if r.Code != 0 {
+						b.Fatalf("%s: %s %q", bin, r.Status(), r.Stderr)
+					}
+					n++
+				}
+				return float64(size) * float64(n) / total.Seconds() / 1e6
+			})
+		})
+	}
+}
+
+// procStatus reads one field of /proc/PID/status, in kB.
+func logProcStatus(b *testing.B, pid int, field string) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			n, _ := strconv.ParseFloat(strings.Fields(v)[0], 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// idleLogger starts bin on t ./d, sends a line, and waits 2 s.
+func idleLogger(b *testing.B, bin string) *Proc {
+	dir := b.TempDir()
+	r, w, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { w.Close() })
+	p := startIn(b, Opts{StdinFile: r, Dir: dir}, bin, "t", "./d")
+	r.Close()
+	w.WriteString("one line\n")
+	time.Sleep(2 * time.Second)
+	return p
+}
+
+// BenchmarkLogIdleRssAnon: RssAnon of an idle logger with one logdir, 2 s
+// after its last line (target <= 1.5 MiB; VmRSS and threads printed).
+func BenchmarkLogIdleRssAnon(b *testing.B) {
+	benchLoggers(b, "RssAnon-kB", func(b *testing.B, bin string) float64 {
+		p := idleLogger(b, bin)
+		for b.Loop() {
+		}
+		b.ReportMetric(logProcStatus(b, p.Pid, "VmRSS"), "VmRSS-kB")
+		b.ReportMetric(logProcStatus(b, p.Pid, "Threads"), "threads")
+		return logProcStatus(b, p.Pid, "RssAnon")
+	})
+}
+
+// BenchmarkLogIdleWakeups: how often an idle logger is scheduled in a
+// 10 s window after its last line (target 0).
+func BenchmarkLogIdleWakeups(b *testing.B) {
+	benchLoggers(b, "wakeups/10s", func(b *testing.B, bin string) float64 {
+		p := idleLogger(b, bin)
+		before := schedRuns(b, p.Pid)
+		time.Sleep(10 * time.Second)
+		after := schedRuns(b, p.Pid)
+		for b.Loop() {
+		}
+		return float64(after - before)
+	})
+}
+
+// BenchmarkTai64nThroughput: MB/s of 128 MiB of 80-byte lines through
+// tai64n and tai64nlocal, beside s6-tai64n and s6-tai64nlocal.
+func BenchmarkTai64nThroughput(b *testing.B) {
+	const size = 128 << 20
+	in := benchInput(b, size)
+	labelled := filepath.Join(b.TempDir(), "labelled")
+	f, _ := os.Open(in)
+	out, _ := os.Create(labelled)
+	r := runIn(b, Opts{StdinFile: f}, "tai64n")
+	f.Close()
+	out.WriteString(r.Stdout)
+	out.Close()
+	for _, tt := range []struct{ ours, theirs, input string }{
+		{"tai64n", "s6-tai64n", in},
+		{"tai64nlocal", "s6-tai64nlocal", labelled},
+	} {
+		b.Run(tt.ours, func(b *testing.B) {
+			benchPair(b, "MB/s", tt.ours, tt.theirs, func(b *testing.B, bin string) float64 {
+				var total time.Duration
+				n := 0
+				for b.Loop() {
+					f, err := os.Open(tt.input)
+					if err != nil {
+						b.Fatal(err)
+					}
+					start := time.Now()
+					r := runIn(b, Opts{StdinFile: f, Env: []string{"TZ=UTC"}}, "sh", "-c", `exec "$0" > /dev/null`, bin)
+					total += time.Since(start)
+					f.Close()
+					if r.Code != 0 {
+						b.Fatalf("%s: %s %q", bin, r.Status(), r.Stderr)
+					}
+					n++
+				}
+				return float64(size) * float64(n) / total.Seconds() / 1e6
+			})
+		})
+	}
+}

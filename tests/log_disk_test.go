@@ -1,0 +1,126 @@
+package tests
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// smallTmpfs mounts a tmpfs of size bytes on a new directory; skipped
+// without mount rights.
+func smallTmpfs(t *testing.T, size int) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+strconv.Itoa(size)); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	return dir
+}
+
+// vmHWM returns a process's peak resident set in KiB.
+func vmHWM(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			n, _ := strconv.Atoi(strings.Fields(v)[0])
+			return n
+		}
+	}
+	t.Fatal("no VmHWM")
+	return 0
+}
+
+// TestLogDiskFullBlocking: with -b on a full tmpfs, lines wait; one warning;
+// once space returns current equals the input byte for byte (§12 test 14).
+func TestLogDiskFullBlocking(t *testing.T) {
+	mnt := smallTmpfs(t, 64<<10)
+	filler := filepath.Join(mnt, "filler")
+	if err := os.WriteFile(filler, make([]byte, 40000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := startLogger(t, mnt, nil, "log", "-b", "r200", "s1000000", "./d")
+	var sent bytes.Buffer
+	go func() {
+		for i := 0; sent.Len() < 25000; i++ {
+			s := fmt.Sprintf("%06d %s\n", i, strings.Repeat("f", i%70))
+			if _, err := l.w.WriteString(s); err != nil {
+				return
+			}
+			sent.WriteString(s)
+		}
+	}()
+	cur := filepath.Join(mnt, "d", "current")
+	waitFor(t, "the disk-full warning", func() bool { return strings.Contains(l.p.Stderr(), "No space left on device") })
+	time.Sleep(500 * time.Millisecond) // retries, still full: no second warning
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "current to hold the 25000 bytes", func() bool {
+		info, err := os.Stat(cur)
+		return err == nil && info.Size() >= 25000
+	})
+	res := l.end()
+	if got := readFile(t, cur); got != sent.String() {
+		t.Errorf("current (%d bytes) differs from the %d bytes sent", len(got), sent.Len())
+	}
+	want := "log: warning: unable to write to ./d/current: No space left on device\n"
+	if res.Code != 0 || res.Stderr != want {
+		t.Errorf("log: %s %q; want one warning %q", res.Status(), res.Stderr, want)
+	}
+}
+
+// TestLogDiskFullBounded: without -b, 4 MiB offered to a full disk: the
+// writer blocks once the cap and the pipe are full, memory stays bounded,
+// and nothing is lost or doubled once space returns (§12 test 15, smaller).
+func TestLogDiskFullBounded(t *testing.T) {
+	mnt := smallTmpfs(t, 64<<10)
+	filler := filepath.Join(mnt, "filler")
+	if err := os.WriteFile(filler, make([]byte, 60000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "all")
+	l := startLogger(t, mnt, nil, "log", "r100", "n0", "s16384", "?cat >> "+out, "./d")
+	var in bytes.Buffer
+	for i := 0; in.Len() < 4<<20; i++ {
+		fmt.Fprintf(&in, "%07d %s\n", i, strings.Repeat("g", 70))
+	}
+	done := make(chan error, 1)
+	go func() { _, err := l.w.Write(in.Bytes()); done <- err }()
+	time.Sleep(time.Second)
+	select {
+	case err := <-done:
+		t.Fatalf("the writer did not block on a full disk: %v", err)
+	default:
+	}
+	if hwm := vmHWM(t, l.p.Pid); hwm > 8<<10 {
+		t.Errorf("VmHWM = %d KiB on a full disk; want <= 8 MiB", hwm)
+	}
+	// Space returns. 64 KiB cannot keep 4 MiB: the processor ships every
+	// rotated file out of the tmpfs.
+	_ = os.Remove(filler)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	res := l.end()
+	if res.Code != 0 {
+		t.Fatalf("log: %s %q", res.Status(), res.Stderr)
+	}
+	if n := strings.Count(res.Stderr, "\n"); n != 1 {
+		t.Errorf("log warned %d times: %q; want once", n, res.Stderr)
+	}
+	if got := readFile(t, out) + readFile(t, filepath.Join(mnt, "d", "current")); got != in.String() {
+		t.Errorf("shipped + current = %d bytes; want the %d bytes sent, each once", len(got), in.Len())
+	}
+}
