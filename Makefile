@@ -11,7 +11,7 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/gotools-dev/gotools/lib/cli.Version=$(VERSION)
 BIN     := bin/gotools
 
-.PHONY: build check-static test soak bench bench-podman size man install demo clean
+.PHONY: build check-static test soak bench footprint bench-podman size man install demo clean
 
 # Static always (STYLE.md rule 16): CGO_ENABLED=0, no PT_INTERP, no DT_NEEDED.
 build:
@@ -76,8 +76,17 @@ test:
 soak:
 	$(GO) test -tags soak -count=1 -run Soak -timeout 60m ./tests/...
 
+# Every benchmark; "make footprint" prints issue 16's footprint table
+# (gotools beside s6, medians of 3, ratios).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@echo "make footprint: the footprint table, gotools beside s6 (memory, CPU, page faults)"
+
+# The footprint table of issue 16: every row, gotools beside Debian's s6 in
+# the same run, medians of 3, with the ratio. Measurements, never
+# assertions. FOOTPRINT_BIG=N sizes the large tree (default 500 services).
+footprint:
+	$(GO) test -tags footprint -count=1 -v -run '^TestFootprint$$' -timeout 60m ./tests/
 
 # lib/shm beside podman's own lock manager (cgo, glibc): an optional module
 # of its own that the main module never builds (spec/shmlock.md).
@@ -85,9 +94,19 @@ bench-podman:
 	cd tests/podmanbench && CGO_ENABLED=1 $(GO) test -bench . -benchmem
 	tests/podmanbench/run-podman-tests.sh
 
+# The stripped size, then the 20 packages whose symbols weigh most (from an
+# unstripped build: go tool nm -size, grouped by package; "func" is the
+# runtime's func tables). The binary must stay under 6.5 MiB (issue 16).
 size: build
 	@n=$$(wc -c < $(BIN)); \
-	awk -v n="$$n" -v f=$(BIN) 'BEGIN { printf "%s: %d bytes (%.2f MiB)\n", f, n, n / 1048576 }'
+	awk -v n="$$n" -v f=$(BIN) 'BEGIN { printf "%s: %d bytes (%.2f MiB; limit 6.5 MiB)\n", f, n, n / 1048576 }'
+	@CGO_ENABLED=0 $(GO) build -trimpath -o bin/gotools.syms . && \
+	$(GO) tool nm -size bin/gotools.syms | awk '{ sz = $$2; name = $$4; sub(/^go:/, "", name); \
+		n = split(name, parts, "/"); last = parts[n]; dot = index(last, "."); \
+		if (dot > 0) last = substr(last, 1, dot - 1); pkg = ""; \
+		for (i = 1; i < n; i++) pkg = pkg parts[i] "/"; tot[pkg last] += sz } \
+		END { for (k in tot) printf "%10d  %s\n", tot[k], k }' | sort -rn | head -20; \
+	rm -f bin/gotools.syms
 
 # The main job: svscan on a copy of examples/services, status every second,
 # events and log lines as they happen; Ctrl-C brings it all down and removes

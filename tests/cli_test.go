@@ -78,6 +78,14 @@ func TestCLIListMatchesRegistry(t *testing.T) {
 // their s6 counterparts do; tai64n ignores every argument.
 var filters = map[string]bool{"tai64n": true, "tai64nlocal": true}
 
+// noArgsValid are the names (applets and aliases) whose empty command line
+// is no usage error: the filters read stdin, and svscan scans "." as
+// s6-svscan does (it would start supervising the test's directory).
+var noArgsValid = map[string]bool{
+	"tai64n": true, "tai64nlocal": true, "s6-tai64n": true, "s6-tai64nlocal": true,
+	"svscan": true, "s6-svscan": true,
+}
+
 // TestCLIUsageErrors runs every applet, through its symlink and as
 // "gotools APPLET", with a bad command line: exit 100, nothing on stdout,
 // and exactly the line "APPLET: usage: APPLET SYNOPSIS" on stderr.
@@ -92,7 +100,7 @@ func TestCLIUsageErrors(t *testing.T) {
 			{name: "no args"},
 			{name: "bad flag", args: []string{"--no-such-flag"}, reason: "--no-such-flag"},
 		} {
-			if filters[a.Name] && (tt.args == nil || a.Name == "tai64n") {
+			if (filters[a.Name] || noArgsValid[a.Name]) && (tt.args == nil || a.Name == "tai64n") {
 				continue // a filter: no arguments means read stdin (spec/log.md §10)
 			}
 			t.Run(a.Name+"/"+tt.name, func(t *testing.T) {
@@ -145,8 +153,8 @@ func TestCLIAliases(t *testing.T) {
 	t.Parallel()
 	for _, a := range listedApplets(t) {
 		for _, alias := range a.Aliases {
-			if filters[a.Name] {
-				continue
+			if filters[a.Name] || noArgsValid[alias] {
+				continue // TestCLIUpstreamSynopses checks its line with a bad option
 			}
 			t.Run(alias, func(t *testing.T) {
 				t.Parallel()
@@ -207,6 +215,7 @@ func TestCLIBadNumbers(t *testing.T) {
 // rather than cli.UsageLine: each entry must go once its applet calls
 // cli.UsageLine; the tests fail when an entry is no longer needed.
 var ownUsageLine = map[string]string{
+	"s6-log":       "applets/log parses its own argv and prints its own synopsis (with -t, newer than Debian's 2.11); it should print cli.UsageLine(env.Name, applet)",
 	"s6-fdholderd": "applets/fdholder prints \"NAME: usage: NAME\" + its Usage; it should print cli.UsageLine(env.Name, applet)",
 }
 
@@ -254,6 +263,11 @@ func TestCLIUpstreamSynopses(t *testing.T) {
 				o := Opts{Dir: t.TempDir()}
 				upstream := runIn(t, o, append([]string{real}, args...)...)
 				first, _, _ := strings.Cut(upstream.Stderr, "\n")
+				if upstream.Code == 0 && upstream.Stderr == "" {
+					// s6-tai64n ignores its arguments: no usage line to match.
+					t.Logf("real %s %q exits 0 and prints no usage line", real, args)
+					return
+				}
 				if upstream.Code != 100 || !strings.HasPrefix(first, alias+": usage: ") {
 					t.Fatalf("real %s %q = %s, stderr %q; want exit 100 and a usage line", real, args, upstream.Status(), upstream.Stderr)
 				}

@@ -2,6 +2,7 @@ package svc
 
 import (
 	"errors"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -14,21 +15,55 @@ import (
 // at most 62 bytes (spec/supervise.md §2.5, s6-svc's "too many commands").
 const MaxCommands = 62
 
-// letters maps every command letter to its long option (the names of
-// [command]'s fields' name tags).
-var letters = map[byte]string{
-	'a': "alrm", 'b': "abrt", 'q': "quit", 'h': "hup", 'k': "kill", 't': "term",
-	'i': "int", '1': "usr1", '2': "usr2", 'p': "stop", 'c': "cont", 'y': "winch",
-	'r': "restart", 'l': "reload", 'P': "pgstop", 'C': "pgcont", 'K': "pgkill",
-	'o': "once", 'd': "down", 'u': "up", 'D': "down-file", 'U': "up-file",
-	'x': "exit", 'O': "once-at-most", 'Q': "down-quiet",
+// letters lists every command letter and its long option (the names of
+// [command]'s fields' name tags), in pairs: a string, not a map, so that
+// nothing is built at init for every applet of the binary.
+const letters = "a alrm b abrt q quit h hup k kill t term i int 1 usr1 2 usr2 p stop c cont y winch " +
+	"r restart l reload P pgstop C pgcont K pgkill o once d down u up D down-file U up-file " +
+	"x exit O once-at-most Q down-quiet"
+
+// letterOf returns the command letter of the option named name: a letter
+// itself, or a long name.
+func letterOf(name string) (byte, bool) {
+	f := strings.Fields(letters)
+	for i := 0; i+1 < len(f); i += 2 {
+		if f[i] == name || f[i+1] == name {
+			return f[i][0], true
+		}
+	}
+	return 0, false
 }
 
-// signalLetters are the signals -s accepts and the letters they send.
-var signalLetters = map[unix.Signal]byte{
-	unix.SIGALRM: 'a', unix.SIGABRT: 'b', unix.SIGQUIT: 'q', unix.SIGHUP: 'h',
-	unix.SIGKILL: 'k', unix.SIGTERM: 't', unix.SIGINT: 'i', unix.SIGUSR1: '1',
-	unix.SIGUSR2: '2', unix.SIGSTOP: 'p', unix.SIGCONT: 'c', unix.SIGWINCH: 'y',
+// signalLetter returns the letter -s sends for sig, for the signals it
+// accepts.
+func signalLetter(sig unix.Signal) (byte, bool) {
+	switch sig {
+	case unix.SIGALRM:
+		return 'a', true
+	case unix.SIGABRT:
+		return 'b', true
+	case unix.SIGQUIT:
+		return 'q', true
+	case unix.SIGHUP:
+		return 'h', true
+	case unix.SIGKILL:
+		return 'k', true
+	case unix.SIGTERM:
+		return 't', true
+	case unix.SIGINT:
+		return 'i', true
+	case unix.SIGUSR1:
+		return '1', true
+	case unix.SIGUSR2:
+		return '2', true
+	case unix.SIGSTOP:
+		return 'p', true
+	case unix.SIGCONT:
+		return 'c', true
+	case unix.SIGWINCH:
+		return 'y', true
+	}
+	return 0, false
 }
 
 // scan reads the command letters off args, in order, as getopt would:
@@ -49,7 +84,7 @@ func scan(args []string) ([]byte, error) {
 		if err != nil {
 			return exitcode.Errorf(exitcode.Usage, "invalid signal: %s", s)
 		}
-		c, ok := signalLetters[n]
+		c, ok := signalLetter(n)
 		if !ok {
 			return exitcode.Errorf(exitcode.Usage, "%s is not in the list of user-available signals", s)
 		}
@@ -69,16 +104,12 @@ func scan(args []string) ([]byte, error) {
 		case "w", "T", "wait", "timeout":
 			return nil
 		}
-		if len(name) == 1 {
-			if _, ok := letters[name[0]]; !ok {
-				return errors.New("internal error: unknown option letter left by the parser")
-			}
-			return add(name[0])
-		}
-		for c, n := range letters {
-			if n == name {
-				return add(c)
-			}
+		c, ok := letterOf(name)
+		switch {
+		case ok:
+			return add(c)
+		case len(name) == 1:
+			return errors.New("internal error: unknown option letter left by the parser")
 		}
 		return nil
 	})

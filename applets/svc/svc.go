@@ -88,7 +88,36 @@ DIRs; exits 102, not 100, when not listening and 1, not 100, for a broken
 supervise/; -w runs in-process, its readiness fallback is per DIR, and
 SIGINT, SIGTERM, SIGHUP unlink its FIFOs (exit 128+n).`,
 	New:     func() cli.Command { return new(command) },
+	Fast:    fast,
 	Options: []kong.Option{kong.NoDefaultHelp()},
+}
+
+// fast runs the common command lines, command letters in bundles and
+// DIRs ("svc -u DIR", "svc -dx A B"), without kong; anything else (-w,
+// -T, -s, long options, --help, errors) is kong's to parse.
+func fast(args []string, env *cli.Env) (bool, error) {
+	i := 0
+	for ; i < len(args) && len(args[i]) > 1 && args[i][0] == '-'; i++ {
+		for j := 1; j < len(args[i]); j++ {
+			c := args[i][j]
+			if c == 'w' || c == 'T' || c == 's' || c == '-' {
+				return false, nil
+			}
+			if _, ok := letterOf(string(c)); !ok {
+				return false, nil
+			}
+		}
+	}
+	dirs := args[i:]
+	if len(dirs) == 0 {
+		return false, nil
+	}
+	for _, d := range dirs {
+		if d == "" || d[0] == '-' {
+			return false, nil
+		}
+	}
+	return true, (&command{Dirs: dirs}).Run(env)
 }
 
 // command is svc's grammar. kong checks the command line and gives help;

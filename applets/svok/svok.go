@@ -43,7 +43,20 @@ included).
 
 Exit codes: 0 supervised; 1 not supervised; 100 usage; 111 system failure
 (e.g. DIR is not a directory, permission denied).`,
-	New: func() cli.Command { return new(command) },
+	New:  func() cli.Command { return new(command) },
+	Fast: fast,
+}
+
+// fast runs "svok DIR" (or "svok -- DIR") without kong; anything else is
+// kong's to parse.
+func fast(args []string, env *cli.Env) (bool, error) {
+	if len(args) == 2 && args[0] == "--" {
+		args = args[1:]
+	}
+	if len(args) != 1 || args[0] == "" || args[0][0] == '-' {
+		return false, nil
+	}
+	return true, (&command{Dir: args[0]}).Run(env)
 }
 
 // command is svok's grammar: exactly one DIR, so that --help says what

@@ -88,17 +88,52 @@ Differences from s6-svstat: long options; the line shows the pgid (as
 upstream HEAD; s6 2.11 does not); ready is the ready flag (true when down
 and ready, as upstream documents); pgid is the real process group while
 up and -1 when down; s6 2.13's 43-byte status file is read too.`,
-	New: func() cli.Command { return new(command) },
+	New:  func() cli.Command { return new(command) },
+	Fast: fast,
+}
+
+// fast runs "svstat DIR..." without options, the common command line,
+// without kong; anything else is kong's to parse.
+func fast(args []string, env *cli.Env) (bool, error) {
+	if len(args) == 0 {
+		return false, nil
+	}
+	for _, a := range args {
+		if a == "" || a[0] == '-' {
+			return false, nil
+		}
+	}
+	return true, (&command{Args: args}).Run(env)
 }
 
 // maxFields is how many fields one command line may ask for, as
 // s6-svstat's fixed array.
 const maxFields = 16
 
-// letters maps each field letter to its field.
-var letters = map[byte]string{
-	'u': "up", 'w': "wantedup", 'N': "normallyup", 'r': "ready", 'p': "pid",
-	'g': "pgid", 'e': "exitcode", 's': "signal", 't': "updownfor",
+// letterField returns the field of a field letter (a switch: nothing built
+// at init).
+func letterField(c byte) (string, bool) {
+	switch c {
+	case 'u':
+		return "up", true
+	case 'w':
+		return "wantedup", true
+	case 'N':
+		return "normallyup", true
+	case 'r':
+		return "ready", true
+	case 'p':
+		return "pid", true
+	case 'g':
+		return "pgid", true
+	case 'e':
+		return "exitcode", true
+	case 's':
+		return "signal", true
+	case 't':
+		return "updownfor", true
+	}
+	return "", false
 }
 
 // The grammar: kong validates the command line and prints help, but the
@@ -171,7 +206,7 @@ func scan(args []string) (fields []string, numeric bool, err error) {
 		case name == "n" || name == "numeric":
 			numeric = true
 		case len(name) == 1:
-			if f, ok := letters[name[0]]; ok {
+			if f, ok := letterField(name[0]); ok {
 				add(f)
 			}
 		case known(name):

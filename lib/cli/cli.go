@@ -41,6 +41,14 @@ type Applet struct {
 	// For repeated options given thousands of times: kong's scanner copies
 	// the remaining arguments for every option, quadratic in their number.
 	Prescan func(cmd Command, args []string) []string
+	// Fast, when set, sees the arguments first and may run the applet
+	// without kong: for the common command lines of short-lived clients
+	// (svok DIR, svstat DIR, svc -u DIR), where building kong's model by
+	// reflection is a large part of the process's CPU (issue 16 item 3).
+	// It returns done false for anything else (options it does not know,
+	// --help, a usage error), which kong then parses as usual, so that
+	// help and messages are the same either way.
+	Fast func(args []string, env *Env) (done bool, err error)
 	// Options are extra kong options, e.g. kong.NoDefaultHelp() for an
 	// applet whose -h means something else (svc: SIGHUP).
 	Options []kong.Option
@@ -135,6 +143,11 @@ func Run(a Applet, args []string, env *Env) (code int) {
 	env.Args = args
 	if a.Raw != nil {
 		return a.Raw(args, env)
+	}
+	if a.Fast != nil {
+		if done, err := a.Fast(args, env); done {
+			return env.report(a, err)
+		}
 	}
 	var cmd Command
 	if a.NewFor != nil {

@@ -39,6 +39,8 @@ func UpstreamSynopsis(name string) string {
 		return "s6lockd lockdir"
 	case "s6lockd-helper":
 		return "s6lockd-helper r|w lockfile"
+	case "s6-log":
+		return "s6-log [ -d notif ] [ -q | -v ] [ -b ] [ -p ] [ -l linelimit ] [ -- ] logging_script"
 	case "s6-background-watch":
 		// Not in Debian's s6 2.11: s6's source (src/supervision).
 		return "s6-background-watch [ -t timeout ] [ -d notif ] pidfile prog..."
