@@ -15,18 +15,18 @@ import (
 // process per service, with --one-process, and real s6-svscan with real
 // s6-supervise, in the same run. The ratios are gotools / s6.
 
-// treeFootprint is what a supervision tree costs: the sum of Pss (KiB) and
+// svTreeCost is what a supervision tree costs: the sum of Pss (KiB) and
 // of CPU time (ms, user + system, as /proc/PID/stat counts it) of svscan
 // and of its supervisor children (their threads' time on a CPU, from
 // schedstat), and their number.
-type treeFootprint struct {
+type svTreeCost struct {
 	pssKiB, cpuMs float64
 	procs         int
 }
 
 // footprint measures svscan p and its children whose argv[0] names a
 // supervisor.
-func footprint(b *testing.B, p *Proc) treeFootprint {
+func footprint(b *testing.B, p *Proc) svTreeCost {
 	b.Helper()
 	pids := []int{p.Pid}
 	for _, st := range children(b, p.Pid) {
@@ -34,7 +34,7 @@ func footprint(b *testing.B, p *Proc) treeFootprint {
 			pids = append(pids, st.Pid)
 		}
 	}
-	var f treeFootprint
+	var f svTreeCost
 	for _, pid := range pids {
 		f.pssKiB += float64(smapsRollup(b, pid)["Pss"])
 		// schedstat's first field: nanoseconds on a CPU, every thread.
