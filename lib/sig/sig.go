@@ -186,7 +186,14 @@ func Catchable() []os.Signal {
 // rather than acted on by its default disposition (SIGTERM would kill us).
 // os/signal drops a signal when c is full, so size c for bursts: 64 is
 // enough for one of each signal.
+//
+// It also resets to SIG_DFL signals 32 and 34 if they were inherited
+// ignored (GNU make, for one, starts its commands so): os/signal cannot
+// catch them (see [Catchable]), so an ignore would otherwise pass through
+// every exec to the children of a supervisor or an init, whose promise is
+// that they start with default dispositions.
 func NotifyAll(c chan<- os.Signal) {
+	resetIgnored(32, 34)
 	signal.Notify(c, Catchable()...)
 }
 
@@ -195,14 +202,9 @@ func NotifyAll(c chan<- os.Signal) {
 // it returns, so that an event loop built on poll(2) sees signals as
 // readable bytes. One goroutine relays os/signal's channel into the pipe.
 // A full pipe drops a byte; a reader that acts on SIGCHLD by reaping until
-// nothing is left loses nothing by it.
-//
-// It also resets to SIG_DFL signals 32 and 34 if they were inherited
-// ignored: os/signal cannot catch them (see [Catchable]), so an ignore
-// would otherwise pass through every exec to the children of a
-// supervisor, whose promise is that they start with default dispositions.
+// nothing is left loses nothing by it. Like [NotifyAll], it resets
+// inherited ignores of signals 32 and 34.
 func SelfPipe() (int, error) {
-	resetIgnored(32, 34)
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
 		return -1, fmt.Errorf("unable to create the signal pipe: %w", err)
