@@ -117,6 +117,9 @@ func TestEnvdirMatchesS6(t *testing.T) {
 		args = append(args, c.prog...)
 		wc, wo, we := runEnvdir(append([]string{real}, args...))
 		gc, gout, ge := runEnvdir(append([]string{ours}, args...))
+		if gc == 100 && wc == 100 && isUsageLine(ge, we, "s6-envdir") {
+			ge = we // the same usage line; ours names the bad word after it (README)
+		}
 		if gc != wc || ge != we {
 			t.Errorf("s6-envdir %q: gotools exit %d, stderr %q; s6 exit %d, stderr %q", args, gc, ge, wc, we)
 		}

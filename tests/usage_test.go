@@ -1,6 +1,12 @@
 package tests
 
-import "strings"
+import (
+	"strings"
+	"testing"
+
+	"github.com/gotools-dev/gotools/applets"
+	"github.com/gotools-dev/gotools/lib/cli"
+)
 
 // isUsageError reports whether stderr is a usage error of applet name as
 // lib/cli prints it: one line "NAME: usage: ...", then at most one line
@@ -17,4 +23,14 @@ func isUsageError(stderr, name string) bool {
 // in a newline).
 func isUsageLine(stderr, line, name string) bool {
 	return strings.HasPrefix(stderr, line) && isUsageError(stderr, name)
+}
+
+// svscanApplet is svscan's registry entry.
+func svscanApplet(t testing.TB) cli.Applet {
+	t.Helper()
+	a, ok := cli.Find(applets.All, "svscan")
+	if !ok {
+		t.Fatal("svscan is not in the registry")
+	}
+	return a
 }
