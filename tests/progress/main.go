@@ -28,6 +28,7 @@ func main() {
 	out := bufio.NewWriter(os.Stdout)
 	held := map[string][]string{} // package + top-level test -> output so far
 	failed, passed, done := false, 0, 0
+	var npass, nfail, nskip int // top-level tests, for the closing line
 	sc := bufio.NewScanner(os.Stdin)
 	sc.Buffer(make([]byte, 1<<20), 1<<26)
 	for sc.Scan() {
@@ -53,6 +54,14 @@ func main() {
 			held[key] = append(held[key], e.Output)
 		case e.Test != "" && !sub && (e.Action == "pass" || e.Action == "fail" || e.Action == "skip"):
 			done++
+			switch e.Action {
+			case "pass":
+				npass++
+			case "fail":
+				nfail++
+			default:
+				nskip++
+			}
 			fmt.Fprintf(out, "%-4s %s %s (%.1fs)\n", strings.ToUpper(e.Action), short(e.Package), e.Test, e.Elapsed)
 			if e.Action == "fail" {
 				failed = true
@@ -75,6 +84,9 @@ func main() {
 		}
 		out.Flush()
 	}
+	// A closing line any CI log reader understands.
+	fmt.Fprintf(out, "e2e: %d passed, %d failed, %d skipped\n", npass, nfail, nskip)
+	out.Flush()
 	if err := sc.Err(); err != nil {
 		fmt.Fprintf(os.Stderr, "progress: %v\n", err)
 		os.Exit(1)
