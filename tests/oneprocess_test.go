@@ -19,18 +19,7 @@ import (
 // subscribed to dir/event first, as startSupervise does for supervise.
 func startTree(t *testing.T, dir string) *supervised {
 	t.Helper()
-	if _, err := ftrig.MkFifodir(filepath.Join(dir, "event")); err != nil {
-		t.Fatal(err)
-	}
-	l, err := ftrig.Subscribe(filepath.Join(dir, "event"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &supervised{t: t, dir: dir, ev: l, sids: map[int]bool{}}
-	t.Cleanup(func() {
-		l.Close()
-		s.sweep()
-	})
+	s := subscribed(t, dir)
 	s.p = start(t, "svscan", "--one-process", filepath.Dir(dir))
 	t.Cleanup(func() { collectSessions(t, s.p, s) }) // before start's kill
 	return s

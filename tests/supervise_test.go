@@ -76,6 +76,15 @@ func startSupervisor(t *testing.T, prog, dir string) *supervised {
 // startSupervisorIn is startSupervisor with settings for the supervisor.
 func startSupervisorIn(t *testing.T, o Opts, prog, dir string) *supervised {
 	t.Helper()
+	s := subscribed(t, dir)
+	s.p = startIn(t, o, prog, dir)
+	return s
+}
+
+// subscribed is a supervised for dir, with a listener subscribed to
+// dir/event, before anything supervises dir; the caller starts it.
+func subscribed(t *testing.T, dir string) *supervised {
+	t.Helper()
 	if _, err := ftrig.MkFifodir(filepath.Join(dir, "event")); err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +97,6 @@ func startSupervisorIn(t *testing.T, o Opts, prog, dir string) *supervised {
 		l.Close()
 		s.sweep()
 	})
-	s.p = startIn(t, o, prog, dir)
 	return s
 }
 
