@@ -112,8 +112,8 @@ func testMain(m *testing.M) int {
 			}
 		}
 	}
-	for _, pid := range killChildren() {
-		fmt.Fprintf(os.Stderr, "tests: process %d was left behind (killed)\n", pid)
+	for _, left := range killChildren() {
+		fmt.Fprintf(os.Stderr, "tests: process %s was left behind (killed)\n", left)
 		if code == 0 {
 			code = 1
 		}
@@ -212,15 +212,17 @@ func build(dir string) (string, error) {
 // killChildren kills and reaps every child still left to the test process
 // once all tests are done, and returns the pids of those that were alive.
 // Zombies are reaped silently: a test that ended by t.Fatal may leave one.
-func killChildren() []int {
-	var left []int
+func killChildren() []string {
+	var left []string
 	self := os.Getpid()
 	for _, st := range procStats() {
 		if st.PPid != self {
 			continue
 		}
 		if st.State != 'Z' {
-			left = append(left, st.Pid)
+			// Name it by its argv, so that the test that left it can be found.
+			argv, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.Pid))
+			left = append(left, fmt.Sprintf("%d %q", st.Pid, strings.Split(strings.TrimRight(string(argv), "\x00"), "\x00")))
 			unix.Kill(st.Pid, unix.SIGKILL)
 		}
 		var ws unix.WaitStatus
