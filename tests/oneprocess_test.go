@@ -183,6 +183,14 @@ func TestOneProcessTroubleStaysLocal(t *testing.T) {
 	}
 	noSupervisors(t, p)
 	for _, s := range []*supervised{hung, ok, crash} {
-		s.control("dx")
+		// Each run is a session leader: remember the session, so that
+		// the sweep also kills what d leaves of it (crash's background
+		// sleep outlives its leader's SIGTERM and is no child of svscan).
+		// No x: svscan would start a new supervisor, whose service would
+		// come up again in a session nobody collected.
+		if st, _ := readStatus(s.dir); st.PID != 0 {
+			s.sids[int(st.PID)] = true
+		}
+		s.control("d")
 	}
 }
