@@ -236,7 +236,13 @@ func TestLogKill9DuringProcessor(t *testing.T) {
 	p := pipeLogger(t, dir, r, "log", "-b", "s4096", "?sleep 5; cat", "./d")
 	var sent strings.Builder
 	d := filepath.Join(dir, "d")
-	rotating := func() bool { _, err := os.Stat(filepath.Join(d, "previous")); return err == nil }
+	// The processor's phase has begun once previous is 0744 (rotation
+	// step 4): a kill between the rename and the chmod would rightly leave
+	// a 0644 .u, and this test is about a kill during the processor.
+	rotating := func() bool {
+		st, err := os.Stat(filepath.Join(d, "previous"))
+		return err == nil && st.Mode().Perm() == 0o744
+	}
 	for i := 0; !rotating(); i++ {
 		s := strings.Repeat("p", 60) + " " + string(rune('a'+i%26)) + "\n"
 		sent.WriteString(s)
