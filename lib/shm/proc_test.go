@@ -596,7 +596,7 @@ func TestUncoveredOwnerWatched(t *testing.T) {
 		st, _ := s.Owner(11)
 		return st.Waiters > 0
 	})
-	time.Sleep(50 * time.Millisecond) // past its pidfd set-up
+	waitUntil(t, "the waiter to watch the holder's pidfd", func() bool { return watchingPidfd(h.pid()) })
 	t0 := time.Now()
 	h.cmd.Process.Signal(syscall.SIGKILL)
 	r := <-got
@@ -665,4 +665,22 @@ func TestForceUnlockDeadOwner(t *testing.T) {
 		t.Errorf("Owner(6) = %+v; want recovered from %d", st, h.pid())
 	}
 	s.Unlock(6)
+}
+
+// watchingPidfd reports whether this process has a pidfd open on pid
+// (pidfd fdinfo carries "Pid:\tN", proc(5)).
+func watchingPidfd(pid int) bool {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		if link, _ := os.Readlink("/proc/self/fd/" + e.Name()); link != "anon_inode:[pidfd]" {
+			continue
+		}
+		b, _ := os.ReadFile("/proc/self/fdinfo/" + e.Name())
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "Pid:"); ok && strings.TrimSpace(v) == strconv.Itoa(pid) {
+				return true
+			}
+		}
+	}
+	return false
 }
