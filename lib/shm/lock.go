@@ -237,9 +237,26 @@ func (s *Segment) acquireSlow(op string, ctx context.Context, p unsafe.Pointer, 
 			atomic.StoreUint64(word64(p, slotAcquired), uint64(monoNow()))
 			atomic.CompareAndSwapUint32(word32(p, slotDiag), d, owner|diagObserved)
 		}
+		if watch != nil {
+			// Dekker with the watch's goroutine: either we see that the
+			// owner exited, or it sees us about to sleep and wakes us
+			// until we are past the wait (its one wake-up may come
+			// before we sleep, and the word it wakes does not change).
+			watch.sleeping.Store(true)
+			if watch.exited.Swap(false) {
+				watch.sleeping.Store(false)
+				if ws != nil {
+					ws.state.Store(0)
+				}
+				continue // the next turn finds the owner dead
+			}
+		}
 		atomic.AddUint32(word32(p, slotWaiters), 1)
 		e := futexWaitUntil(fword, f, until)
 		atomic.AddUint32(word32(p, slotWaiters), ^uint32(0))
+		if watch != nil {
+			watch.sleeping.Store(false)
+		}
 		if e == unix.ETIMEDOUT && tag&tagKCovered != 0 && (deadline == 0 || until < deadline) {
 			checkCovered = old | uint64(futexWaiters)
 			if coveredWait < 64*int64(time.Second) {
@@ -331,8 +348,10 @@ func (s *Segment) take(p unsafe.Pointer, old uint64, me uint32, slept bool, prev
 // pidWatch wakes the waiters on a lock word when its uncovered owner's
 // process exits: its pidfd, in the runtime poller, becomes readable.
 type pidWatch struct {
-	owner uint32
-	f     *os.File
+	owner    uint32
+	f        *os.File
+	exited   atomic.Bool // set by the goroutine once the owner's process exited
+	sleeping atomic.Bool // set by the waiter around its futex wait
 }
 
 // watchOwner watches the process of owner, which holds the lock at p (the
@@ -364,7 +383,12 @@ func watchOwner(p unsafe.Pointer, owner uint32, fword *uint32) *pidWatch {
 			return exited
 		})
 		if err == nil && exited {
+			w.exited.Store(true)
 			futexWakeN(fword, 1<<30)
+			for w.sleeping.Load() { // a waiter may not have slept yet
+				time.Sleep(time.Millisecond)
+				futexWakeN(fword, 1<<30)
+			}
 		}
 	}()
 	return w

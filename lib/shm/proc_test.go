@@ -588,6 +588,7 @@ func TestUncoveredOwnerWatched(t *testing.T) {
 		at  time.Time
 	}
 	got := make(chan res, 1)
+	pidfds := pidfdsOn(h.pid()) // os.Process keeps one of its own
 	go func() {
 		a, err := s.Acquire(t.Context(), 11, false)
 		got <- res{a, err, time.Now()}
@@ -596,7 +597,7 @@ func TestUncoveredOwnerWatched(t *testing.T) {
 		st, _ := s.Owner(11)
 		return st.Waiters > 0
 	})
-	waitUntil(t, "the waiter to watch the holder's pidfd", func() bool { return watchingPidfd(h.pid()) })
+	waitUntil(t, "the waiter to watch the holder's pidfd", func() bool { return pidfdsOn(h.pid()) > pidfds })
 	t0 := time.Now()
 	h.cmd.Process.Signal(syscall.SIGKILL)
 	r := <-got
@@ -667,9 +668,10 @@ func TestForceUnlockDeadOwner(t *testing.T) {
 	s.Unlock(6)
 }
 
-// watchingPidfd reports whether this process has a pidfd open on pid
-// (pidfd fdinfo carries "Pid:\tN", proc(5)).
-func watchingPidfd(pid int) bool {
+// pidfdsOn counts this process's pidfds on pid (pidfd fdinfo carries
+// "Pid:\tN", proc(5)).
+func pidfdsOn(pid int) int {
+	n := 0
 	ents, _ := os.ReadDir("/proc/self/fd")
 	for _, e := range ents {
 		if link, _ := os.Readlink("/proc/self/fd/" + e.Name()); link != "anon_inode:[pidfd]" {
@@ -678,9 +680,9 @@ func watchingPidfd(pid int) bool {
 		b, _ := os.ReadFile("/proc/self/fdinfo/" + e.Name())
 		for _, l := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(l, "Pid:"); ok && strings.TrimSpace(v) == strconv.Itoa(pid) {
-				return true
+				n++
 			}
 		}
 	}
-	return false
+	return n
 }
