@@ -70,17 +70,11 @@ func BenchmarkInitBootToCMD(b *testing.B) {
 // pss returns the Pss of pid in KiB (/proc/PID/smaps_rollup).
 func pss(t testing.TB, pid int) int {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-	if err != nil {
-		t.Fatalf("smaps_rollup of %d: %v", pid, err)
+	m := smapsRollup(t, pid)
+	if m == nil {
+		t.Fatalf("no smaps_rollup for pid %d", pid)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "Pss:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			return n
-		}
-	}
-	return 0
+	return m["Pss"]
 }
 
 // treeOf returns pid and its descendants, except the processes whose

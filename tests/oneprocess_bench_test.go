@@ -52,8 +52,8 @@ func footprint(b *testing.B, p *Proc) svTreeCost {
 }
 
 // smapsRollup reads /proc/PID/smaps_rollup's sizes in KiB.
-func smapsRollup(b *testing.B, pid int) map[string]int {
-	b.Helper()
+func smapsRollup(t testing.TB, pid int) map[string]int {
+	t.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
 		return nil
