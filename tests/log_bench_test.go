@@ -188,3 +188,77 @@ func BenchmarkTai64nThroughput(b *testing.B) {
 		})
 	}
 }
+
+// steadyLine is the i-th line steadyRate sends (32 bytes).
+func steadyLine(i int) string { return fmt.Sprintf("%07d steady %s\n", i, strings.Repeat("r", 24)) }
+
+// steadyRate starts each of bins with script in a directory of its own and
+// feeds them all, in one loop, rate lines a second for duration: every
+// 10 ms tick writes what the elapsed time calls for (100 lines when on
+// time), so a late tick does not lower the overall rate. It returns each
+// logger's CPU time (user + system, from its wait status) and logdir
+// ./d. Lines arriving a tick's worth at a time, the loggers read a few
+// lines per wake-up, and their per-read costs dominate (spec/log.md §12
+// test 17).
+func steadyRate(t testing.TB, bins []string, rate int, duration time.Duration, script ...string) ([]time.Duration, []string) {
+	t.Helper()
+	const tick = 10 * time.Millisecond
+	n := rate * int(duration/time.Millisecond) / 1000
+	ls := make([]*logger, len(bins))
+	dirs := make([]string, len(bins))
+	for i, bin := range bins {
+		dir := t.TempDir()
+		dirs[i] = filepath.Join(dir, "d")
+		ls[i] = startLogger(t, dir, nil, append([]string{bin}, script...)...)
+	}
+	tk := time.NewTicker(tick)
+	defer tk.Stop()
+	t0 := time.Now()
+	var batch strings.Builder
+	for sent := 0; sent < n; {
+		<-tk.C
+		due := min(n, int(time.Since(t0)*time.Duration(rate)/time.Second))
+		batch.Reset()
+		for ; sent < due; sent++ {
+			batch.WriteString(steadyLine(sent))
+		}
+		for _, l := range ls {
+			if _, err := l.w.WriteString(batch.String()); err != nil {
+				t.Fatalf("%q: %v; stderr %q", l.p.Argv, err, l.p.Stderr())
+			}
+		}
+	}
+	cpu := make([]time.Duration, len(bins))
+	for i, l := range ls {
+		if r := l.end(); r.Code != 0 {
+			t.Fatalf("%q: %s, stderr %q", l.p.Argv, r.Status(), r.Stderr)
+		}
+		ps := l.p.cmd.ProcessState
+		cpu[i] = ps.UserTime() + ps.SystemTime()
+	}
+	return cpu, dirs
+}
+
+// BenchmarkLogSteadyRate: CPU time of log and of real s6-log fed together
+// 10,000 32-byte lines a second for 3 s into t ./d, and their ratio
+// (spec/log.md §12 test 17 asks <= 1.5; TestSoakLogSteadyRate is the 30 s
+// run).
+func BenchmarkLogSteadyRate(b *testing.B) {
+	bins := []string{"log"}
+	if p, ok := realLookPath("s6-log"); ok {
+		bins = append(bins, p)
+	}
+	var cpu [2]time.Duration
+	for b.Loop() {
+		c, _ := steadyRate(b, bins, 10000, 3*time.Second, "t", "./d")
+		for i := range c {
+			cpu[i] += c[i]
+		}
+	}
+	b.ReportMetric(float64(cpu[0].Microseconds())/1e3/float64(b.N), "gotools-cpu-ms")
+	if len(bins) > 1 {
+		b.ReportMetric(float64(cpu[1].Microseconds())/1e3/float64(b.N), "s6-log-cpu-ms")
+		b.ReportMetric(float64(cpu[0])/float64(cpu[1]), "ratio")
+		fmt.Printf("%s: CPU gotools %v, s6-log %v, ratio gotools/s6-log %.3f\n", b.Name(), cpu[0]/time.Duration(b.N), cpu[1]/time.Duration(b.N), float64(cpu[0])/float64(cpu[1]))
+	}
+}

@@ -19,13 +19,13 @@ const fakeClock = "@4000000069c2a8a312345678"
 // logger is a running log (or real s6-log) fed through a pipe the test
 // holds.
 type logger struct {
-	t *testing.T
+	t testing.TB
 	p *Proc
 	w *os.File
 }
 
 // startLogger starts argv with a pipe on stdin, in dir.
-func startLogger(t *testing.T, dir string, env []string, argv ...string) *logger {
+func startLogger(t testing.TB, dir string, env []string, argv ...string) *logger {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {

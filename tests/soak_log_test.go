@@ -95,53 +95,18 @@ func TestSoakLogSteadyRate(t *testing.T) {
 	const (
 		rate     = 10000 // lines per second
 		duration = 30 * time.Second
-		tick     = 10 * time.Millisecond
 		n        = rate * int(duration/time.Second)
 	)
-	line := func(i int) string { return fmt.Sprintf("%07d steady %s\n", i, strings.Repeat("r", 24)) }
-	var ls [2]*logger // log, then real s6-log
-	var dirs [2]string
-	for i, bin := range []string{"log", real} {
-		dir := t.TempDir()
-		dirs[i] = filepath.Join(dir, "d")
-		ls[i] = startLogger(t, dir, nil, bin, "n1000", "t", "./d")
-	}
-	// Each tick writes what the elapsed time calls for (100 lines a tick
-	// when on time), so a late tick does not lower the overall rate.
-	tk := time.NewTicker(tick)
-	defer tk.Stop()
-	t0 := time.Now()
-	var batch strings.Builder
-	for sent := 0; sent < n; {
-		<-tk.C
-		due := min(n, int(time.Since(t0)*rate/time.Second))
-		batch.Reset()
-		for ; sent < due; sent++ {
-			batch.WriteString(line(sent))
-		}
-		for _, l := range ls {
-			if _, err := l.w.WriteString(batch.String()); err != nil {
-				t.Fatalf("%q: %v; stderr %q", l.p.Argv, err, l.p.Stderr())
-			}
-		}
-	}
-	feed := time.Since(t0)
-	var cpu [2]time.Duration
-	for i, l := range ls {
-		if r := l.end(); r.Code != 0 {
-			t.Fatalf("%q: %s, stderr %q", l.p.Argv, r.Status(), r.Stderr)
-		}
-		ps := l.p.cmd.ProcessState
-		cpu[i] = ps.UserTime() + ps.SystemTime()
-	}
+	cpu, dirs := steadyRate(t, []string{"log", real}, rate, duration, "n1000", "t", "./d")
 	ratio := float64(cpu[0]) / float64(cpu[1])
 	t.Logf("%d lines in %v: CPU log %v, s6-log %v, ratio %.2f (spec goal <= 1.5)",
-		n, feed.Round(time.Millisecond), cpu[0], cpu[1], ratio)
+		n, duration, cpu[0], cpu[1], ratio)
 	if cpu[1] > 0 && ratio > 15 {
 		t.Errorf("log used %v of CPU, %.1f x real s6-log's %v; want <= 15 x (the spec's 1.5 x with 10 x slack)", cpu[0], ratio, cpu[1])
 	}
 
 	// Every line once, in order: the archives in name order, then current.
+	line := steadyLine
 	ents, err := os.ReadDir(dirs[0])
 	if err != nil {
 		t.Fatal(err)

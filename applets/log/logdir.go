@@ -284,7 +284,7 @@ func (d *logdir) flush() {
 				rot = true
 			}
 		}
-		n, err := unix.Write(d.fd, chunk)
+		n, err := rawWrite(d.fd, chunk)
 		if n > 0 {
 			d.b += int64(n)
 			d.pend = consume(d.pend, n)

@@ -37,6 +37,13 @@ type op struct {
 	dir  *logdir // logdir actions
 }
 
+// The waiter's fds.
+const (
+	waitSig = iota // the signal pipe
+	waitIn         // stdin
+	waitOut        // stdout
+)
+
 type logger struct {
 	env  *cli.Env
 	o    opts
@@ -48,6 +55,7 @@ type logger struct {
 	loc  *time.Location
 
 	sigR int
+	w    *waiter // the loop's fds: waitSig, waitIn, waitOut
 
 	// Input.
 	inOpen    bool
@@ -213,7 +221,12 @@ func (l *logger) wantRead() bool {
 
 func (l *logger) loop() error {
 	sigbuf := make([]byte, 64)
-	fds := make([]unix.PollFd, 0, 3)
+	w, err := newWaiter(l.sigR, 0, 1)
+	if err != nil {
+		return l.fatal(exitcode.Sys, err)
+	}
+	l.w = w
+	w.want(waitSig, unix.EPOLLIN)
 	for {
 		l.flushAll()
 		if garbage > garbageMax {
@@ -225,29 +238,34 @@ func (l *logger) loop() error {
 				return nil
 			}
 		}
-		fds = append(fds[:0], unix.PollFd{Fd: int32(l.sigR), Events: unix.POLLIN})
-		in, out := -1, -1
+		var in, out uint32
 		if l.wantRead() {
-			in = len(fds)
-			fds = append(fds, unix.PollFd{Fd: 0, Events: unix.POLLIN})
+			in = unix.EPOLLIN
 		}
 		if l.outOpen && len(l.out) > 0 && l.outWait {
-			out = len(fds)
-			fds = append(fds, unix.PollFd{Fd: 1, Events: unix.POLLOUT})
+			out = unix.EPOLLOUT
 		}
-		if _, err := sys.Poll(fds, l.timeout()); err != nil {
+		w.want(waitIn, in)
+		w.want(waitOut, out)
+		evs, err := w.wait(l.deadline())
+		if err != nil {
 			return l.fatal(exitcode.Sys, fmt.Errorf("unable to poll: %w", sys.Errno(err)))
 		}
-		if fds[0].Revents != 0 {
-			if err := l.readSignals(sigbuf); err != nil {
-				return err
+		inReady := false
+		for _, ev := range evs {
+			switch ev.Fd {
+			case int32(l.sigR):
+				if err := l.readSignals(sigbuf); err != nil {
+					return err
+				}
+			case 0:
+				inReady = in != 0
+			case 1:
+				l.outWait = false
 			}
 		}
-		if out >= 0 && fds[out].Revents != 0 {
-			l.outWait = false
-		}
 		l.deadlines()
-		if in >= 0 && fds[in].Revents != 0 && l.inOpen {
+		if inReady && l.inOpen {
 			l.read()
 		}
 	}
@@ -266,8 +284,8 @@ func (l *logger) drained() bool {
 	return true
 }
 
-// timeout is poll's timeout in ms: until the nearest deadline, or -1.
-func (l *logger) timeout() int {
+// deadline is the nearest deadline, or zero.
+func (l *logger) deadline() time.Time {
 	var next time.Time
 	consider := func(t time.Time) {
 		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
@@ -283,14 +301,7 @@ func (l *logger) timeout() int {
 			consider(d.periodAt)
 		}
 	}
-	if next.IsZero() {
-		return -1
-	}
-	ms := time.Until(next)
-	if ms <= 0 {
-		return 0
-	}
-	return int((ms + time.Millisecond - 1) / time.Millisecond)
+	return next
 }
 
 func (l *logger) deadlines() {
@@ -375,6 +386,7 @@ func (l *logger) endInput() {
 
 func (l *logger) closeInput() {
 	if l.inOpen {
+		l.w.want(waitIn, 0) // before the close: epoll keys on the open file
 		unix.Close(0)
 		l.inOpen = false
 		l.lastLine = false
@@ -389,7 +401,7 @@ func (l *logger) read() {
 	if l.lastLine {
 		buf = buf[:1]
 	}
-	n, err := unix.Read(0, buf)
+	n, err := rawRead(0, buf)
 	switch {
 	case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
 		return
@@ -653,6 +665,7 @@ func (l *logger) flushStdout() {
 			return
 		}
 		l.env.Warnf("unable to write to stdout, closing the stream - error was: %s", cli.Message(err))
+		l.w.want(waitOut, 0)
 		unix.Close(1)
 		l.outOpen = false
 		l.out = nil
