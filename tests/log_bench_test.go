@@ -3,11 +3,15 @@ package tests
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // benchLoggers runs fn for log and for real s6-log (when installed), as
@@ -261,4 +265,104 @@ func BenchmarkLogSteadyRate(b *testing.B) {
 		b.ReportMetric(float64(cpu[0])/float64(cpu[1]), "ratio")
 		fmt.Printf("%s: CPU gotools %v, s6-log %v, ratio gotools/s6-log %.3f\n", b.Name(), cpu[0]/time.Duration(b.N), cpu[1]/time.Duration(b.N), float64(cpu[0])/float64(cpu[1]))
 	}
+}
+
+// quantile is the q-quantile (0..1) of sorted durations.
+func quantile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	return d[min(len(d)-1, int(q*float64(len(d))))]
+}
+
+// BenchmarkLogLatency: one line every 10 ms for 10 s into t ./d; the
+// latency of a line is from just before its write(2) into the pipe to the
+// IN_MODIFY of ./d/current (inotify). Median and p99, beside s6-log
+// (spec/log.md §13: median <= 0.5 ms, p99 <= 2 ms).
+func BenchmarkLogLatency(b *testing.B) {
+	const (
+		lines = 1000
+		every = 10 * time.Millisecond
+	)
+	benchLoggers(b, "median-µs", func(b *testing.B, bin string) float64 {
+		var lat []time.Duration
+		for b.Loop() {
+			dir := b.TempDir()
+			l := startLogger(b, dir, nil, bin, "t", "./d")
+			cur := filepath.Join(dir, "d", "current")
+			// s6-log creates current with its first line: prime it.
+			l.w.WriteString("start\n")
+			waitFor(b, cur, func() bool { _, err := os.Stat(cur); return err == nil })
+			in, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := unix.InotifyAddWatch(in, cur, unix.IN_MODIFY); err != nil {
+				b.Fatal(err)
+			}
+			ev := make([]byte, 4096)
+			tk := time.NewTicker(every)
+			for i := 0; i < lines; i++ {
+				<-tk.C
+				t0 := time.Now()
+				if _, err := l.w.WriteString(steadyLine(i)); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := unix.Read(in, ev); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			tk.Stop()
+			unix.Close(in)
+			if r := l.end(); r.Code != 0 {
+				b.Fatalf("%s: %s %q", bin, r.Status(), r.Stderr)
+			}
+		}
+		slices.Sort(lat)
+		b.ReportMetric(float64(quantile(lat, 0.99).Nanoseconds())/1e3, "p99-µs")
+		return float64(quantile(lat, 0.5).Nanoseconds()) / 1e3
+	})
+}
+
+// BenchmarkLogStartup: from the spawn to the -d newline on fd 3, with one
+// logdir (-d3 t ./d in a fresh directory): median and p90, beside s6-log
+// (spec/log.md §13: median <= 3 ms).
+func BenchmarkLogStartup(b *testing.B) {
+	benchLoggers(b, "median-µs", func(b *testing.B, bin string) float64 {
+		path := lookPath(b, bin)
+		var ds []time.Duration
+		for b.Loop() {
+			dir := b.TempDir()
+			inR, inW, err := os.Pipe()
+			if err != nil {
+				b.Fatal(err)
+			}
+			nR, nW, err := os.Pipe()
+			if err != nil {
+				b.Fatal(err)
+			}
+			cmd := &exec.Cmd{Path: path, Args: []string{bin, "-d3", "t", "./d"}, Dir: dir,
+				Stdin: inR, ExtraFiles: []*os.File{nW}}
+			t0 := time.Now()
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			nW.Close()
+			inR.Close()
+			buf := make([]byte, 2)
+			n, err := nR.Read(buf)
+			d := time.Since(t0)
+			nR.Close()
+			inW.Close()
+			werr := cmd.Wait()
+			if n != 1 || buf[0] != '\n' || err != nil || werr != nil {
+				b.Fatalf("%s: notification %q, %v; exit %v", bin, buf[:n], err, werr)
+			}
+			ds = append(ds, d)
+		}
+		slices.Sort(ds)
+		b.ReportMetric(float64(quantile(ds, 0.9).Nanoseconds())/1e3, "p90-µs")
+		return float64(quantile(ds, 0.5).Nanoseconds()) / 1e3
+	})
 }

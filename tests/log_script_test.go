@@ -251,7 +251,7 @@ func TestLogProcessorNoLeak(t *testing.T) {
 	d := filepath.Join(dir, "d")
 	waitFor(t, "the rotations to end", func() bool {
 		_, e1 := os.Stat(filepath.Join(d, "previous"))
-		return e1 != nil && zombiesOf(l.p.Pid) == 0
+		return e1 != nil && len(zombiesUnder(t, l.p.Pid)) == 0
 	})
 	if newestArchive(t, d) == "" {
 		t.Fatalf("no rotation happened")
@@ -265,19 +265,6 @@ func TestLogProcessorNoLeak(t *testing.T) {
 	if r := l.end(); r.Code != 0 || r.Stderr != "" {
 		t.Errorf("log: %s %q", r.Status(), r.Stderr)
 	}
-}
-
-// zombiesOf counts pid's zombie children.
-func zombiesOf(pid int) int {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	n := 0
-	for _, c := range strings.Fields(string(b)) {
-		st, _ := os.ReadFile("/proc/" + c + "/stat")
-		if i := strings.LastIndexByte(string(st), ')'); i > 0 && len(st) > i+2 && st[i+2] == 'Z' {
-			n++
-		}
-	}
-	return n
 }
 
 // TestLogPeriodicRotation: R1 makes an archive about every second while

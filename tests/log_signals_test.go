@@ -261,6 +261,17 @@ func TestLogKill9DuringProcessor(t *testing.T) {
 		sent.WriteString(s)
 		w.WriteString(s)
 	}
+	// Once the processor runs: a child between fork and exec still holds
+	// the lock's open file description, and the restart would find the
+	// lock busy (rightly, it exits 111 and its supervisor retries).
+	waitFor(t, "the processor to run", func() bool {
+		for _, c := range children(t, p.Pid) {
+			if c.Comm == "sh" || c.Comm == "sleep" {
+				return true
+			}
+		}
+		return false
+	})
 	p.Signal(unix.SIGKILL)
 	p.Wait(t)
 	p2 := pipeLogger(t, dir, r, "log", "./d")
