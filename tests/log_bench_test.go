@@ -44,13 +44,14 @@ func benchPair(b *testing.B, metric, ours, theirs string, fn func(b *testing.B, 
 	}
 }
 
-// benchInput writes size bytes of 80-byte lines to a file.
-func benchInput(b *testing.B, size int) string {
+// benchInput writes size bytes of lineLen-byte lines to a file.
+func benchInput(b *testing.B, size, lineLen int) string {
 	b.Helper()
 	p := filepath.Join(b.TempDir(), "in")
 	var sb strings.Builder
+	sb.Grow(size + lineLen)
 	for i := 0; sb.Len() < size; i++ {
-		fmt.Fprintf(&sb, "%010d %s\n", i, strings.Repeat("m", 68))
+		fmt.Fprintf(&sb, "%010d %s\n", i, strings.Repeat("m", lineLen-12))
 	}
 	if err := os.WriteFile(p, []byte(sb.String()), 0o644); err != nil {
 		b.Fatal(err)
@@ -58,57 +59,117 @@ func benchInput(b *testing.B, size int) string {
 	return p
 }
 
-// BenchmarkLogThroughput: MB/s of 256 MiB of 80-byte lines from a file
-// into a logdir, with t labels and with the spec's selection script
-// (spec/log.md §13; the full run is 1 GiB).
+// BenchmarkLogThroughput: MB/s of spec/log.md §13's throughput cases, each
+// beside s6-log, with VmHWM (the peak RSS, from the wait status's rusage;
+// goal <= 8 MiB). The spec's sizes are cut to keep make bench short: 256
+// MiB instead of 1 GiB of 80-byte lines; 64 MiB of 20-byte lines instead
+// of 10 M; 16 MiB instead of 200 MB into s4096 n5 (8,000 rotations, each
+// with an fsync).
 func BenchmarkLogThroughput(b *testing.B) {
-	const size = 256 << 20
-	in := benchInput(b, size)
+	big := benchInput(b, 256<<20, 80)
+	short := benchInput(b, 64<<20, 20)
+	small := benchInput(b, 16<<20, 80)
 	for _, sc := range []struct {
 		name   string
+		in     string
+		cat    bool // through cat, not from the file itself
 		script []string
 	}{
-		{"t", []string{"n2", "s16777215", "t", "./d"}},
-		{"select", []string{"n2", "s16777215", "-", "+^[a-z]+ is", "+fatal:", "./d", "f", "T", "./e"}},
+		{"plain", big, false, []string{"n2", "s16777215", "./d"}},
+		{"t", big, false, []string{"n2", "s16777215", "t", "./d"}},
+		{"t-cat", big, true, []string{"n2", "s16777215", "t", "./d"}},
+		{"select", big, false, []string{"n2", "s16777215", "-", "+^[a-z]+ is", "+fatal:", "./d", "f", "T", "./e"}},
+		{"short-lines", short, false, []string{"n2", "s16777215", "./d"}},
+		{"s4096", small, false, []string{"s4096", "n5", "./d"}},
 	} {
+		st, err := os.Stat(sc.in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size := st.Size()
 		b.Run(sc.name, func(b *testing.B) {
 			benchLoggers(b, "MB/s", func(b *testing.B, bin string) float64 {
 				var total time.Duration
+				var hwm int64
 				n := 0
 				for b.Loop() {
 					dir := b.TempDir()
-					f, err := os.Open(in)
+					f, err := os.Open(sc.in)
 					if err != nil {
 						b.Fatal(err)
 					}
+					stdin := f
+					var cat *exec.Cmd
 					start := time.Now()
-					r := runIn(b, Opts{StdinFile: f, Dir: dir}, append([]string{bin}, sc.script...)...)
+					if sc.cat {
+						pr, pw, err := os.Pipe()
+						if err != nil {
+							b.Fatal(err)
+						}
+						cat = &exec.Cmd{Path: lookPath(b, "cat"), Args: []string{"cat"}, Stdin: f, Stdout: pw}
+						if err := cat.Start(); err != nil {
+							b.Fatal(err)
+						}
+						pw.Close()
+						defer pr.Close()
+						stdin = pr
+					}
+					p := startIn(b, Opts{StdinFile: stdin, Dir: dir}, append([]string{bin}, sc.script...)...)
+					if cat != nil {
+						stdin.Close()
+					}
+					peaks := samplePeaks(p)
+					r := p.Wait(b)
+					hwm = max(hwm, (<-peaks).VmHWM)
 					total += time.Since(start)
+					if cat != nil {
+						cat.Wait()
+					}
 					f.Close()
 					if r.Code != 0 {
 						b.Fatalf("%s: %s %q", bin, r.Status(), r.Stderr)
 					}
 					n++
 				}
+				b.ReportMetric(float64(hwm), "VmHWM-kB")
 				return float64(size) * float64(n) / total.Seconds() / 1e6
 			})
 		})
 	}
 }
 
-// procStatus reads one field of /proc/PID/status, in kB.
-func logProcStatus(b *testing.B, pid int, field string) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, field+":"); ok {
-			n, _ := strconv.ParseFloat(strings.Fields(v)[0], 64)
-			return n
+// memPeaks are the peaks of a process's memory, in kB.
+type memPeaks struct{ VmHWM, RssAnon int64 }
+
+// samplePeaks reads p's /proc status every 5 ms until it exits and then
+// sends the peaks. VmHWM only grows, so its last reading is the peak (the
+// wait status's ru_maxrss is no use: it keeps the test binary's RSS from
+// before the exec); RssAnon's peak is the largest reading.
+func samplePeaks(p *Proc) <-chan memPeaks {
+	c := make(chan memPeaks, 1)
+	go func() {
+		var m memPeaks
+		for p.Running() {
+			data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid))
+			if err != nil {
+				break
+			}
+			for _, l := range strings.Split(string(data), "\n") {
+				k, v, _ := strings.Cut(l, ":")
+				n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				switch {
+				case err != nil:
+				case k == "VmHWM":
+					m.VmHWM = max(m.VmHWM, n)
+				case k == "RssAnon":
+					m.RssAnon = max(m.RssAnon, n)
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
-	}
-	return 0
+		c <- m
+	}()
+	return c
 }
 
 // idleLogger starts bin on t ./d, sends a line, and waits 2 s.
@@ -131,11 +192,12 @@ func idleLogger(b *testing.B, bin string) *Proc {
 func BenchmarkLogIdleRssAnon(b *testing.B) {
 	benchLoggers(b, "RssAnon-kB", func(b *testing.B, bin string) float64 {
 		p := idleLogger(b, bin)
+		st := procStatus(b, p.Pid)
 		for b.Loop() {
 		}
-		b.ReportMetric(logProcStatus(b, p.Pid, "VmRSS"), "VmRSS-kB")
-		b.ReportMetric(logProcStatus(b, p.Pid, "Threads"), "threads")
-		return logProcStatus(b, p.Pid, "RssAnon")
+		b.ReportMetric(float64(st["VmRSS"]), "VmRSS-kB")
+		b.ReportMetric(float64(st["Threads"]), "threads")
+		return float64(st["RssAnon"])
 	})
 }
 
@@ -157,7 +219,7 @@ func BenchmarkLogIdleWakeups(b *testing.B) {
 // tai64n and tai64nlocal, beside s6-tai64n and s6-tai64nlocal.
 func BenchmarkTai64nThroughput(b *testing.B) {
 	const size = 128 << 20
-	in := benchInput(b, size)
+	in := benchInput(b, size, 80)
 	labelled := filepath.Join(b.TempDir(), "labelled")
 	f, _ := os.Open(in)
 	out, _ := os.Create(labelled)

@@ -367,6 +367,8 @@ func (d *logdir) rotate() {
 // steps runs rotation steps until done, a failure (retried after the
 // cooldown) or a processor to wait for (§5.4).
 func (d *logdir) steps() {
+	// Everything a rotation allocates is garbage once it is done.
+	defer func(before uint64) { garbage += allocated() - before }(allocated())
 	for d.rot != 0 {
 		if err := d.step(); err != nil {
 			d.l.warnf("%w", err)

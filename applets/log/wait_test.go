@@ -165,3 +165,10 @@ func TestWaiterNoAllocation(t *testing.T) {
 		t.Errorf("%v allocations per wait; want 0", allocs)
 	}
 }
+
+// Measuring allocations allocates nothing itself.
+func TestAllocatedNoAllocation(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() { allocated() }); n != 0 {
+		t.Errorf("allocated() makes %v allocations; want 0", n)
+	}
+}
