@@ -155,7 +155,9 @@ func run(args []string, env *cli.Env) int {
 	}
 	o, script, err := parseOpts(args)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "%s: usage: %s %s\n", env.Name, env.Name, usage)
+		// As s6-log, upstream's line byte for byte (Debian's 2.11 has no
+		// -t); as log, ours. (Applet itself would be an init cycle.)
+		fmt.Fprintln(env.Stderr, cli.UsageLine(env.Name, cli.Applet{Usage: usage}))
 		return exitcode.Usage
 	}
 	if o.notif >= 0 {
