@@ -59,7 +59,8 @@ happens at the first line end past the threshold; pending bytes are capped
 at 1 MiB (then back-pressure); ?X and !X stay sticky together; the same
 logdir twice, !X without execlineb, backreferences, counts above 1000 and
 \< \> away from a literal word byte exit 100; INT finalizes as HUP; other
-signals are ignored; O_NONBLOCK is set on stdout only with a 1 action.
+signals are ignored once ready; O_NONBLOCK is set on stdout only with a 1
+action.
 
 Test hooks:
   GOTOOLS_FAKE_CLOCK=@<24 hex>  every wall-clock reading returns that stamp`
