@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -197,6 +198,46 @@ func TestLogStdoutClosed(t *testing.T) {
 	}
 	if got := readFile(t, filepath.Join(dir, "d", "current")); got != "a\nb\n" {
 		t.Errorf("current = %q", got)
+	}
+}
+
+// TestLogStdoutBackpressure: a 1 action on a pipe its reader leaves full
+// waits for room (EAGAIN, then POLLOUT) with the rest pending, while the
+// logdir keeps up; once read, stdout holds every line once, in order.
+func TestLogStdoutBackpressure(t *testing.T) {
+	dir := t.TempDir()
+	or, ow, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer or.Close()
+	var in strings.Builder
+	for i := 0; in.Len() < 512<<10; i++ {
+		fmt.Fprintf(&in, "%07d %s\n", i, strings.Repeat("o", 40))
+	}
+	p := startIn(t, Opts{Stdin: in.String(), Dir: dir, ExtraFiles: []*os.File{ow}}, "sh", "-c", `exec log 1 s16777215 ./d >&3 3>&-`)
+	ow.Close()
+	// The pipe is full and current holds everything: log has met EAGAIN
+	// and waits for POLLOUT with the rest of stdout pending.
+	cur := filepath.Join(dir, "d", "current")
+	waitFor(t, "a full stdout pipe and a full current", func() bool {
+		n, _ := unix.IoctlGetInt(int(or.Fd()), unix.TIOCINQ)
+		st, err := os.Stat(cur)
+		return n >= 4096 && err == nil && st.Size() == int64(in.Len())
+	})
+	if !p.Running() {
+		t.Fatalf("log exited before its stdout was read: %q", p.Stderr())
+	}
+	out, err := io.ReadAll(or)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := p.Wait(t)
+	if res.Code != 0 || res.Stderr != "" {
+		t.Errorf("log 1 s16777215 ./d = %s %q", res.Status(), res.Stderr)
+	}
+	if string(out) != in.String() {
+		t.Errorf("stdout: %d bytes; want the %d bytes sent, in order", len(out), in.Len())
 	}
 }
 
