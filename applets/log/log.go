@@ -3,8 +3,9 @@
 // script on every line (lib/logscript), sending the selected lines to
 // logdirs, a status file, stdout or stderr (spec/log.md).
 //
-// One event loop, poll(2) on the signal pipe, stdin and stdout, timed out
-// only by the nearest deadline: an idle logger does not wake up.
+// One event loop waiting on the signal pipe, stdin and stdout (an epoll
+// set parked in the Go netpoller: wait.go), timed out only by the nearest
+// deadline: an idle logger does not wake up.
 package logapplet
 
 import (
