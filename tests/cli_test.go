@@ -215,8 +215,7 @@ func TestCLIBadNumbers(t *testing.T) {
 // rather than cli.UsageLine: each entry must go once its applet calls
 // cli.UsageLine; the tests fail when an entry is no longer needed.
 var ownUsageLine = map[string]string{
-	"s6-log":       "applets/log parses its own argv and prints its own synopsis (with -t, newer than Debian's 2.11); it should print cli.UsageLine(env.Name, applet)",
-	"s6-fdholderd": "applets/fdholder prints \"NAME: usage: NAME\" + its Usage; it should print cli.UsageLine(env.Name, applet)",
+	"s6-log": "applets/log parses its own argv and prints its own synopsis (with -t, newer than Debian's 2.11); it should print cli.UsageLine(env.Name, applet)",
 }
 
 // checkUsageLine fails t if got is not want, unless alias is listed in
