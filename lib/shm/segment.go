@@ -251,7 +251,7 @@ func fileExists(p string) bool {
 // newMapping reserves address space for the segment's capacity
 // (PROT_NONE, MAP_NORESERVE) and maps the file over its start, so slot
 // addresses never change when the segment grows (the robust list holds
-// them). A read-write mapping also reserves shadowDist bytes below the
+// them). A read-write mapping also reserves shadowBelow bytes below the
 // segment, whose first part, private memory, holds the slots' robust-list
 // nodes (pages are used only for slots this process locks); it is
 // registered for sharing.
@@ -261,7 +261,7 @@ func newMapping(fd int, path string, h header, ro, foreign bool, st *unix.Stat_t
 	var below uint64
 	if !ro {
 		setup()
-		below = shadowDist
+		below = shadowBelow
 	}
 	mem, err := unix.Mmap(-1, 0, int(below+m.reserved), unix.PROT_NONE,
 		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
@@ -269,7 +269,7 @@ func newMapping(fd int, path string, h header, ro, foreign bool, st *unix.Stat_t
 		return nil, err
 	}
 	if !ro {
-		if err := unix.Mprotect(mem[:m.reserved], unix.PROT_READ|unix.PROT_WRITE); err != nil {
+		if err := unix.Mprotect(mem[:shadowLen(m.reserved)], unix.PROT_READ|unix.PROT_WRITE); err != nil {
 			unix.Munmap(mem)
 			return nil, err
 		}
@@ -538,7 +538,7 @@ func (s *Segment) Close() error {
 func (m *mapping) release() (held bool) {
 	if registered {
 		lo := uintptr(unsafe.Pointer(&m.mem[0]))
-		return unlinkRange(lo, lo+uintptr(m.reserved))
+		return unlinkRange(lo, lo+uintptr(shadowLen(m.reserved)))
 	}
 	selfInit()
 	// a file truncated by someone else faults here: nothing can be held
