@@ -85,6 +85,7 @@ type mapping struct {
 	growMu   sync.Mutex
 	mapped   atomic.Uint32 // slots mapped in this process
 	reserved uint64        // bytes reserved
+	bus      int           // 1 + its index in busRanges, 0 if not watched
 }
 
 var (
@@ -281,6 +282,7 @@ func newMapping(fd int, path string, h header, ro, foreign bool, st *unix.Stat_t
 		return nil, err
 	}
 	m.mapped.Store(h.numLocks)
+	m.watchFaults()
 	if !ro {
 		regMu.Lock()
 		if registry == nil {
@@ -563,6 +565,7 @@ func (m *mapping) release() (held bool) {
 }
 
 func (m *mapping) unmap() error {
+	m.unwatchFaults()
 	err := unix.Munmap(m.mem)
 	if cerr := unix.Close(m.fd); err == nil {
 		err = cerr
@@ -619,10 +622,19 @@ func (s *Segment) check(op string, i int, write bool) error {
 	if s.closed.Load() {
 		return s.err(op, i, unix.EINVAL)
 	}
-	if write && s.m.ro {
+	if write && s.m.ro || s.m.faulted() {
 		return s.err(op, i, unix.EBADF)
 	}
 	return nil
+}
+
+// done is err, or EBADF if the segment's pages were lost meanwhile (see
+// watchFaults): what was read from them is not the segment's.
+func (s *Segment) done(op string, i int, err error) error {
+	if s.m.faulted() {
+		return s.err(op, i, unix.EBADF)
+	}
+	return err
 }
 
 // slot checks handle and index and returns slot i's address.
