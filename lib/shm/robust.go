@@ -43,8 +43,8 @@ const shadowBelow = 1 << 31
 // pair took 10-12 ns instead of 5). Half a page apart they never alias.
 const shadowSkew = 2048
 
-// shadowDist is the distance from a slot's robust-list node down from the
-// slot's futex word: the list's futex offset.
+// shadowDist is how far below a slot's futex word its robust-list node
+// lies: the list's futex offset.
 const shadowDist = shadowBelow - shadowSkew
 
 // shadowLen is the length of the private, read-write part of a mapping's
