@@ -86,6 +86,7 @@ type mapping struct {
 	mapped   atomic.Uint32 // slots mapped in this process
 	reserved uint64        // bytes reserved
 	bus      int           // 1 + its index in busRanges, 0 if not watched
+	hit      *uint32       // its busRanges hit word, or noHit
 }
 
 var (
@@ -592,6 +593,9 @@ func (s *Segment) Grow(n uint32) error {
 	if err := s.check("grow", -1, true); err != nil {
 		return err
 	}
+	if err := s.done("grow", -1, nil); err != nil {
+		return err
+	}
 	m := s.m
 	c := roundup(uint64(n), BitmapSize)
 	cur := atomic.LoadUint32(m.numLocksPtr())
@@ -617,12 +621,13 @@ func (s *Segment) Grow(n uint32) error {
 }
 
 // check returns EINVAL for a closed handle and, if write, EBADF for a
-// read-only one.
+// read-only one; the callers then check for lost pages (done), which kept
+// here would make check too big to inline.
 func (s *Segment) check(op string, i int, write bool) error {
 	if s.closed.Load() {
 		return s.err(op, i, unix.EINVAL)
 	}
-	if write && s.m.ro || s.m.faulted() {
+	if write && s.m.ro {
 		return s.err(op, i, unix.EBADF)
 	}
 	return nil
@@ -640,6 +645,9 @@ func (s *Segment) done(op string, i int, err error) error {
 // slot checks handle and index and returns slot i's address.
 func (s *Segment) slot(op string, i uint32, write bool) (unsafe.Pointer, error) {
 	if err := s.check(op, int(i), write); err != nil {
+		return nil, err
+	}
+	if err := s.done(op, int(i), nil); err != nil {
 		return nil, err
 	}
 	m := s.m
@@ -660,6 +668,9 @@ func (s *Segment) slot(op string, i uint32, write bool) (unsafe.Pointer, error) 
 // count refreshes the mapping and returns the number of mapped locks.
 func (s *Segment) count(op string, write bool) (uint32, error) {
 	if err := s.check(op, -1, write); err != nil {
+		return 0, err
+	}
+	if err := s.done(op, -1, nil); err != nil {
 		return 0, err
 	}
 	if err := s.m.refresh(); err != nil {

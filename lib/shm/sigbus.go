@@ -45,6 +45,7 @@ var (
 // watchFaults registers m's segment range with the SIGBUS handler,
 // installing the handler at the first call.
 func (m *mapping) watchFaults() {
+	m.hit = &noHit
 	busOnce.Do(func() { busOn = installBus() })
 	if !busOn {
 		return
@@ -59,6 +60,7 @@ func (m *mapping) watchFaults() {
 			atomic.StoreUintptr(&r.hi, lo+uintptr(m.reserved))
 			atomic.StoreUintptr(&r.lo, lo)
 			m.bus = k + 1
+			m.hit = &r.hit
 			return
 		}
 	}
@@ -75,10 +77,12 @@ func (m *mapping) unwatchFaults() {
 	atomic.StoreUintptr(&r.lo, 0)
 	atomic.StoreUintptr(&r.hi, 0)
 	m.bus = 0
+	m.hit = &noHit
 }
 
 // faulted reports that a page of m was lost (the file was truncated) and
 // patched: the segment is unusable and every operation gives EBADF.
-func (m *mapping) faulted() bool {
-	return m.bus != 0 && atomic.LoadUint32(&busRanges[m.bus-1].hit) != 0
-}
+func (m *mapping) faulted() bool { return atomic.LoadUint32(m.hit) != 0 }
+
+// noHit is the hit word of a mapping the handler does not watch.
+var noHit uint32
