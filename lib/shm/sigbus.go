@@ -76,8 +76,7 @@ func (m *mapping) unwatchFaults() {
 	r := &busRanges[m.bus-1]
 	atomic.StoreUintptr(&r.lo, 0)
 	atomic.StoreUintptr(&r.hi, 0)
-	m.bus = 0
-	m.hit = &noHit
+	m.bus = 0 // m.hit stays: a racing call on a closed handle reads it
 }
 
 // faulted reports that a page of m was lost (the file was truncated) and
