@@ -94,18 +94,8 @@ func procStatus(t testing.TB, pid int) map[string]int {
 func BenchmarkClientStartup(b *testing.B) {
 	const rounds, perRound = 7, 30
 	dir := benchDir(b)
-	bin := b.TempDir()
 	empty := emptyGoProgram(b)
-	floor := func(name string) string {
-		out := filepath.Join(bin, name)
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./tests/testdata/floor/"+name)
-		cmd.Dir = ".."
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("go build floor %s: %v\n%s", name, err, msg)
-		}
-		return out
-	}
+	floor := func(name string) string { return floorProgram(b, name) }
 	cases := []struct {
 		name string
 		argv []string
@@ -159,6 +149,19 @@ func meanRun(t testing.TB, n int, argv ...string) (cpu, wall, faults float64) {
 		faults += float64(ru.Minflt)
 	}
 	return cpu / float64(n), wall / float64(n), faults / float64(n)
+}
+
+// floorProgram builds tests/testdata/floor/NAME (a reference program of
+// BenchmarkClientStartup, in this module) as a static, stripped binary.
+func floorProgram(t testing.TB, name string) string {
+	out := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./tests/testdata/floor/"+name)
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build floor %s: %v\n%s", name, err, msg)
+	}
+	return out
 }
 
 // emptyGoProgram builds "func main() {}" as a static binary: the

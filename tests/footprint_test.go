@@ -57,6 +57,10 @@ func TestFootprint(t *testing.T) {
 		{"svstat DIR vs an empty static Go program, CPU ms", func(t *testing.T, ref bool) (float64, string) { return fpVsEmpty(t, ref, empty, "svstat", false) }},
 		{"svc DIR vs an empty static Go program, CPU ms", func(t *testing.T, ref bool) (float64, string) { return fpVsEmpty(t, ref, empty, "svc", false) }},
 		{"svok DIR vs an empty static Go program, wall ms", func(t *testing.T, ref bool) (float64, string) { return fpVsEmpty(t, ref, empty, "svok", true) }},
+		// The floors (BenchmarkClientStartup): svok's job with kong
+		// linked, and the whole binary with nothing run.
+		{"floor: svok's job + kong linked vs empty, CPU ms", func(t *testing.T, ref bool) (float64, string) { return fpFloor(t, ref, empty, "svokkong") }},
+		{"floor: every applet linked, none run vs empty, CPU ms", func(t *testing.T, ref bool) (float64, string) { return fpFloor(t, ref, empty, "linked") }},
 	}
 	_, haveS6 := realLookPath("s6-supervise")
 	var out strings.Builder
@@ -409,6 +413,19 @@ func fpVsEmpty(t *testing.T, ref bool, empty, client string, wall bool) (float64
 	if wall {
 		return w, ""
 	}
+	return cpu, ""
+}
+
+// fpFloor is the CPU of one run of tests/testdata/floor/NAME on a
+// supervised directory (mean of 50), or of the empty program when ref.
+func fpFloor(t *testing.T, ref bool, empty, name string) (float64, string) {
+	argv := []string{empty}
+	if !ref {
+		dir, p := fpClientDir(t)
+		defer fpStop(t, p, dir)
+		argv = []string{floorProgram(t, name), dir}
+	}
+	cpu, _, _ := meanRun(t, 50, argv...)
 	return cpu, ""
 }
 
