@@ -151,11 +151,16 @@ func meanRun(t testing.TB, n int, argv ...string) (cpu, wall, faults float64) {
 	return cpu / float64(n), wall / float64(n), faults / float64(n)
 }
 
-// floorProgram builds tests/testdata/floor/NAME (a reference program of
-// BenchmarkClientStartup, in this module) as a static, stripped binary.
+// floorProgram builds a reference program of BenchmarkClientStartup (in
+// this module) as a static, stripped binary: tests/testdata/floor/NAME, or
+// for "svokkong", floor/svok with the floorkong tag (kong linked).
 func floorProgram(t testing.TB, name string) string {
 	out := filepath.Join(t.TempDir(), name)
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./tests/testdata/floor/"+name)
+	dir, tags := name, ""
+	if name == "svokkong" {
+		dir, tags = "svok", "floorkong"
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", tags, "-ldflags", "-s -w", "-o", out, "./tests/testdata/floor/"+dir)
 	cmd.Dir = ".."
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {

@@ -4,8 +4,9 @@
 
 // Command svok is the floor of "svok DIR" in Go: the same job (an
 // F_OFD_GETLK on DIR/supervise/lock through lib/lock), the same exit codes,
-// in a static program that links nothing else. BenchmarkClientStartup
-// measures gotools' svok against it and against an empty program.
+// in a static program that links nothing else (kong too with the floorkong
+// tag: kong.go). BenchmarkClientStartup measures gotools' svok against it
+// and against an empty program.
 package main
 
 import (
