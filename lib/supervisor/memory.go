@@ -3,6 +3,7 @@ package supervisor
 import (
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 )
 
 // gcDebt is how a [Loop] keeps its memory at the idle figure with the
@@ -14,23 +15,24 @@ import (
 // no heap behind (issue 20 item 7), and the start-up garbage (flag
 // parsing, the first spawn) is gone at the first idle moment.
 type gcDebt struct {
-	last uint64
-	ms   *runtime.MemStats // 6 kB: off the loop's stack
+	sample []metrics.Sample
+	last   uint64
 }
 
 // gcThreshold is the garbage worth a collection: a collection of
 // supervise's small heap costs well under a millisecond.
 const gcThreshold = 256 << 10
 
-// allocated is the heap allocated since the process started. It reads
-// runtime.MemStats, not runtime/metrics: that package builds a table of
-// 95 objects in its init, in every gotools process (issue 16 item 3).
+// allocated is the heap allocated since the process started.
 func (g *gcDebt) allocated() uint64 {
-	if g.ms == nil {
-		g.ms = new(runtime.MemStats)
+	if g.sample == nil {
+		g.sample = []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
 	}
-	runtime.ReadMemStats(g.ms)
-	return g.ms.TotalAlloc
+	metrics.Read(g.sample)
+	if g.sample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return g.sample[0].Value.Uint64()
 }
 
 // idle is called before a sleep with no deadline.
