@@ -313,6 +313,8 @@ func TestFastMatchesKong(t *testing.T) {
 		{[]string{"-t", "5", "-t", "7", "f", "true"}, true},
 		{[]string{"--", "f", "-r"}, true},
 		{[]string{"f", "-r", "true"}, true},
+		{[]string{"f", ""}, true},
+		{[]string{"-s", "s", "f", "", "x"}, true},
 		{[]string{"-rn", "f", "true"}, false},
 		{[]string{"-t100", "f", "true"}, false},
 		{[]string{"-t", "0x10", "f", "true"}, false},
