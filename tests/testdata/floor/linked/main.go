@@ -1,6 +1,5 @@
 //go:debug containermaxprocs=0
 //go:debug updatemaxprocs=0
-//go:debug decoratemappings=0
 
 // Command linked links every applet, as gotools does, and runs none unless
 // its first argument is --run: what a gotools process pays before its

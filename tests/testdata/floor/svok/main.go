@@ -1,6 +1,5 @@
 //go:debug containermaxprocs=0
 //go:debug updatemaxprocs=0
-//go:debug decoratemappings=0
 
 // Command svok is the floor of "svok DIR" in Go: the same job (an
 // F_OFD_GETLK on DIR/supervise/lock through lib/lock), the same exit codes,
