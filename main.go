@@ -1,4 +1,5 @@
 //go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 
 // Command gotools is a multicall binary of process-supervision and locking
 // tools. It dispatches on basename(argv[0]), then on argv[1]; everything

@@ -232,7 +232,7 @@ func TestFdholderCompatDaemonUnderSocketbinder(t *testing.T) {
 // no listening socket and bad numbers (exit 100, the usage line).
 func TestFdholderCompatDaemonRefusals(t *testing.T) {
 	t.Parallel()
-	usage := "s6-fdholderd: usage: s6-fdholderd [ -1 ] [ -v verbosity ] [ -c maxconn ] [ -n maxfds ] [ -t timeout ] [ -T lameducktimeout ] [ -i rulesdir | -x rulesfile ] (fd 0: a listening socket)\n"
+	usage := "s6-fdholderd: usage: s6-fdholderd [ -v verbosity ] [ -1 ] [ -c maxconn ] [ -n maxfds ] [ -t timeout ] [ -T lameducktimeout ] [ -i rulesdir | -x rulesfile ]\n" // s6 2.11's synopsis
 	for _, tt := range []struct {
 		name   string
 		argv   []string

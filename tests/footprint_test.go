@@ -57,6 +57,10 @@ func TestFootprint(t *testing.T) {
 		{"svstat DIR vs an empty static Go program, CPU ms", func(t *testing.T, ref bool) (float64, string) { return fpVsEmpty(t, ref, empty, "svstat", false) }},
 		{"svc DIR vs an empty static Go program, CPU ms", func(t *testing.T, ref bool) (float64, string) { return fpVsEmpty(t, ref, empty, "svc", false) }},
 		{"svok DIR vs an empty static Go program, wall ms", func(t *testing.T, ref bool) (float64, string) { return fpVsEmpty(t, ref, empty, "svok", true) }},
+		// The floors (BenchmarkClientStartup): svok's job with kong
+		// linked, and the whole binary with nothing run.
+		{"floor: svok's job + kong linked vs empty, CPU ms", func(t *testing.T, ref bool) (float64, string) { return fpFloor(t, ref, empty, "svokkong") }},
+		{"floor: every applet linked, none run vs empty, CPU ms", func(t *testing.T, ref bool) (float64, string) { return fpFloor(t, ref, empty, "linked") }},
 	}
 	_, haveS6 := realLookPath("s6-supervise")
 	var out strings.Builder
@@ -121,41 +125,6 @@ func fpMedian(t *testing.T, r fpRow, ref bool) (float64, string) {
 // notAvailable is a row that cannot be measured (an s6 counterpart that
 // does not exist, a gotools option not built yet).
 func notAvailable(why string) (float64, string) { return -1, why }
-
-// emptyGoProgram builds "func main() {}" as a static binary.
-func emptyGoProgram(t *testing.T) string {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() {}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module empty\n\ngo 1.26\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", "empty", ".")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build empty: %v\n%s", err, out)
-	}
-	return filepath.Join(dir, "empty")
-}
-
-// fpRunCPU runs argv n times and returns the mean CPU (user + system) and
-// wall time of one run, in ms, and the mean minor page faults.
-func fpRunCPU(t *testing.T, n int, argv ...string) (cpu, wall, faults float64) {
-	path := lookPath(t, argv[0])
-	for range n {
-		cmd := exec.Command(path, argv[1:]...)
-		cmd.Args = argv
-		t0 := time.Now()
-		_ = cmd.Run() // exit codes differ (svok of a dead dir: 1); the cost is what counts
-		wall += float64(time.Since(t0)) / 1e6
-		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-		cpu += float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
-		faults += float64(ru.Minflt)
-	}
-	return cpu / float64(n), wall / float64(n), faults / float64(n)
-}
 
 // fpServiceDir makes a service whose run execs sleep.
 func fpServiceDir(t *testing.T, parent, name string) string {
@@ -395,7 +364,7 @@ func fpSetlock(t *testing.T, s6 bool) (float64, string) {
 		if !ok {
 			return notAvailable("no s6-setlock")
 		}
-		_, wall, _ := fpRunCPU(t, 20, p, "-t", "1000", filepath.Join(dir, "lock"), "true")
+		_, wall, _ := meanRun(t, 20, p, "-t", "1000", filepath.Join(dir, "lock"), "true")
 		return wall, ""
 	}
 	locks := filepath.Join(dir, "locks")
@@ -406,7 +375,7 @@ func fpSetlock(t *testing.T, s6 bool) (float64, string) {
 	d := start(t, "lockd", "-s", sock, locks)
 	defer d.KillGroup(t)
 	waitFor(t, "lockd's socket", func() bool { _, err := os.Stat(sock); return err == nil })
-	_, wall, _ := fpRunCPU(t, 20, "setlock", "-s", sock, "name", "true")
+	_, wall, _ := meanRun(t, 20, "setlock", "-s", sock, "name", "true")
 	return wall, ""
 }
 
@@ -427,7 +396,7 @@ func fpClientCPU(t *testing.T, s6 bool, client string) (float64, string) {
 	}
 	dir, p := fpClientDir(t)
 	defer fpStop(t, p, dir)
-	cpu, _, _ := fpRunCPU(t, 50, prog, dir)
+	cpu, _, _ := meanRun(t, 50, prog, dir)
 	return cpu, ""
 }
 
@@ -440,10 +409,23 @@ func fpVsEmpty(t *testing.T, ref bool, empty, client string, wall bool) (float64
 	if ref {
 		argv = []string{empty}
 	}
-	cpu, w, _ := fpRunCPU(t, 50, argv...)
+	cpu, w, _ := meanRun(t, 50, argv...)
 	if wall {
 		return w, ""
 	}
+	return cpu, ""
+}
+
+// fpFloor is the CPU of one run of tests/testdata/floor/NAME on a
+// supervised directory (mean of 50), or of the empty program when ref.
+func fpFloor(t *testing.T, ref bool, empty, name string) (float64, string) {
+	argv := []string{empty}
+	if !ref {
+		dir, p := fpClientDir(t)
+		defer fpStop(t, p, dir)
+		argv = []string{floorProgram(t, name), dir}
+	}
+	cpu, _, _ := meanRun(t, 50, argv...)
 	return cpu, ""
 }
 

@@ -152,3 +152,54 @@ func TestRcUpdate(t *testing.T) {
 	writeTree(t, bad, map[string]string{"x/type": "nonsense\n"})
 	e.mustRc(4, "update", bad)
 }
+
+// TestRcUpdateStopPhaseFailures covers spec/rc.md §7 step 4: when the stop
+// phase fails, update exits 9, and when it times out 10; either way the
+// database is not switched (the service is still known and recorded up).
+func TestRcUpdateStopPhaseFailures(t *testing.T) {
+	t.Parallel()
+	files := merge(
+		map[string]string{
+			"bad/type": "oneshot\n",
+			"bad/up":   "true\n",
+			"bad/down": "false\n",
+		},
+		oneshotFiles("slow", "1"),
+		longrunFiles("keep", "0"),
+	)
+	e := newRcEnv(t, files)
+	e.init()
+	e.mustRc(0, "-u", "change", "bad", "slow", "keep")
+	if st := e.state(); st["bad"] != "U" || st["slow"] != "U" {
+		t.Fatalf("state before the updates: %v", st)
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"bad", []string{"update"}, 9, "stop phase failed; database not switched"},
+		{"slow", []string{"-t", "300", "update"}, 10, "stop phase timed out; database not switched"},
+	} {
+		if err := os.RemoveAll(filepath.Join(e.src, tt.name)); err != nil {
+			t.Fatal(err)
+		}
+		r := e.mustRc(tt.code, append(tt.args, e.src)...)
+		if !strings.Contains(r.Stderr, tt.msg) {
+			t.Errorf("update removing %s: stderr %q; want %q", tt.name, r.Stderr, tt.msg)
+		}
+		// Not switched: the old database still lists the service, and its
+		// servicedir links are untouched.
+		if r := e.mustRc(0, "listall", tt.name); !strings.Contains(r.Stdout, tt.name+"\n") {
+			t.Errorf("after a failed update, listall %s = %q; want the old database", tt.name, r.Stdout)
+		}
+		if _, err := os.Lstat(filepath.Join(e.scan, "keep")); err != nil {
+			t.Errorf("keep's scan link after a failed update: %v", err)
+		}
+		if err := os.MkdirAll(filepath.Join(e.src, tt.name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeTree(t, e.src, files)
+	}
+}

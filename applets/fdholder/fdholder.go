@@ -107,7 +107,7 @@ func (c command) run(args []string, env *cli.Env) int {
 		fmt.Fprintf(env.Stdout, "Usage: %s %s\n\n%s\n\n%s\n", env.Name, c.Usage, c.Summary, c.Help)
 		return exitcode.OK
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(env.Stderr, "%s: usage: %s %s\n", env.Name, env.Name, c.Usage)
+		fmt.Fprintln(env.Stderr, cli.UsageLine(env.Name, cli.Applet{Usage: c.Usage}))
 		return exitcode.Usage
 	case err != nil:
 		env.Fatal(err)
@@ -116,7 +116,7 @@ func (c command) run(args []string, env *cli.Env) int {
 	if c.before != nil {
 		if err := c.before(); err != nil {
 			if errors.Is(err, errUsage) {
-				fmt.Fprintf(env.Stderr, "%s: usage: %s %s\n", env.Name, env.Name, c.Usage)
+				fmt.Fprintln(env.Stderr, cli.UsageLine(env.Name, cli.Applet{Usage: c.Usage}))
 				return exitcode.Usage
 			}
 			env.Fatal(err)

@@ -297,3 +297,60 @@ func TestFromLockdSilentPeer(t *testing.T) {
 		t.Errorf("gave up after %v; want >= 200ms", el)
 	}
 }
+
+// TestFastMatchesKong checks that the command lines the fast parser takes
+// give the command kong gives, and that it leaves the rest to kong; the
+// common forms must be taken, or the test proves nothing.
+func TestFastMatchesKong(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		fast bool // parseFast must take it
+	}{
+		{[]string{"f", "true"}, true},
+		{[]string{"-s", "/run/lockd", "name", "prog", "-x"}, true},
+		{[]string{"-r", "-n", "-t", "100", "-d", "3", "f", "true"}, true},
+		{[]string{"-w", "-N", "-t", "0100", "-s", "@abs", "--", "f", "true", "a"}, true},
+		{[]string{"-t", "5", "-t", "7", "f", "true"}, true},
+		{[]string{"--", "f", "-r"}, true},
+		{[]string{"f", "-r", "true"}, true},
+		{[]string{"f", ""}, true},
+		{[]string{"-s", "s", "f", "", "x"}, true},
+		{[]string{"-rn", "f", "true"}, false},
+		{[]string{"-t100", "f", "true"}, false},
+		{[]string{"-t", "0x10", "f", "true"}, false},
+		{[]string{"-t", "4294967296", "f", "true"}, false},
+		{[]string{"-d", "-3", "f", "true"}, false},
+		{[]string{"-s", "", "f", "true"}, false},
+		{[]string{"--shared", "f", "true"}, false},
+		{[]string{"--help"}, false},
+		{[]string{"-h", "f", "true"}, false},
+		{[]string{"-x", "f", "true"}, false},
+		{[]string{"f"}, false},
+		{[]string{"-t", "5"}, false},
+		{[]string{"", "true"}, false},
+		{[]string{"-", "true"}, false},
+		{[]string{"--", "-f", "true"}, false},
+		{nil, false},
+	} {
+		got, ok := parseFast(tt.args)
+		if ok != tt.fast {
+			t.Errorf("parseFast(%q) took it: %v; want %v", tt.args, ok, tt.fast)
+		}
+		if !ok {
+			continue
+		}
+		want := new(command)
+		var sink bytes.Buffer
+		k, err := cli.NewParser(Applet, &cli.Env{Name: "setlock", Stdout: &sink, Stderr: &sink}, want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := k.Parse(tt.args); err != nil {
+			t.Errorf("parseFast(%q) took what kong refuses: %v", tt.args, err)
+			continue
+		}
+		if fmt.Sprintf("%#v", *got) != fmt.Sprintf("%#v", *want) {
+			t.Errorf("parseFast(%q) = %#v; kong gives %#v", tt.args, *got, *want)
+		}
+	}
+}

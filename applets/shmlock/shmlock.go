@@ -186,21 +186,36 @@ func (b badUsage) Error() string { return b.msg }
 
 func usagef(format string, args ...any) error { return badUsage{fmt.Sprintf(format, args...)} }
 
-// synopses are the commands' usage lines, after "shmlock"; each command's
+// synopsis is a command's usage line, after "shmlock"; each command's
 // synopsis tag says the same after its name (TestSynopsisTags), so that
-// kong's refusals and ours print one line.
-var synopses = map[string]string{
-	"create":  "create [ -m MODE ] [ --max N ] NAME COUNT",
-	"open":    "open NAME [ COUNT ]",
-	"alloc":   "alloc [ --index I ] [ --tag T ] NAME",
-	"free":    "free NAME IDX... | free --all NAME",
-	"lock":    "lock [ -n | -t MS ] [ -k ] NAME IDX prog...",
-	"unlock":  "unlock NAME IDX",
-	"status":  "status [ --json ] [ --all ] NAME [ IDX... ]",
-	"grow":    "grow NAME COUNT",
-	"gc":      "gc NAME",
-	"unlink":  "unlink NAME",
-	"inspect": "inspect [ --podman ] NAME",
+// kong's refusals and ours print one line. A switch, not a package-level
+// map, which every gotools process would build at start (issue 16 item 3).
+func synopsis(cmd string) string {
+	switch cmd {
+	case "create":
+		return "create [ -m MODE ] [ --max N ] NAME COUNT"
+	case "open":
+		return "open NAME [ COUNT ]"
+	case "alloc":
+		return "alloc [ --index I ] [ --tag T ] NAME"
+	case "free":
+		return "free NAME IDX... | free --all NAME"
+	case "lock":
+		return "lock [ -n | -t MS ] [ -k ] NAME IDX prog..."
+	case "unlock":
+		return "unlock NAME IDX"
+	case "status":
+		return "status [ --json ] [ --all ] NAME [ IDX... ]"
+	case "grow":
+		return "grow NAME COUNT"
+	case "gc":
+		return "gc NAME"
+	case "unlink":
+		return "unlink NAME"
+	case "inspect":
+		return "inspect [ --podman ] NAME"
+	}
+	return ""
 }
 
 // usageOf, deferred by a command's Run, turns a badUsage error into the
@@ -208,7 +223,7 @@ var synopses = map[string]string{
 func usageOf(env *cli.Env, cmd string, err *error) {
 	var b badUsage
 	if errors.As(*err, &b) {
-		fmt.Fprintf(env.Stderr, "%s: usage: %s %s\n", env.Name, env.Name, synopses[cmd])
+		fmt.Fprintf(env.Stderr, "%s: usage: %s %s\n", env.Name, env.Name, synopsis(cmd))
 		*err = exitcode.Errorf(exitcode.Usage, "%s", b.msg)
 	}
 }

@@ -90,10 +90,10 @@ func TestUsageErrors(t *testing.T) {
 		// A refusal prints the applet's usage line, or the command's
 		// synopsis, and a line naming the bad word.
 		want := "shmlock: usage: shmlock " + Applet.Usage + "\n"
-		if len(args) > 0 && synopses[args[0]] != "" {
+		if len(args) > 0 && synopsis(args[0]) != "" {
 			if syn, why, ok := strings.Cut(errb.String(), "\n"); ok && why != "" {
 				want = syn + "\n" + why
-				if syn != "shmlock: usage: shmlock "+synopses[args[0]] ||
+				if syn != "shmlock: usage: shmlock "+synopsis(args[0]) ||
 					!strings.HasPrefix(why, "shmlock: fatal: ") || strings.Count(why, "\n") != 1 {
 					t.Errorf("Run(%q): stderr %q; want the command's synopsis and one line", args, errb.String())
 				}
@@ -122,7 +122,7 @@ func TestSynopsisTags(t *testing.T) {
 		if name == "" {
 			name = strings.ToLower(f.Name)
 		}
-		if got, want := name+" "+f.Tag.Get("synopsis"), synopses[name]; got != want {
+		if got, want := name+" "+f.Tag.Get("synopsis"), synopsis(name); got != want {
 			t.Errorf("command %s: tag synopsis gives %q; want %q", f.Name, got, want)
 		}
 	}

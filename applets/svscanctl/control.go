@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gotools-dev/gotools/lib/exitcode"
+	"github.com/gotools-dev/gotools/lib/servicedir"
 	"github.com/gotools-dev/gotools/lib/sys"
 )
 
@@ -20,28 +21,14 @@ import (
 // scandir without .s6-svscan (nothing listens: 100) and a broken
 // .s6-svscan (100).
 func Control(scandir string, cmd []byte) error {
-	fd, err := sys.Open(scandir+"/.s6-svscan/control", unix.O_WRONLY|unix.O_NONBLOCK, 0)
+	err := servicedir.WriteControl(scandir+"/.s6-svscan/control", cmd)
 	switch {
 	case errors.Is(err, unix.ENXIO):
 		return notListening(scandir)
 	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR):
-		return whyNoFIFO(scandir, sys.Errno(err))
+		return whyNoFIFO(scandir, err)
 	case err != nil:
-		return exitcode.Errorf(exitcode.Sys, "unable to control %s: %w", scandir, sys.Errno(err))
-	}
-	defer unix.Close(fd)
-	if len(cmd) == 0 {
-		return nil
-	}
-	fl, err := sys.Fcntl(fd, unix.F_GETFL, 0)
-	if err == nil {
-		_, err = sys.Fcntl(fd, unix.F_SETFL, fl&^unix.O_NONBLOCK)
-	}
-	if err == nil {
-		_, err = sys.Write(fd, cmd)
-	}
-	if err != nil {
-		return exitcode.Errorf(exitcode.Sys, "unable to control %s: %w", scandir, sys.Errno(err))
+		return exitcode.Errorf(exitcode.Sys, "unable to control %s: %w", scandir, err)
 	}
 	return nil
 }

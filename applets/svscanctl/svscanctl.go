@@ -64,11 +64,15 @@ options.`,
 // PIPE_BUF, so the write stays atomic.
 const MaxCommands = 64
 
-// letters maps every command letter to its long option (the names of
-// [command]'s fields' name tags).
-var letters = map[byte]string{
-	'z': "reap", 'a': "scan", 'b': "abort", 'h': "hangup", 'i': "interrupt",
-	't': "terminate", 'q': "quit", 'n': "nuke", 'N': "nuke-loggers",
+// letters pairs every command letter with its long option (the names of
+// [command]'s fields' name tags). An array, laid out by the linker, not a
+// map built at every gotools process's start (issue 16 item 3).
+var letters = [...]struct {
+	c    byte
+	name string
+}{
+	{'z', "reap"}, {'a', "scan"}, {'b', "abort"}, {'h', "hangup"}, {'i', "interrupt"},
+	{'t', "terminate"}, {'q', "quit"}, {'n', "nuke"}, {'N', "nuke-loggers"},
 }
 
 // command is svscanctl's grammar. kong checks the command line and gives
@@ -124,13 +128,9 @@ func scan(args []string) ([]byte, error) {
 }
 
 func letterOf(name string) (byte, bool) {
-	if len(name) == 1 {
-		_, ok := letters[name[0]]
-		return name[0], ok
-	}
-	for c, n := range letters {
-		if n == name {
-			return c, true
+	for _, l := range letters {
+		if l.name == name || len(name) == 1 && l.c == name[0] {
+			return l.c, true
 		}
 	}
 	return 0, false

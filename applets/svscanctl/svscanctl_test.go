@@ -42,7 +42,8 @@ func TestScanTooMany(t *testing.T) {
 }
 
 func TestLetterNames(t *testing.T) {
-	for c, name := range letters {
+	for _, l := range letters {
+		c, name := l.c, l.name
 		if got, ok := letterOf(name); !ok || got != c {
 			t.Errorf("letterOf(%q) = %q, %v; want %q", name, got, ok, c)
 		}

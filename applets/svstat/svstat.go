@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -255,7 +256,7 @@ func read(dir, supervisor string) (state, error) {
 	if !held {
 		return state{}, exitcode.Errorf(exitcode.Refused, "unable to read status for %s: %s not running", dir, supervisor)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "supervise", "status"))
+	b, err := readAll(filepath.Join(dir, "supervise", "status"))
 	if err != nil {
 		return state{}, fail(sys.Errno(err))
 	}
@@ -276,6 +277,32 @@ func read(dir, supervisor string) (state, error) {
 		s.pgid = pgidOf(dir, s.Status)
 	}
 	return s, nil
+}
+
+// readAll reads a whole file with plain system calls. os.ReadFile would
+// set the runtime's poller up (epoll_create1, eventfd2, two epoll_ctl,
+// four fcntl) and register a cleanup, for one read of 35 bytes in a
+// process that ends at once (issue 16 item 3).
+func readAll(path string) ([]byte, error) {
+	fd, err := sys.Open(path, unix.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	b := make([]byte, 0, 64)
+	for {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, len(b))
+		}
+		n, err := sys.Read(fd, b[len(b):cap(b)])
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return b, nil
+		}
+		b = b[:len(b)+n]
+	}
 }
 
 // pgidOf returns the process group of the service's process, or -1 when

@@ -631,13 +631,7 @@ func (e *engine) deadline(ms uint32) time.Time {
 
 // control writes one control byte to a servicedir's FIFO.
 func control(dir string, c byte) error {
-	fd, err := sys.Open(filepath.Join(dir, "supervise", "control"), unix.O_WRONLY|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	_, err = sys.Write(fd, []byte{c})
-	return err
+	return servicedir.WriteControl(filepath.Join(dir, "supervise", "control"), []byte{c})
 }
 
 // longrun brings a longrun up or down through its supervisor.

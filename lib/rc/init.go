@@ -17,6 +17,7 @@ import (
 	"github.com/gotools-dev/gotools/lib/exitcode"
 	"github.com/gotools-dev/gotools/lib/ftrig"
 	"github.com/gotools-dev/gotools/lib/lock"
+	"github.com/gotools-dev/gotools/lib/servicedir"
 	"github.com/gotools-dev/gotools/lib/sys"
 )
 
@@ -198,17 +199,12 @@ func removeLive(live, scandir string) {
 
 // svscanControl writes cmd to scandir's control FIFO.
 func svscanControl(scandir string, cmd string) error {
-	path := filepath.Join(scandir, ".s6-svscan", "control")
-	fd, err := sys.Open(path, unix.O_WRONLY|unix.O_NONBLOCK, 0)
+	err := servicedir.WriteControl(filepath.Join(scandir, ".s6-svscan", "control"), []byte(cmd))
 	if errors.Is(err, unix.ENXIO) || errors.Is(err, unix.ENOENT) {
 		return exitcode.Errorf(exitcode.Sys, "svscan is not running on %s", scandir)
 	}
 	if err != nil {
-		return exitcode.Errorf(exitcode.Sys, "unable to control %s: %w", scandir, sys.Errno(err))
-	}
-	defer unix.Close(fd)
-	if _, err := sys.Write(fd, []byte(cmd)); err != nil {
-		return exitcode.Errorf(exitcode.Sys, "unable to control %s: %w", scandir, sys.Errno(err))
+		return exitcode.Errorf(exitcode.Sys, "unable to control %s: %w", scandir, err)
 	}
 	return nil
 }

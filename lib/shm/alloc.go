@@ -43,11 +43,11 @@ func (s *Segment) allocate(op string, tag uint64) (uint32, error) {
 				if tag != 0 {
 					atomic.StoreUint64(word64(m.slotPtr(i), slotTag), tag)
 				}
-				return i, nil
+				return i, s.done(op, int(i), nil)
 			}
 		}
 	}
-	return 0, s.err(op, 0, unix.ENOSPC)
+	return 0, s.done(op, 0, s.err(op, 0, unix.ENOSPC))
 }
 
 // AllocateGiven marks index i allocated: EINVAL if i is out of range, EEXIST
@@ -68,12 +68,12 @@ func (s *Segment) allocateGiven(i uint32, tag uint64) error {
 	}
 	old := atomic.OrUint64(s.m.bitmapWord(i/64), 1<<(i%64))
 	if old&(1<<(i%64)) != 0 {
-		return s.err("allocate", int(i), unix.EEXIST)
+		return s.done("allocate", int(i), s.err("allocate", int(i), unix.EEXIST))
 	}
 	if tag != 0 {
 		atomic.StoreUint64(word64(p, slotTag), tag)
 	}
-	return nil
+	return s.done("allocate", int(i), nil)
 }
 
 // Deallocate frees index i: EINVAL if out of range, ENOENT if it is not
@@ -88,13 +88,13 @@ func (s *Segment) Deallocate(i uint32) error {
 	bw := s.m.bitmapWord(i / 64)
 	bit := uint64(1) << (i % 64)
 	if atomic.LoadUint64(bw)&bit == 0 {
-		return s.err("deallocate", int(i), unix.ENOENT)
+		return s.done("deallocate", int(i), s.err("deallocate", int(i), unix.ENOENT))
 	}
 	atomic.StoreUint64(word64(p, slotTag), 0)
 	if atomic.AndUint64(bw, ^bit)&bit == 0 {
-		return s.err("deallocate", int(i), unix.ENOENT)
+		return s.done("deallocate", int(i), s.err("deallocate", int(i), unix.ENOENT))
 	}
-	return nil
+	return s.done("deallocate", int(i), nil)
 }
 
 // DeallocateAll frees every index: it zeroes every allocated index's tag,
@@ -114,7 +114,7 @@ func (s *Segment) DeallocateAll() error {
 	for w := uint32(0); w < n/64; w++ {
 		atomic.StoreUint64(m.bitmapWord(w), 0)
 	}
-	return nil
+	return s.done("deallocate", -1, nil)
 }
 
 // FreeLocks returns the number of unallocated indexes. podman: GetFreeLocks.
@@ -127,7 +127,7 @@ func (s *Segment) FreeLocks() (uint32, error) {
 	for w := uint32(0); w < n/64; w++ {
 		used += bits.OnesCount64(atomic.LoadUint64(s.m.bitmapWord(w)))
 	}
-	return n - uint32(used), nil
+	return n - uint32(used), s.done("free", -1, nil)
 }
 
 // TakenLocks returns the indexes whose lock is held: a non-zero owner PID
@@ -156,6 +156,9 @@ func (s *Segment) TakenLocks() ([]uint32, error) {
 			}
 		}
 		out = append(out, i)
+	}
+	if err := s.done("taken", -1, nil); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -190,5 +193,5 @@ func (s *Segment) GC(isLive func(tag uint64) bool) ([]uint32, error) {
 			}
 		}
 	}
-	return freed, nil
+	return freed, s.done("gc", -1, nil)
 }

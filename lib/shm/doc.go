@@ -70,8 +70,10 @@
 // errors.Is works: EINVAL (bad count, name or index, closed handle),
 // EEXIST, ENOENT, ERANGE (count mismatch on Open), ENOSPC, EPERM (unlock of
 // a lock this process does not hold), EBUSY (Close while holding,
-// ForceUnlock of a live owner), EBADF (not a valid segment, or a write on a
-// read-only handle), EPROTONOSUPPORT, EXDEV (another PID namespace), EFBIG,
+// ForceUnlock of a live owner), EBADF (not a valid segment, a write on a
+// read-only handle, or, on amd64, any call once the file was truncated
+// under the mapping: a SIGBUS handler patches the lost page so that the
+// access does not kill the process), EPROTONOSUPPORT, EXDEV (another PID namespace), EFBIG,
 // ETIMEDOUT (also matches context.DeadlineExceeded) and ECANCELED (also
 // matches context.Canceled).
 package shm

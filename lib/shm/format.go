@@ -5,7 +5,6 @@ package shm
 import (
 	"bytes"
 	"encoding/binary"
-	"hash/crc32"
 
 	"golang.org/x/sys/unix"
 )
@@ -74,9 +73,20 @@ const (
 	flagRecovered = 1
 )
 
-// crc32c is the header's checksum, CRC-32C (Castagnoli); the table is built
-// at the first use, not at init.
-func crc32c(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)) }
+// crc32c is the header's checksum, CRC-32C (Castagnoli), bit by bit over
+// the few bytes of a header. Not hash/crc32: that package builds its IEEE
+// table in its init, in every gotools process (issue 16 item 3).
+func crc32c(b []byte) uint32 {
+	const castagnoli = 0x82f63b78 // reversed polynomial
+	c := ^uint32(0)
+	for _, x := range b {
+		c ^= uint32(x)
+		for range 8 {
+			c = c>>1 ^ castagnoli&-(c&1)
+		}
+	}
+	return ^c
+}
 
 // header is the decoded header of a segment.
 type header struct {

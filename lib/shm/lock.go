@@ -151,6 +151,9 @@ func (s *Segment) acquireSlow(op string, ctx context.Context, p unsafe.Pointer, 
 	}()
 	for {
 		old := atomic.LoadUint64(word)
+		if s.m.faulted() {
+			return Acquired{}, s.err(op, int(i), unix.EBADF)
+		}
 		f := uint32(old)
 		owner := f & futexPIDMask
 		if owner == 0 {
@@ -426,6 +429,9 @@ func (s *Segment) unlockSlow(p unsafe.Pointer, i uint32) error {
 	word := word64(p, slotWord)
 	for {
 		old := atomic.LoadUint64(word)
+		if s.m.faulted() {
+			return s.err("unlock", int(i), unix.EBADF)
+		}
 		if uint32(old)&futexPIDMask != self.id {
 			return s.err("unlock", int(i), unix.EPERM)
 		}
@@ -485,6 +491,9 @@ func (s *Segment) ForceUnlock(i uint32) error {
 	word := word64(p, slotWord)
 	for {
 		old := atomic.LoadUint64(word)
+		if s.m.faulted() {
+			return s.err("unlock", int(i), unix.EBADF)
+		}
 		f := uint32(old)
 		owner := f & futexPIDMask
 		if owner == 0 {

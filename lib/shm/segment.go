@@ -85,6 +85,8 @@ type mapping struct {
 	growMu   sync.Mutex
 	mapped   atomic.Uint32 // slots mapped in this process
 	reserved uint64        // bytes reserved
+	bus      int           // 1 + its index in busRanges, 0 if not watched
+	hit      *uint32       // its busRanges hit word, or noHit
 }
 
 var (
@@ -251,7 +253,7 @@ func fileExists(p string) bool {
 // newMapping reserves address space for the segment's capacity
 // (PROT_NONE, MAP_NORESERVE) and maps the file over its start, so slot
 // addresses never change when the segment grows (the robust list holds
-// them). A read-write mapping also reserves shadowDist bytes below the
+// them). A read-write mapping also reserves shadowBelow bytes below the
 // segment, whose first part, private memory, holds the slots' robust-list
 // nodes (pages are used only for slots this process locks); it is
 // registered for sharing.
@@ -261,7 +263,7 @@ func newMapping(fd int, path string, h header, ro, foreign bool, st *unix.Stat_t
 	var below uint64
 	if !ro {
 		setup()
-		below = shadowDist
+		below = shadowBelow
 	}
 	mem, err := unix.Mmap(-1, 0, int(below+m.reserved), unix.PROT_NONE,
 		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
@@ -269,7 +271,7 @@ func newMapping(fd int, path string, h header, ro, foreign bool, st *unix.Stat_t
 		return nil, err
 	}
 	if !ro {
-		if err := unix.Mprotect(mem[:m.reserved], unix.PROT_READ|unix.PROT_WRITE); err != nil {
+		if err := unix.Mprotect(mem[:shadowLen(m.reserved)], unix.PROT_READ|unix.PROT_WRITE); err != nil {
 			unix.Munmap(mem)
 			return nil, err
 		}
@@ -281,6 +283,7 @@ func newMapping(fd int, path string, h header, ro, foreign bool, st *unix.Stat_t
 		return nil, err
 	}
 	m.mapped.Store(h.numLocks)
+	m.watchFaults()
 	if !ro {
 		regMu.Lock()
 		if registry == nil {
@@ -538,7 +541,7 @@ func (s *Segment) Close() error {
 func (m *mapping) release() (held bool) {
 	if registered {
 		lo := uintptr(unsafe.Pointer(&m.mem[0]))
-		return unlinkRange(lo, lo+uintptr(m.reserved))
+		return unlinkRange(lo, lo+uintptr(shadowLen(m.reserved)))
 	}
 	selfInit()
 	// a file truncated by someone else faults here: nothing can be held
@@ -563,6 +566,7 @@ func (m *mapping) release() (held bool) {
 }
 
 func (m *mapping) unmap() error {
+	m.unwatchFaults()
 	err := unix.Munmap(m.mem)
 	if cerr := unix.Close(m.fd); err == nil {
 		err = cerr
@@ -587,6 +591,9 @@ func (s *Segment) MaxLocks() uint32 {
 // index beyond their mapping.
 func (s *Segment) Grow(n uint32) error {
 	if err := s.check("grow", -1, true); err != nil {
+		return err
+	}
+	if err := s.done("grow", -1, nil); err != nil {
 		return err
 	}
 	m := s.m
@@ -614,7 +621,8 @@ func (s *Segment) Grow(n uint32) error {
 }
 
 // check returns EINVAL for a closed handle and, if write, EBADF for a
-// read-only one.
+// read-only one; the callers then check for lost pages (done), which kept
+// here would make check too big to inline.
 func (s *Segment) check(op string, i int, write bool) error {
 	if s.closed.Load() {
 		return s.err(op, i, unix.EINVAL)
@@ -625,9 +633,21 @@ func (s *Segment) check(op string, i int, write bool) error {
 	return nil
 }
 
+// done is err, or EBADF if the segment's pages were lost meanwhile (see
+// watchFaults): what was read from them is not the segment's.
+func (s *Segment) done(op string, i int, err error) error {
+	if s.m.faulted() {
+		return s.err(op, i, unix.EBADF)
+	}
+	return err
+}
+
 // slot checks handle and index and returns slot i's address.
 func (s *Segment) slot(op string, i uint32, write bool) (unsafe.Pointer, error) {
 	if err := s.check(op, int(i), write); err != nil {
+		return nil, err
+	}
+	if err := s.done(op, int(i), nil); err != nil {
 		return nil, err
 	}
 	m := s.m
@@ -648,6 +668,9 @@ func (s *Segment) slot(op string, i uint32, write bool) (unsafe.Pointer, error) 
 // count refreshes the mapping and returns the number of mapped locks.
 func (s *Segment) count(op string, write bool) (uint32, error) {
 	if err := s.check(op, -1, write); err != nil {
+		return 0, err
+	}
+	if err := s.done(op, -1, nil); err != nil {
 		return 0, err
 	}
 	if err := s.m.refresh(); err != nil {

@@ -126,14 +126,19 @@ func (s *Segment) guard(op string, err *error) {
 		}
 		*err = s.err(op, -1, unix.EBADF)
 	}
+	if *err == nil {
+		*err = s.done(op, -1, nil)
+	}
 }
 
 // NoFault runs f, which uses s, and turns a memory fault into EBADF: a
 // segment file truncated by someone else under its mapping makes any access
 // to the lost pages fault (SIGBUS), which is otherwise fatal to a Go
-// program. Lock and Unlock do not guard themselves, since it would double
-// their cost; a caller that cannot trust the segment's other users wraps
-// them (shmlock lock does). Status, Owner and Close guard themselves.
+// program. On amd64 every method already returns EBADF then (the SIGBUS
+// handler of watchFaults); elsewhere Lock and Unlock do not guard
+// themselves, since debug.SetPanicOnFault and a recover would cost four
+// times the pair, and a caller that cannot trust the segment's other users
+// wraps them (shmlock lock does). Status, Owner and Close guard themselves.
 func (s *Segment) NoFault(op string, f func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer s.guard(op, &err)

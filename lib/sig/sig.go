@@ -42,9 +42,21 @@ var names = [...]string{
 	26: "VTALRM", 27: "PROF", 28: "WINCH", 29: "IO", 30: "PWR", 31: "SYS",
 }
 
-// aliases are the other names skalibs' sigtable accepts on Linux: SIGIOT,
+// alias reads the other names skalibs' sigtable accepts on Linux: SIGIOT,
 // SIGCLD and SIGPOLL are the same numbers as ABRT, CHLD and IO (signal(7)).
-var aliases = map[string]unix.Signal{"IOT": unix.SIGABRT, "CLD": unix.SIGCHLD, "POLL": unix.SIGIO}
+// A switch, not a map: a package-level map is built at every process's
+// start, and every applet links this package (issue 16 item 3).
+func alias(u string) (unix.Signal, bool) {
+	switch u {
+	case "IOT":
+		return unix.SIGABRT, true
+	case "CLD":
+		return unix.SIGCHLD, true
+	case "POLL":
+		return unix.SIGIO, true
+	}
+	return 0, false
+}
 
 // Parse reads a signal as s6 does (skalibs sig0_scan): a name from the
 // standard Linux table, with or without "SIG", in any ASCII case ("TERM",
@@ -76,7 +88,7 @@ func parse(s string) (unix.Signal, bool) {
 			return unix.Signal(n), true
 		}
 	}
-	if n, ok := aliases[u]; ok {
+	if n, ok := alias(u); ok {
 		return n, true
 	}
 	return parseRT(u)

@@ -11,8 +11,10 @@ import (
 	"github.com/gotools-dev/gotools/lib/sys"
 )
 
-// letterSignals are the "sig" commands of §3.6: a signal to run's pid.
-var letterSignals = map[byte]unix.Signal{
+// letterSignals are the "sig" commands of §3.6: a signal to run's pid, 0
+// for other bytes. An array, which the linker lays out as data, not a map,
+// which every process would build at start (issue 16 item 3).
+var letterSignals = [256]unix.Signal{
 	'a': unix.SIGALRM, 'b': unix.SIGABRT, 'q': unix.SIGQUIT, 'h': unix.SIGHUP,
 	'k': unix.SIGKILL, 't': unix.SIGTERM, 'i': unix.SIGINT, '1': unix.SIGUSR1,
 	'2': unix.SIGUSR2, 'y': unix.SIGWINCH,
@@ -46,7 +48,7 @@ func (s *Service) up() bool { return s.st == stUp || s.st == stLastUp }
 
 // command applies one control byte (§3.6); true means exit now.
 func (s *Service) command(c byte) bool {
-	if sg, ok := letterSignals[c]; ok {
+	if sg := letterSignals[c]; sg != 0 {
 		if s.up() {
 			s.sig(sg)
 		}
