@@ -97,7 +97,7 @@ func TestSoakLogSteadyRate(t *testing.T) {
 		duration = 30 * time.Second
 		n        = rate * int(duration/time.Second)
 	)
-	cpu, dirs := steadyRate(t, []string{"log", real}, rate, duration, "n1000", "t", "./d")
+	cpu, dirs := steadyRate(t, []string{"log", real}, rate, 10*time.Millisecond, duration, "n1000", "t", "./d")
 	ratio := float64(cpu[0]) / float64(cpu[1])
 	t.Logf("%d lines in %v: CPU log %v, s6-log %v, ratio %.2f (spec goal <= 1.5)",
 		n, duration, cpu[0], cpu[1], ratio)
