@@ -68,7 +68,53 @@ found; 128+n CMD killed by signal n; otherwise CMD's code (0 for -e codes).
 Differences from tini: usage exits 100; CMD starts with an empty signal
 mask and default dispositions; SIGURG and SIGPROF are not forwarded; the
 processes left after CMD get SIGTERM and -k ms before SIGKILL.`,
-	New: func() cli.Command { return new(command) },
+	New:  func() cli.Command { return new(command) },
+	Fast: fast,
+}
+
+// fast parses the command lines a container's entrypoint uses (init --
+// CMD..., init -g -- CMD..., tini -s -- CMD...) without kong, whose model
+// building by reflection costs more than the rest of simple mode before
+// the CMD's exec (spec §12: boot to CMD). It takes only lone flags without
+// a value, then an optional "--", then at least one operand, and keeps
+// the "--" in Args as kong does; anything else (a flag with a value,
+// grouped letters, --help, no CMD) goes to kong.
+func fast(args []string, env *cli.Env) (bool, error) {
+	c, ok := fastParse(args)
+	if !ok {
+		return false, nil
+	}
+	return true, c.Run(env)
+}
+
+// fastParse is [fast]'s parser: the command kong would build from args,
+// or false when args are not of the few forms it takes.
+func fastParse(args []string) (*command, bool) {
+	c := new(command)
+	for i, a := range args {
+		if a == "--" || a == "" || a[0] != '-' {
+			if a == "--" && i == len(args)-1 {
+				return nil, false
+			}
+			c.Args = args[i:]
+			return c, true
+		}
+		switch a {
+		case "-s":
+			c.Subreaper = true
+		case "-g":
+			c.Group = true
+		case "-c":
+			c.Single = true
+		case "-w":
+			c.Warn = true
+		case "-v":
+			c.Verbose++
+		default:
+			return nil, false
+		}
+	}
+	return nil, false
 }
 
 type command struct {

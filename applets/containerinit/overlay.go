@@ -56,6 +56,7 @@ func runOverlay(o *options, cmd []string, verboseGiven bool) error {
 	if err != nil {
 		return err
 	}
+	l.catchAll()
 	b := &boot{loop: l, v: readVars(o, verboseGiven), ctl: make(chan byte, 8), essential: make(chan string, 8)}
 	b.self, _ = os.Executable()
 	if b.v.closingFD >= 3 {

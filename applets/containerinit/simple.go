@@ -23,6 +23,7 @@ func runSimple(o *options) error {
 	if err != nil {
 		return err
 	}
+	l.catchAll()
 	o.info("CMD %s started: pid %d", o.cmd[0], pid)
 	for running {
 		s := (<-l.sigs).(unix.Signal)
@@ -47,6 +48,7 @@ func runPause(o *options) error {
 	if err != nil {
 		return err
 	}
+	l.catchAll()
 	o.info("pausing")
 	for {
 		switch (<-l.sigs).(unix.Signal) {
