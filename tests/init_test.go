@@ -115,6 +115,9 @@ func TestInitUsageAndExecFailures(t *testing.T) {
 	if r := run(t, "init", "-l"); r.Code != 0 || !strings.HasPrefix(r.Stdout, "ISC License") {
 		t.Errorf("init -l = %s, stdout %.20q; want exit 0 and the ISC license", r.Status(), r.Stdout)
 	}
+	if r := run(t, "init", "--version"); r.Code != 0 || !regexpMatch(`^init \(gotools\) \S+\n$`, r.Stdout) {
+		t.Errorf("init --version = %s, stdout %q; want exit 0 and one version line", r.Status(), r.Stdout)
+	}
 }
 
 // TestInitForwardsSignals is spec §11 test 3: each signal reaches the CMD,

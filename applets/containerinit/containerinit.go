@@ -136,6 +136,7 @@ type command struct {
 	SuperviseProcesses bool        `name:"supervise-processes" help:"Overlay: one supervise process per service."`
 	Check              bool        `name:"check" help:"Overlay: check the layout and exit."`
 	License            bool        `short:"l" help:"Print the license."`
+	Version            bool        `name:"version" help:"Print the version."`
 	Stage              string      `name:"stage" hidden:""`
 	Args               []string    `arg:"" optional:"" passthrough:"partial" name:"cmd" help:"The command and its arguments."`
 }
@@ -146,6 +147,10 @@ const runlevels = "0123456SsQqUu"
 func (c *command) Run(env *cli.Env) error {
 	if c.License {
 		fmt.Fprint(env.Stdout, license)
+		return nil
+	}
+	if c.Version {
+		fmt.Fprintf(env.Stdout, "init (gotools) %s\n", cli.Version)
 		return nil
 	}
 	args := cli.Operands(c.Args)
