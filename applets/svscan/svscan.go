@@ -187,23 +187,22 @@ func (c *command) Run(env *cli.Env) error {
 		max = c.MaxOld.n
 	}
 	s := &scanner{
-		env:     env,
-		dir:     args[0],
-		max:     clamp(max, minServices, maxServices),
-		nameMax: clamp(int(c.NameMax), minNameMax, maxNameMax),
-		rescan:  time.Duration(c.Timeout) * time.Millisecond,
-		notif:   -1,
-		prog:    c.Supervisor,
-		byKey:   map[key]*service{},
+		env:   env,
+		dir:   args[0],
+		notif: -1,
+		prog:  c.Supervisor,
+		conf: supervisor.TreeConfig{
+			Max:     clamp(max, minServices, maxServices),
+			NameMax: clamp(int(c.NameMax), minNameMax, maxNameMax),
+			Rescan:  time.Duration(c.Timeout) * time.Millisecond,
+			Spawn:   !c.OneProcess,
+		},
 	}
 	if c.Notif.set {
 		s.notif = c.Notif.fd
 	}
-	if c.OneProcess {
-		if c.Supervisor != "" {
-			return exitcode.Errorf(exitcode.Usage, "--one-process and --supervisor cannot be used together")
-		}
-		s.tree = &supervisor.Loop{}
+	if c.OneProcess && c.Supervisor != "" {
+		return exitcode.Errorf(exitcode.Usage, "--one-process and --supervisor cannot be used together")
 	}
 	return s.run()
 }

@@ -46,6 +46,7 @@ type Loop struct {
 	Done func() bool
 
 	services   []*Service
+	tree       *Tree // the scan of a scan directory, if any ([OpenTree])
 	subreapers int
 	gc         gcDebt
 	buf        []byte
@@ -69,6 +70,9 @@ func (l *Loop) ended(s *Service) {
 	if s.subreaper {
 		s.subreaper = false
 		l.subreaper(false)
+	}
+	if l.tree != nil && l.tree.serviceEnded(s) {
+		return
 	}
 	if l.Ended != nil {
 		l.Ended(s)
@@ -102,6 +106,9 @@ func (l *Loop) reap() {
 				return
 			}
 		}
+		if l.tree != nil && l.tree.reaped(pid) {
+			return
+		}
 		if l.Reaped != nil {
 			l.Reaped(pid, ws)
 		}
@@ -111,14 +118,19 @@ func (l *Loop) reap() {
 	}
 }
 
-// Run runs the loop until Done reports true, or until no service is left
-// when Done is nil. It returns an error only if poll(2) fails.
+// Run runs the loop until Done reports true, or the tree ends
+// ([Tree.Done]), or, when neither Done nor a tree is set, until no service
+// is left. A tree is scanned at Run's first turn. Run returns an error
+// only if poll(2) fails.
 func (l *Loop) Run() error {
 	if l.buf == nil {
 		l.buf = make([]byte, 256)
 	}
+	if t := l.tree; t != nil && !t.started {
+		t.scan()
+	}
 	for {
-		if l.Done != nil && l.Done() || l.Done == nil && len(l.services) == 0 {
+		if l.finished() {
 			return nil
 		}
 		fds := append(l.fds[:0], unix.PollFd{Fd: int32(l.Signals), Events: unix.POLLIN})
@@ -126,6 +138,11 @@ func (l *Loop) Run() error {
 			fds = l.Poll(fds)
 		}
 		own := len(fds)
+		tree := l.tree
+		if tree != nil {
+			fds = append(fds, unix.PollFd{Fd: int32(tree.ctlR), Events: unix.POLLIN})
+		}
+		treeAt := own
 		// The services of this turn: one ending in a hook must not shift
 		// the indexes.
 		svcs := append([]*Service(nil), l.services...)
@@ -155,6 +172,9 @@ func (l *Loop) Run() error {
 		if l.Handle != nil && own > 1 {
 			l.Handle(fds[1:own])
 		}
+		if tree != nil && tree == l.tree && fds[treeAt].Revents != 0 {
+			tree.readControl(l.buf)
+		}
 		for i, s := range svcs {
 			if !s.ended {
 				s.handle(fds[starts[i]:starts[i+1]], l.buf)
@@ -168,10 +188,24 @@ func (l *Loop) Run() error {
 				s.end(nil)
 			}
 		}
+		if l.tree != nil {
+			l.tree.deadlines()
+		}
 		if l.Tick != nil {
 			l.Tick()
 		}
 	}
+}
+
+// finished reports whether Run must return.
+func (l *Loop) finished() bool {
+	switch {
+	case l.Done != nil && l.Done():
+		return true
+	case l.tree != nil:
+		return l.tree.done
+	}
+	return l.Done == nil && len(l.services) == 0
 }
 
 // readSignals reads the signal pipe: SIGCHLD reaps, others go to OnSignal.
@@ -202,6 +236,9 @@ func (l *Loop) timeout() int {
 	}
 	for _, s := range l.services {
 		earlier(s.next())
+	}
+	if l.tree != nil {
+		earlier(l.tree.deadline())
 	}
 	if l.Deadline != nil {
 		earlier(l.Deadline())
