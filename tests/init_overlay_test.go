@@ -170,6 +170,60 @@ func TestInitOverlayBoot(t *testing.T) {
 	}
 }
 
+// TestInitOverlayInProcess checks spec §0's in-process tree: while the
+// example tree runs, init's only descendants are the services' own
+// processes and the CMD (no svscan, supervise or rc process), and init
+// holds each service's supervise/lock. The control case,
+// --supervise-processes, shows the detector sees one supervise process
+// per service.
+func TestInitOverlayInProcess(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name       string
+		flags      []string
+		supervises int
+	}{{"in-process", nil, 0}, {"--supervise-processes", []string{"--supervise-processes"}, 3}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			root := overlayTree(t, nil)
+			p, initPid := bootOverlay(t, root, nil, append(tt.flags, "sh", "-c", "echo cmd >> $GOTOOLS_INIT_ROOT/log; exec sleep 1000")...)
+			waitLog(t, p, root, "cmd")
+			var names []string
+			supervises := 0
+			for _, pid := range treeOf(initPid) {
+				if pid == initPid {
+					continue
+				}
+				argv := procArgv(pid)
+				if len(argv) == 0 {
+					continue
+				}
+				name := filepath.Base(argv[0])
+				names = append(names, name)
+				switch name {
+				case "supervise":
+					supervises++
+				case "svscan", "rc", "init", "gotools":
+					t.Errorf("process %d %q in the tree; want services and the CMD only", pid, argv)
+				}
+			}
+			if supervises != tt.supervises {
+				t.Errorf("supervise processes in the tree %q: %d; want %d", names, supervises, tt.supervises)
+			}
+			if tt.supervises == 0 {
+				lock := filepath.Join(root, "run/service/legacy/supervise/lock")
+				if r := run(t, "fuser", lock); !strings.Contains(r.Stdout, strconv.Itoa(initPid)) {
+					t.Errorf("fuser %s = %q; want init (%d) as the holder", lock, r.Stdout, initPid)
+				}
+			}
+			unix.Kill(initPid, unix.SIGTERM)
+			if r := p.Wait(t); r.Code != 143 {
+				t.Errorf("container exit %s; want 143; stderr %q", r.Status(), r.Stderr)
+			}
+		})
+	}
+}
+
 // TestInitOverlaySIGTERM is spec §11 test 12: SIGTERM to PID 1 stops the
 // CMD first, then the services in reverse order, cont-finish.d last, well
 // within the grace times, and the container exits with the CMD's status.

@@ -203,11 +203,14 @@ type options struct {
 	stopTime  int // ms, overlay: --stop-timeout; 0 is none
 	warnOrph  bool
 	verbosity int
+	// superviseProcs: overlay mode runs one supervise process per service.
+	superviseProcs bool
 }
 
 func (c *command) options(env *cli.Env) (*options, error) {
 	o := &options{env: env, group: c.Group, setsid: c.Setsid, noSubreap: c.NoSubreaper,
-		warnOrph: c.Warn, grace: 3000, stopTime: int(c.StopTimeout), verbosity: 1 + c.Verbose}
+		warnOrph: c.Warn, grace: 3000, stopTime: int(c.StopTimeout), verbosity: 1 + c.Verbose,
+		superviseProcs: c.SuperviseProcesses}
 	if c.Kill != nil {
 		o.grace = int(*c.Kill)
 	}

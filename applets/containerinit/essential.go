@@ -13,8 +13,8 @@ import (
 )
 
 // watchEssential subscribes to the event fifodir of every longrun of the
-// user's source marked flag-essential, and sends its name to b.essential
-// when it fails permanently (event O: finish exited 125), which halts the
+// user's source marked flag-essential, and has the main goroutine call
+// essentialFailed when it fails permanently (event O: finish exited 125), which halts the
 // container with the service's last status (spec §5.2).
 func (b *boot) watchEssential() {
 	src := b.etcPath("s6-overlay/s6-rc.d")
@@ -39,7 +39,7 @@ func (b *boot) watchEssential() {
 					return
 				}
 				if strings.IndexByte(string(buf[:n]), 'O') >= 0 {
-					b.essential <- dir
+					b.h.post(func() { b.essentialFailed(dir) })
 				}
 			}
 		}()

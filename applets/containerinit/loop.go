@@ -32,8 +32,9 @@ type loop struct {
 	owners map[int]func(unix.WaitStatus)
 }
 
-// begin does spec §2.1: fds 0-2, the cwd recorded then left, every signal
-// caught, subreaper when not PID 1, the parent-death signal.
+// begin does spec §2.1 but the catching of signals, which each mode does
+// its own way: fds 0-2, the cwd recorded then left, subreaper when not PID
+// 1, the parent-death signal.
 func begin(o *options) (*loop, error) {
 	if err := fd.EnsureStdio(); err != nil {
 		return nil, exitcode.New(exitcode.Sys, err)
@@ -45,17 +46,8 @@ func begin(o *options) (*loop, error) {
 	l.cwd, _ = os.Getwd()
 	// So that init pins no directory (an unmount must not fail on it).
 	_ = os.Chdir("/")
-	// Caught before any spawn: a signal sent in between is queued, not
-	// acted on by its default disposition.
-	l.sigs = make(chan os.Signal, 64)
-	// Only the signals that would end init are caught before the CMD
-	// starts: each signal.Notify is a round trip to the runtime's signal
-	// thread, and catching all 59 doubled the time to the CMD's exec
-	// (spec §12). The others, which the Go runtime drops until they are
-	// caught, are caught right after the spawn ([loop.catchAll]); a CMD
-	// that has not yet exec'd would die of most of them anyway.
+	// Signals 32 and 34 inherited ignored would reach every child.
 	unignoreLibcSignals()
-	signal.Notify(l.sigs, fatalSignals...)
 	if !l.pid1 {
 		if o.noSubreap {
 			o.warn("not PID 1 and not a subreaper: zombie reaping will not work")
@@ -69,6 +61,19 @@ func begin(o *options) (*loop, error) {
 		}
 	}
 	return l, nil
+}
+
+// catchFatal catches, into the loop's channel, the signals that would end
+// init. It comes before any spawn, so that a signal sent in between is
+// queued, not acted on by the Go runtime's default. Only these are caught
+// before the CMD starts: each signal.Notify is a round trip to the
+// runtime's signal thread, and catching all 59 doubled the time to the
+// CMD's exec (spec §12). The others, which the Go runtime drops until
+// they are caught, are caught right after the spawn ([loop.catchAll]); a
+// CMD that has not yet exec'd would die of most of them anyway.
+func (l *loop) catchFatal() {
+	l.sigs = make(chan os.Signal, 64)
+	signal.Notify(l.sigs, fatalSignals...)
 }
 
 // fatalSignals are the signals that end a Go program unless os/signal
