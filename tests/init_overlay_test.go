@@ -274,6 +274,48 @@ func TestInitOverlayFinishHalts(t *testing.T) {
 	}
 }
 
+// TestInitOverlayHaltOnExit is spec §11 test 13's first case: a
+// services.d service with halt-on-exit "failure" that exits 0 is
+// restarted; when it exits 5 the container stops with exit 5, the CMD
+// stopped first. An s6-rc longrun with an empty halt-on-exit (always)
+// halts on exit 0 too.
+func TestInitOverlayHaltOnExit(t *testing.T) {
+	t.Parallel()
+	t.Run("services.d, failure", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, map[string]string{
+			"etc/services.d/flaky/halt-on-exit": "failure\n",
+			"etc/services.d/flaky/run": "#!/bin/sh\ncd $GOTOOLS_INIT_ROOT\nif [ ! -e flaky-ran ]; then touch flaky-ran; echo flaky-0 >> log; exit 0; fi\n" +
+				"until [ -e cmd-started ]; do sleep 0.02; done\necho flaky-5 >> log\nexit 5\n",
+		})
+		p, _ := bootOverlay(t, root, nil, "sh", "-c",
+			`trap 'echo cmd-term >> $GOTOOLS_INIT_ROOT/log; kill $!; exit 143' TERM; touch $GOTOOLS_INIT_ROOT/cmd-started; sleep 1000 & wait`)
+		r := p.Wait(t)
+		if r.Code != 5 {
+			t.Errorf("container exit %s; want 5 (the service's); stderr %q", r.Status(), r.Stderr)
+		}
+		if log := logLines(root); !inOrder(log, "flaky-0", "flaky-5", "cmd-term", "svc-a down", "cont-finish") {
+			t.Errorf("log %q; want a restart after exit 0, then exit 5 and the CMD stopped first", log)
+		}
+		if !strings.Contains(r.Stderr, "init: warning: service flaky exited 5: stopping the container (halt-on-exit)\n") {
+			t.Errorf("stderr %q; want the halt-on-exit warning", r.Stderr)
+		}
+	})
+	t.Run("s6-rc longrun, always", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, map[string]string{
+			"etc/s6-overlay/s6-rc.d/once/type":            "longrun\n",
+			"etc/s6-overlay/s6-rc.d/once/halt-on-exit":    "",
+			"etc/s6-overlay/s6-rc.d/once/run":             "#!/bin/sh\nuntil [ -e $GOTOOLS_INIT_ROOT/cmd-started ]; do sleep 0.02; done\nexit 0\n",
+			"etc/s6-overlay/s6-rc.d/user/contents.d/once": "",
+		})
+		p, _ := bootOverlay(t, root, nil, "sh", "-c", `touch $GOTOOLS_INIT_ROOT/cmd-started; exec sleep 1000`)
+		if r := p.Wait(t); r.Code != 0 || !strings.Contains(r.Stderr, "service once exited 0: stopping the container") {
+			t.Errorf("container exit %s, stderr %q; want 0 from the halt-on-exit service", r.Status(), r.Stderr)
+		}
+	})
+}
+
 // TestInitOverlayEssential is spec §11 test 13's last case: an essential
 // s6-rc longrun exiting 6 whose finish exits 125 (a permanent failure)
 // stops the container with exit 6.
@@ -384,6 +426,23 @@ func TestInitOverlayStages(t *testing.T) {
 			}
 		})
 	}
+	t.Run("S6_STAGE2_HOOK", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, nil)
+		p, _ := bootOverlay(t, root, []string{"S6_STAGE2_HOOK=echo hook >> $GOTOOLS_INIT_ROOT/log"}, "sh", "-c", `echo cmd >> $GOTOOLS_INIT_ROOT/log`)
+		if r := p.Wait(t); r.Code != 0 || !inOrder(logLines(root), "hook", "cont-init", "cmd") {
+			t.Errorf("container = %s, log %q, stderr %q; want 0 and the hook first", r.Status(), logLines(root), r.Stderr)
+		}
+	})
+	t.Run("S6_STAGE2_HOOK fails, behaviour 2", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, nil)
+		p, _ := bootOverlay(t, root, []string{"S6_STAGE2_HOOK=exit 4", "S6_BEHAVIOUR_IF_STAGE2_FAILS=2"}, "sh", "-c", `echo cmd >> $GOTOOLS_INIT_ROOT/log`)
+		r := p.Wait(t)
+		if r.Code != 4 || slices.Contains(logLines(root), "cont-init") || slices.Contains(logLines(root), "cmd") {
+			t.Errorf("container = %s, log %q, stderr %q; want 4, no cont-init and no CMD", r.Status(), logLines(root), r.Stderr)
+		}
+	})
 	t.Run("S6_KEEP_ENV=0", func(t *testing.T) {
 		t.Parallel()
 		root := overlayTree(t, nil)

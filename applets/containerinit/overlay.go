@@ -90,6 +90,9 @@ func runOverlay(o *options, cmd []string, verboseGiven bool) error {
 			b.explicit, b.end, b.stopSig = true, endHalt, unix.SIGTERM
 		}
 	}
+	if b.stopSig == 0 && b.v.stage2Hook != "" {
+		stage("S6_STAGE2_HOOK", b.stage2Hook())
+	}
 	if b.stopSig == 0 {
 		stage("fix-attrs", b.fixAttrs())
 	}
@@ -110,6 +113,7 @@ func runOverlay(o *options, cmd []string, verboseGiven bool) error {
 		}
 		stage("services", b.rcUp())
 		b.watchEssential()
+		b.watchHaltOnExit()
 	}
 	if b.stopSig == 0 && b.end == endNone && len(cmd) > 0 {
 		if err := b.startCMD(cmd); err != nil {
@@ -244,6 +248,18 @@ func (b *boot) openControl() error {
 		}
 	}()
 	return nil
+}
+
+// stage2Hook runs S6_STAGE2_HOOK (spec §5.1 step 3): with /bin/sh -c when
+// the image has a /bin/sh (the hook is a shell excerpt in s6-overlay's
+// README), else split on blanks and executed. It returns its exit code.
+func (b *boot) stage2Hook() int {
+	argv := []string{"/bin/sh", "-c", b.v.stage2Hook}
+	if st, err := os.Stat("/bin/sh"); err != nil || st.IsDir() {
+		argv = strings.Fields(b.v.stage2Hook)
+	}
+	b.o.info("running S6_STAGE2_HOOK")
+	return b.runWait("", argv, os.Environ(), 0)
 }
 
 // fixAttrs is the fix-attrs.d stage, deprecated upstream and not carried

@@ -20,6 +20,7 @@ type s6vars struct {
 	killFinishMax  time.Duration // 0: none
 	killGrace      time.Duration
 	cmdArg0        []string
+	stage2Hook     string
 	receiveSignals bool
 	syncDisks      bool
 	closingFD      int
@@ -57,6 +58,7 @@ func readVars(o *options, verboseGiven bool) *s6vars {
 		killFinishMax:  ms("S6_KILL_FINISH_MAXTIME", 5000),
 		killGrace:      ms("S6_KILL_GRACETIME", 3000),
 		cmdArg0:        strings.Fields(os.Getenv("S6_CMD_ARG0")),
+		stage2Hook:     strings.TrimSpace(os.Getenv("S6_STAGE2_HOOK")),
 		receiveSignals: num("S6_CMD_RECEIVE_SIGNALS", 0) != 0,
 		syncDisks:      num("S6_SYNC_DISKS", 0) != 0,
 		closingFD:      num("S6_WAIT_FOR_CLOSING_FD", 0),
