@@ -426,6 +426,63 @@ func TestInitOverlayStages(t *testing.T) {
 			}
 		})
 	}
+	for _, tt := range []struct {
+		name   string
+		env    []string
+		hidden bool
+	}{{"fix-attrs.d", nil, false}, {"fix-attrs.d, S6_FIX_ATTRS_HIDDEN=1", []string{"S6_FIX_ATTRS_HIDDEN=1"}, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			root := overlayTree(t, map[string]string{"data/a": "", "data/sub/b": "", "data/.hidden/c": "", "other/d": "",
+				"etc/passwd": "root:x:0:0:root:/root:/bin/sh\n", "etc/group": "root:x:0:\n"})
+			files := map[string]string{
+				// Recursive, to a name with a numeric fallback; the other
+				// tree only at its top.
+				"etc/fix-attrs.d/01-data":  "# a comment\n" + root + "/dat? true nosuchuser,1234:2345 0600 0710\n",
+				"etc/fix-attrs.d/02-other": "\n" + root + "/other false root 0644 0701\n",
+			}
+			if err := os.MkdirAll(filepath.Join(root, "etc/fix-attrs.d"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for name, content := range files {
+				if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p, _ := bootOverlay(t, root, tt.env, "true")
+			if r := p.Wait(t); r.Code != 0 || strings.Contains(r.Stderr, "failed") {
+				t.Fatalf("container = %s, stderr %q", r.Status(), r.Stderr)
+			}
+			for _, f := range []struct {
+				path     string
+				mode     os.FileMode
+				uid, gid uint32
+				changed  bool
+			}{
+				{"data", 0o710, 1234, 2345, true}, {"data/a", 0o600, 1234, 2345, true}, {"data/sub", 0o710, 1234, 2345, true},
+				{"data/sub/b", 0o600, 1234, 2345, true}, {"data/.hidden/c", 0o600, 1234, 2345, tt.hidden},
+				{"other", 0o701, 0, 0, true}, {"other/d", 0o644, 0, 0, true},
+			} {
+				var st unix.Stat_t
+				if err := unix.Lstat(filepath.Join(root, f.path), &st); err != nil {
+					t.Fatal(err)
+				}
+				got := os.FileMode(st.Mode & 0o7777)
+				if f.changed != (got == f.mode && st.Uid == f.uid && st.Gid == f.gid) {
+					t.Errorf("%s: mode %o, owner %d:%d; want %o %d:%d: %v", f.path, got, st.Uid, st.Gid, f.mode, f.uid, f.gid, f.changed)
+				}
+			}
+		})
+	}
+	t.Run("fix-attrs.d malformed, behaviour 2", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, map[string]string{"etc/fix-attrs.d/01-bad": "/x true root 0644\n"})
+		p, _ := bootOverlay(t, root, []string{"S6_BEHAVIOUR_IF_STAGE2_FAILS=2"}, "sh", "-c", `echo cmd >> $GOTOOLS_INIT_ROOT/log`)
+		r := p.Wait(t)
+		if r.Code != 1 || slices.Contains(logLines(root), "cont-init") || !strings.Contains(r.Stderr, "01-bad: malformed fix-attrs line 1: 4 words") {
+			t.Errorf("container = %s, log %q, stderr %q; want 1, the line's error and no cont-init", r.Status(), logLines(root), r.Stderr)
+		}
+	})
 	t.Run("S6_STAGE2_HOOK", func(t *testing.T) {
 		t.Parallel()
 		root := overlayTree(t, nil)

@@ -262,16 +262,6 @@ func (b *boot) stage2Hook() int {
 	return b.runWait("", argv, os.Environ(), 0)
 }
 
-// fixAttrs is the fix-attrs.d stage, deprecated upstream and not carried
-// out here: a non-empty directory warns and the stage succeeds.
-func (b *boot) fixAttrs() int {
-	ents, _ := os.ReadDir(b.etcPath("fix-attrs.d"))
-	if len(ents) > 0 {
-		b.o.warn("fix-attrs.d is deprecated and not supported: %d files ignored (set ownership and modes in the image)", len(ents))
-	}
-	return 0
-}
-
 // runScripts runs every entry of dir not starting with a dot, in byte
 // order, each to its end (spec §5.1 step 5), each at most max (0: no
 // limit; then SIGKILL). It returns 1 if any failed.

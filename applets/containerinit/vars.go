@@ -23,6 +23,7 @@ type s6vars struct {
 	stage2Hook     string
 	receiveSignals bool
 	syncDisks      bool
+	fixAttrsHidden bool
 	closingFD      int
 	bundleDir      string
 	invalid        int    // how many variables were malformed
@@ -61,6 +62,7 @@ func readVars(o *options, verboseGiven bool) *s6vars {
 		stage2Hook:     strings.TrimSpace(os.Getenv("S6_STAGE2_HOOK")),
 		receiveSignals: num("S6_CMD_RECEIVE_SIGNALS", 0) != 0,
 		syncDisks:      num("S6_SYNC_DISKS", 0) != 0,
+		fixAttrsHidden: num("S6_FIX_ATTRS_HIDDEN", 0) != 0,
 		closingFD:      num("S6_WAIT_FOR_CLOSING_FD", 0),
 		etc:            "/etc",
 	}
