@@ -630,3 +630,60 @@ func ownedBy(root string) []int {
 	}
 	return l
 }
+
+// TestInitOverlayRun is spec §11 test 16 in part: a /run mounted noexec is
+// replaced by a tmpfs when init is root, and is fatal (111, with the fix)
+// when it is not; a /run every uid may write to without the sticky bit
+// boots with one warning; /var/run, an empty directory, becomes a symlink
+// to /run.
+func TestInitOverlayRun(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("mounts need root")
+	}
+	noexec := func(root string, argv ...string) []string {
+		return append([]string{"unshare", "--pid", "--fork", "--mount-proc", "sh", "-c",
+			`mount -t tmpfs -o noexec tmpfs "$GOTOOLS_INIT_ROOT/run" && exec "$@"`, "sh"}, argv...)
+	}
+	t.Run("noexec, root", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, nil)
+		r := runIn(t, Opts{Env: []string{"GOTOOLS_INIT_ROOT=" + root}}, noexec(root, "init", "sh", "-c", "echo cmd >> $GOTOOLS_INIT_ROOT/log")...)
+		if r.Code != 0 || !slices.Contains(logLines(root), "cmd") || !strings.Contains(r.Stderr, "/run was mounted noexec: mounted a tmpfs on it\n") {
+			t.Errorf("init = %s, log %q, stderr %q; want a tmpfs /run and a boot", r.Status(), logLines(root), r.Stderr)
+		}
+	})
+	t.Run("noexec, not root", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, nil)
+		for d := root; d != "/tmp" && d != "/"; d = filepath.Dir(d) {
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := runIn(t, Opts{Env: []string{"GOTOOLS_INIT_ROOT=" + root}},
+			noexec(root, "setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "init", "--overlay", "true")...)
+		want := "init: fatal: unable to use " + root + "/run: mounted noexec (give the container a /run tmpfs with exec, or an emptyDir)\n"
+		if r.Code != 111 || r.Stderr != want {
+			t.Errorf("init = %s, stderr %q; want 111 and %q", r.Status(), r.Stderr, want)
+		}
+	})
+	t.Run("world-writable, /var/run", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, map[string]string{"var/run/.keep": ""})
+		if err := os.Remove(filepath.Join(root, "var/run/.keep")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Join(root, "run"), 0o777); err != nil {
+			t.Fatal(err)
+		}
+		p, _ := bootOverlay(t, root, nil, "true")
+		r := p.Wait(t)
+		if r.Code != 0 || !strings.Contains(r.Stderr, "init: warning: "+root+"/run is writable by every user and not sticky: another user could rename init's directories\n") {
+			t.Errorf("init = %s, stderr %q; want a boot with the warning", r.Status(), r.Stderr)
+		}
+		if l, err := os.Readlink(filepath.Join(root, "var/run")); err != nil || l != filepath.Join(root, "run") {
+			t.Errorf("var/run links to %q, %v; want %s/run", l, err, root)
+		}
+	})
+}

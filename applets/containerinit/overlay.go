@@ -74,7 +74,9 @@ func runOverlay(o *options, cmd []string, verboseGiven bool) error {
 		waitClosingFD(b.v.closingFD)
 	}
 	if err := b.prepareRun(); err != nil {
-		return b.shutdown(err)
+		// Nothing of the image's ran: nothing to shut down.
+		_ = b.h.close()
+		return err
 	}
 	stage := func(name string, c int) {
 		if c == 0 {
@@ -169,10 +171,10 @@ func (b *boot) etcPath(name string) string { return overlay.Path(b.v.etc + "/" +
 // a previous boot go, the layout's are made anew, with the results file,
 // the control commands and container_environment.
 func (b *boot) prepareRun() error {
-	run := overlay.Path(overlay.RunDir)
-	if err := os.MkdirAll(run, 0o755); err != nil {
-		return exitcode.Errorf(exitcode.Sys, "unable to use %s: %w", run, sys.Errno(err))
+	if err := b.checkRun(); err != nil {
+		return err
 	}
+	b.fixVarRun()
 	stale, _ := filepath.Glob(overlay.Path("/run/s6-rc*"))
 	stale = append(stale, overlay.Path(overlay.S6Dir), overlay.Path(overlay.ScanDir),
 		overlay.Path(overlay.UncaughtLogs), overlay.Path(overlay.ResultsDir))
