@@ -147,6 +147,10 @@ func TestInitOverlayBoot(t *testing.T) {
 		"etc/services.d/legacy/log/run": "#!/bin/sh\nexec log n2 $GOTOOLS_INIT_ROOT/var/log/legacy\n",
 		"var/log/.keep":                 "",
 	})
+	// An image's /var/run is a link to /run already (else a warning).
+	if err := os.Symlink("../run", filepath.Join(root, "var/run")); err != nil {
+		t.Fatal(err)
+	}
 	p, _ := bootOverlay(t, root, nil, "sh", "-c", `echo "cmd $BAR" >> $GOTOOLS_INIT_ROOT/log; exit 3`)
 	r := p.Wait(t)
 	log := logLines(root)
@@ -498,6 +502,21 @@ func TestInitOverlayStages(t *testing.T) {
 		r := p.Wait(t)
 		if r.Code != 4 || slices.Contains(logLines(root), "cont-init") || slices.Contains(logLines(root), "cmd") {
 			t.Errorf("container = %s, log %q, stderr %q; want 4, no cont-init and no CMD", r.Status(), logLines(root), r.Stderr)
+		}
+	})
+	t.Run("SIGTERM while waiting for readiness", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, map[string]string{
+			"etc/services.d/never/notification-fd": "3\n",
+			"etc/services.d/never/run":             "#!/bin/sh\necho never-up >> $GOTOOLS_INIT_ROOT/log\nexec sleep 1000\n",
+		})
+		p, initPid := bootOverlay(t, root, nil, "sh", "-c", `echo cmd >> $GOTOOLS_INIT_ROOT/log`)
+		waitLog(t, p, root, "never-up")
+		begin := time.Now()
+		unix.Kill(initPid, unix.SIGTERM)
+		r := p.Wait(t)
+		if took := time.Since(begin); r.Code != 0 || took > 30*time.Second || slices.Contains(logLines(root), "cmd") {
+			t.Errorf("container = %s after %v, log %q, stderr %q; want 0 at once and no CMD", r.Status(), took, logLines(root), r.Stderr)
 		}
 	})
 	t.Run("S6_KEEP_ENV=0", func(t *testing.T) {

@@ -2,6 +2,7 @@ package containerinit
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -31,6 +32,7 @@ type host struct {
 
 	mu     sync.Mutex
 	owners map[int]func(unix.WaitStatus) // called in the Loop goroutine, mu released
+	stages map[int]bool                  // rc's scripts that are init's own stages
 	queue  []func()                      // for the main goroutine
 	calls  []func()                      // for the Loop goroutine
 	wake   chan struct{}                 // capacity 1: the queue has work
@@ -64,7 +66,7 @@ func startHost(env *cli.Env, hooks hostHooks) (*host, error) {
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
 		return nil, exitcode.Errorf(exitcode.Sys, "unable to create a pipe: %w", sys.Errno(err))
 	}
-	h := &host{owners: map[int]func(unix.WaitStatus){}, wake: make(chan struct{}, 1), callR: p[0], callW: p[1],
+	h := &host{owners: map[int]func(unix.WaitStatus){}, stages: map[int]bool{}, wake: make(chan struct{}, 1), callR: p[0], callW: p[1],
 		done: make(chan struct{})}
 	l := &supervisor.Loop{Env: env, Signals: sigR}
 	l.OnSignal = func(s unix.Signal) { h.post(func() { hooks.signal(s) }) }
@@ -72,6 +74,7 @@ func startHost(env *cli.Env, hooks hostHooks) (*host, error) {
 		h.mu.Lock()
 		f := h.owners[pid]
 		delete(h.owners, pid)
+		delete(h.stages, pid)
 		h.mu.Unlock()
 		if f != nil {
 			f(ws)
@@ -185,19 +188,34 @@ func (h *host) spawn(argv []string, attr proc.Attr, dead func(unix.WaitStatus)) 
 }
 
 // rcSpawn is rc's [rc.Spawner] for its oneshot scripts: rc waits in a
-// goroutine of its own, which the Loop wakes with the status.
+// goroutine of its own, which the Loop wakes with the status. The
+// built-ins' "init --stage=NAME" are recorded for [host.killStages].
 func (h *host) rcSpawn(argv []string, attr proc.Attr) (int, func() unix.WaitStatus, error) {
 	ch := make(chan unix.WaitStatus, 1)
 	h.mu.Lock()
 	pid, err := proc.Spawn(argv, attr)
 	if err == nil {
 		h.owners[pid] = func(ws unix.WaitStatus) { ch <- ws }
+		if len(argv) > 2 && argv[1] == "init" && strings.HasPrefix(argv[2], "--stage=") {
+			h.stages[pid] = true
+		}
 	}
 	h.mu.Unlock()
 	if err != nil {
 		return 0, nil, err
 	}
 	return pid, func() unix.WaitStatus { return <-ch }, nil
+}
+
+// killStages sends SIGTERM to the process group (rc starts each script
+// in a session of its own) of every stage running for rc: services-up
+// waits for services that a stopping or ended tree will never bring up.
+func (h *host) killStages() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for pid := range h.stages {
+		_ = unix.Kill(-pid, unix.SIGTERM)
+	}
 }
 
 // openTree attaches the scanner of dir to the Loop and scans it.

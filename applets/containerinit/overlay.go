@@ -399,9 +399,11 @@ func (b *boot) treeQuit() {
 	}
 }
 
-// treeEnded is the host's hook for the end of the tree.
+// treeEnded is the host's hook for the end of the tree: a stage waiting
+// for its services waits no more.
 func (b *boot) treeEnded(err error) {
 	b.treeUp = false
+	b.h.killStages()
 	if err != nil {
 		b.o.warn("the supervision tree failed: %s", cli.Message(err))
 	}
@@ -417,7 +419,10 @@ func (b *boot) ask(s unix.Signal, end int) {
 		b.stopping = true
 	}
 	if b.rcCancel != nil {
+		// The change starts nothing new; init's own stages in flight
+		// (services-up waits for services) end now.
 		b.rcCancel()
+		b.h.killStages()
 	}
 	if b.end == endNone {
 		b.end = end
