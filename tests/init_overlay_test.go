@@ -706,3 +706,39 @@ func TestInitOverlayRun(t *testing.T) {
 		}
 	})
 }
+
+// TestInitOverlayLogging is spec §4's S6_LOGGING: with 1, what the
+// supervision tree writes (a service without a logger, init's own lines)
+// goes to the catch-all logger in run/uncaught-logs, the CMD's output to
+// init's stdout; with 2, the CMD's output goes to the logger too. No line
+// is lost at the end: the logger drains its FIFO to EOF.
+func TestInitOverlayLogging(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		logging string
+		cmdLogs bool
+	}{{"1", false}, {"2", true}} {
+		t.Run("S6_LOGGING="+tt.logging, func(t *testing.T) {
+			t.Parallel()
+			root := overlayTree(t, map[string]string{
+				"etc/services.d/chatty/run": "#!/bin/sh\necho chatty says hi\necho chatty-up >> $GOTOOLS_INIT_ROOT/log\nexec sleep 1000\n",
+			})
+			p, _ := bootOverlay(t, root, []string{"S6_LOGGING=" + tt.logging}, "sh", "-c", `echo cmd says hi; echo cmd >> $GOTOOLS_INIT_ROOT/log`)
+			r := p.Wait(t)
+			if r.Code != 0 {
+				t.Fatalf("container = %s, stderr %q", r.Status(), r.Stderr)
+			}
+			b, err := os.ReadFile(filepath.Join(root, "run/uncaught-logs/current"))
+			logs := string(b)
+			if err != nil || !strings.Contains(logs, " chatty says hi\n") || !strings.Contains(logs, " init: info: service legacy-services: successfully started\n") {
+				t.Errorf("uncaught-logs/current = %q, %v; want the service's line and init's", logs, err)
+			}
+			if strings.Contains(logs, "cmd says hi") != tt.cmdLogs || strings.Contains(r.Stdout, "cmd says hi") == tt.cmdLogs {
+				t.Errorf("the CMD's line in the logs: %v, on stdout %q; want it in the logs: %v", strings.Contains(logs, "cmd says hi"), r.Stdout, tt.cmdLogs)
+			}
+			if strings.Contains(r.Stdout, "chatty says hi") {
+				t.Errorf("stdout %q: the service's line reached the terminal", r.Stdout)
+			}
+		})
+	}
+}

@@ -158,6 +158,9 @@ func (c *command) Run(env *cli.Env) error {
 		if name, ok := controlName(args[0]); ok {
 			return runControl(name, args[1:])
 		}
+		if isCatchallRun(args[0]) {
+			return runCatchall()
+		}
 	}
 	o, err := c.options(env)
 	if err != nil {

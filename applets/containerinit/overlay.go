@@ -36,7 +36,10 @@ type boot struct {
 	self    string   // the gotools binary, for script-mode files and stages
 	treeEnv []string // the environment of services and the CMD
 	treeUp  bool     // the in-process tree runs
-	rcLive  bool     // rc's live directory was made
+	// term is init's own stdout and stderr while the catch-all logger
+	// has them (S6_LOGGING).
+	term   [2]*os.File
+	rcLive bool // rc's live directory was made
 	// rcCancel, while rc changes services, stops the change (a first stop
 	// signal: no new transition starts).
 	rcCancel func()
@@ -105,6 +108,11 @@ func runOverlay(o *options, cmd []string, verboseGiven bool) error {
 	// The in-process supervisors start run and finish with init's own
 	// environment: make it the tree's.
 	setEnviron(b.treeEnv)
+	if b.stopSig == 0 && b.v.logging > 0 {
+		if err := b.startCatchall(); err != nil {
+			return b.shutdown(err)
+		}
+	}
 	if b.stopSig == 0 {
 		if err := b.startTree(); err != nil {
 			return b.shutdown(err)

@@ -159,7 +159,9 @@ func (b *boot) writeBuiltins(dir, user string) error {
 // group.
 func (b *boot) startCMD(cmd []string) error {
 	argv := append(append([]string(nil), b.v.cmdArg0...), cmd...)
-	pid, err := b.h.spawn(argv, b.cmdAttr(b.treeEnv), func(ws unix.WaitStatus) {
+	attr := b.cmdAttr(b.treeEnv)
+	attr.Files = b.cmdFiles()
+	pid, err := b.h.spawn(argv, attr, func(ws unix.WaitStatus) {
 		b.cmdWS, b.cmdDone = ws, true
 		if !b.explicit {
 			b.writeResult(statusCode(ws))
@@ -235,7 +237,9 @@ func (b *boot) shutdown(cause error) error {
 		cancel()
 	}
 	// The tree stops what is left of it, loggers last: each drains its
-	// pipe to EOF first (svscanctl -t), so no log line is lost.
+	// pipe to EOF first (svscanctl -t), so no log line is lost. The
+	// catch-all logger's EOF comes once init writes to its terminal again.
+	b.restoreTerminal()
 	if b.treeUp {
 		b.h.command('t')
 		b.waitFor(func() bool { return !b.treeUp }, b.v.killGrace)
@@ -244,6 +248,7 @@ func (b *boot) shutdown(cause error) error {
 	// services depend on base (s6-overlay runs it as legacy-cont-init's
 	// down, before the services that do not).
 	b.runScripts(b.etcPath("cont-finish.d"), b.v.killFinishMax)
+	b.restoreTerminal()
 	b.endRest(b.v.killGrace)
 	if err := b.h.close(); err != nil {
 		b.o.env.Fatal(err)
