@@ -161,7 +161,11 @@ func (b *boot) startCMD(cmd []string) error {
 	argv := append(append([]string(nil), b.v.cmdArg0...), cmd...)
 	attr := b.cmdAttr(b.treeEnv)
 	attr.Files = b.cmdFiles()
+	tty := !b.o.setsid && ownsTerminal()
 	pid, err := b.h.spawn(argv, attr, func(ws unix.WaitStatus) {
+		if tty {
+			takeTerminal()
+		}
 		b.cmdWS, b.cmdDone = ws, true
 		if !b.explicit {
 			b.writeResult(statusCode(ws))
@@ -173,6 +177,9 @@ func (b *boot) startCMD(cmd []string) error {
 	})
 	if err != nil {
 		return cmdError(argv, err)
+	}
+	if tty {
+		giveTerminal(pid)
 	}
 	b.cmdPid, b.cmdRan = pid, true
 	return nil

@@ -20,9 +20,13 @@ func runSimple(o *options) error {
 	l.catchFatal()
 	var status unix.WaitStatus
 	running := true
+	tty := !o.setsid && ownsTerminal()
 	pid, err := l.spawnCMD(o.cmd, nil, func(ws unix.WaitStatus) { status, running = ws, false })
 	if err != nil {
 		return err
+	}
+	if tty {
+		giveTerminal(pid)
 	}
 	l.catchAll()
 	o.info("CMD %s started: pid %d", o.cmd[0], pid)
@@ -35,6 +39,9 @@ func runSimple(o *options) error {
 			continue
 		}
 		l.forward(pid, s)
+	}
+	if tty {
+		takeTerminal()
 	}
 	if err := l.terminate(time.Duration(o.grace) * time.Millisecond); err != nil {
 		return err
