@@ -4,11 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/gotools-dev/gotools/lib/ftrig"
 	"github.com/gotools-dev/gotools/lib/overlay"
 	"github.com/gotools-dev/gotools/lib/rc"
 	"github.com/gotools-dev/gotools/lib/servicedir"
@@ -44,23 +42,10 @@ func (b *boot) watchHaltOnExit() {
 			continue
 		}
 		failureOnly := strings.TrimSpace(string(mode)) == "failure"
-		l, err := ftrig.Subscribe(filepath.Join(dir, "event"))
-		if err != nil {
+		if err := b.onEvent(dir, 'd', func() { b.serviceExited(dir, failureOnly, false) }); err != nil {
 			b.o.warn("unable to watch %s: %s", dir, err)
 			continue
 		}
-		go func() {
-			buf := make([]byte, 64)
-			for {
-				n, err := l.Read(buf, time.Time{})
-				if err != nil {
-					return
-				}
-				if strings.IndexByte(string(buf[:n]), 'd') >= 0 {
-					b.h.post(func() { b.serviceExited(dir, failureOnly, false) })
-				}
-			}
-		}()
 		b.serviceExited(dir, failureOnly, true)
 	}
 }
