@@ -73,12 +73,12 @@ processes left after CMD get SIGTERM and -k ms before SIGKILL.`,
 }
 
 // fast parses the command lines a container's entrypoint uses (init --
-// CMD..., init -g -- CMD..., tini -s -- CMD...) without kong, whose model
-// building by reflection costs more than the rest of simple mode before
+// CMD..., init -g -- CMD..., tini -s -- CMD..., /init with or without a
+// CMD) without kong, whose model building by reflection costs more than the rest of simple mode before
 // the CMD's exec (spec §12: boot to CMD). It takes only lone flags without
-// a value, then an optional "--", then at least one operand, and keeps
-// the "--" in Args as kong does; anything else (a flag with a value,
-// grouped letters, --help, no CMD) goes to kong.
+// a value, then an optional "--" and the operands, and keeps the "--" in
+// Args as kong does; anything else (a flag with a value, grouped letters,
+// --help) goes to kong.
 func fast(args []string, env *cli.Env) (bool, error) {
 	c, ok := fastParse(args)
 	if !ok {
@@ -93,9 +93,6 @@ func fastParse(args []string) (*command, bool) {
 	c := new(command)
 	for i, a := range args {
 		if a == "--" || a == "" || a[0] != '-' {
-			if a == "--" && i == len(args)-1 {
-				return nil, false
-			}
 			c.Args = args[i:]
 			return c, true
 		}
@@ -110,11 +107,15 @@ func fastParse(args []string) (*command, bool) {
 			c.Warn = true
 		case "-v":
 			c.Verbose++
+		case "--overlay":
+			c.Overlay = true
+		case "--simple":
+			c.Simple = true
 		default:
 			return nil, false
 		}
 	}
-	return nil, false
+	return c, true // no CMD: overlay mode's ENTRYPOINT ["/init"]
 }
 
 type command struct {

@@ -68,15 +68,18 @@ func TestFastParseMatchesKong(t *testing.T) {
 		{[]string{"-c", "-w", "-v", "-v", "prog", "-s"}, true},
 		{[]string{"--", "--", "prog"}, true},
 		{[]string{"--", "-x"}, true},
-		{[]string{"-s", "--"}, false},
-		{[]string{"--"}, false},
-		{[]string{}, false},
-		{[]string{"-s"}, false},
+		{[]string{"-s", "--"}, true},
+		{[]string{"--"}, true},
+		{[]string{}, true},
+		{[]string{"-s"}, true},
 		{[]string{"-sg", "--", "prog"}, false},
 		{[]string{"-e", "3", "--", "prog"}, false},
 		{[]string{"--help"}, false},
 		{[]string{"-x", "prog"}, false},
-		{[]string{"--simple", "--", "prog"}, false},
+		{[]string{"--simple", "--", "prog"}, true},
+		{[]string{"--overlay", "-v", "prog", "--overlay"}, true},
+		{[]string{"--overlay"}, true},
+		{[]string{"--pause"}, false},
 	} {
 		got, ok := fastParse(tt.args)
 		if ok != tt.fast {
