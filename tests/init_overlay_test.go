@@ -707,7 +707,7 @@ func TestInitOverlayRun(t *testing.T) {
 	})
 }
 
-// TestInitOverlayLogging is spec §4's S6_LOGGING: with 1, what the
+// TestInitOverlayLogging is spec §4's S6_LOGGING and S6_CATCHALL_USER: with 1, what the
 // supervision tree writes (a service without a logger, init's own lines)
 // goes to the catch-all logger in run/uncaught-logs, the CMD's output to
 // init's stdout; with 2, the CMD's output goes to the logger too. No line
@@ -723,7 +723,15 @@ func TestInitOverlayLogging(t *testing.T) {
 			root := overlayTree(t, map[string]string{
 				"etc/services.d/chatty/run": "#!/bin/sh\necho chatty says hi\necho chatty-up >> $GOTOOLS_INIT_ROOT/log\nexec sleep 1000\n",
 			})
-			p, _ := bootOverlay(t, root, []string{"S6_LOGGING=" + tt.logging}, "sh", "-c", `echo cmd says hi; echo cmd >> $GOTOOLS_INIT_ROOT/log`)
+			// The logger drops to S6_CATCHALL_USER (a bare uid: no passwd),
+			// which must reach run/uncaught-logs.
+			for d := root; d != "/tmp" && d != "/"; d = filepath.Dir(d) {
+				if err := os.Chmod(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			env := []string{"S6_LOGGING=" + tt.logging, "S6_CATCHALL_USER=65534"}
+			p, _ := bootOverlay(t, root, env, "sh", "-c", `echo cmd says hi; echo cmd >> $GOTOOLS_INIT_ROOT/log`)
 			r := p.Wait(t)
 			if r.Code != 0 {
 				t.Fatalf("container = %s, stderr %q", r.Status(), r.Stderr)
@@ -735,6 +743,10 @@ func TestInitOverlayLogging(t *testing.T) {
 			}
 			if strings.Contains(logs, "cmd says hi") != tt.cmdLogs || strings.Contains(r.Stdout, "cmd says hi") == tt.cmdLogs {
 				t.Errorf("the CMD's line in the logs: %v, on stdout %q; want it in the logs: %v", strings.Contains(logs, "cmd says hi"), r.Stdout, tt.cmdLogs)
+			}
+			var st unix.Stat_t
+			if err := unix.Stat(filepath.Join(root, "run/uncaught-logs/current"), &st); err != nil || st.Uid != 65534 || st.Gid != 65534 {
+				t.Errorf("uncaught-logs/current owned by %d:%d, %v; want the catch-all user 65534:65534", st.Uid, st.Gid, err)
 			}
 			if strings.Contains(r.Stdout, "chatty says hi") {
 				t.Errorf("stdout %q: the service's line reached the terminal", r.Stdout)

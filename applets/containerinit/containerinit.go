@@ -60,7 +60,11 @@ is a child subreaper. Overlay mode (an s6-overlay v3 layout in /etc, or
 CMD, and shuts all of it down in order.
 
 Environment read: TINI_SUBREAPER, TINI_KILL_PROCESS_GROUP, TINI_VERBOSITY,
-DUMB_INIT_SETSID, DUMB_INIT_DEBUG; overlay mode the S6_* variables.
+DUMB_INIT_SETSID, DUMB_INIT_DEBUG; overlay mode the S6_* variables. Overlay
+mode supervises every service and runs the rc engine inside init itself
+(--supervise-processes: one supervise process per service).
+
+Test hooks: GOTOOLS_INIT_ROOT=DIR prefixes every fixed path of the layout.
 
 Exit codes: 100 usage; 111 system failure; 126/127 CMD not runnable/not
 found; 128+n CMD killed by signal n; otherwise CMD's code (0 for -e codes).
