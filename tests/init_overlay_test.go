@@ -687,6 +687,31 @@ func TestInitOverlayRun(t *testing.T) {
 			t.Errorf("init = %s, stderr %q; want 111 and %q", r.Status(), r.Stderr, want)
 		}
 	})
+	t.Run("run/s6 of another uid", func(t *testing.T) {
+		t.Parallel()
+		// A sticky /run every uid may write to, where root left a
+		// run/s6 with a file: uid 65534 cannot remove it.
+		root := overlayTree(t, map[string]string{"run/s6/planted": ""})
+		for d := root; d != "/tmp" && d != "/"; d = filepath.Dir(d) {
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := unix.Chmod(filepath.Join(root, "run"), 0o1777); err != nil {
+			t.Fatal(err)
+		}
+		r := runIn(t, Opts{Env: []string{"GOTOOLS_INIT_ROOT=" + root}},
+			"unshare", "--pid", "--fork", "--mount-proc", "setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "init", "--overlay", "true")
+		want := "init: fatal: unable to use " + root + "/run/s6: owned by uid 0\n"
+		if r.Code != 111 || r.Stderr != want {
+			t.Errorf("init = %s, stderr %q; want 111 and %q", r.Status(), r.Stderr, want)
+		}
+		// Root removes it and boots.
+		p, _ := bootOverlay(t, root, nil, "true")
+		if r := p.Wait(t); r.Code != 0 {
+			t.Errorf("init as root = %s, stderr %q; want a boot", r.Status(), r.Stderr)
+		}
+	})
 	t.Run("world-writable, /var/run", func(t *testing.T) {
 		t.Parallel()
 		root := overlayTree(t, map[string]string{"var/run/.keep": ""})

@@ -192,10 +192,12 @@ func (b *boot) prepareRun() error {
 		if unix.Lstat(p, &st) != nil {
 			continue
 		}
-		if int(st.Uid) != uid {
-			return exitcode.Errorf(exitcode.Sys, "unable to use %s: owned by uid %d", p, st.Uid)
-		}
+		// Another uid's directory could hold files planted for init:
+		// it goes too, or init does not boot (spec §8).
 		if err := os.RemoveAll(p); err != nil {
+			if int(st.Uid) != uid {
+				return exitcode.Errorf(exitcode.Sys, "unable to use %s: owned by uid %d", p, st.Uid)
+			}
 			return exitcode.Errorf(exitcode.Sys, "unable to remove %s: %w", p, sys.Errno(err))
 		}
 	}
