@@ -19,7 +19,7 @@ import (
 
 // overlayTree writes the example tree under root: a cont-init.d script
 // that adds BAR to the container environment, two s6-rc.d longruns (svc-b
-// depends on svc-a) in the user bundle, a legacy services.d service, a
+// depends on svc-a, which notifies readiness) in the user bundle, a legacy services.d service, a
 // cont-finish.d script, every one of them logging to root/log; extra
 // files (path relative to root: content) are written too, executable when
 // their content starts with "#!".
@@ -45,6 +45,10 @@ func overlayTree(t *testing.T, extra map[string]string) string {
 	for k, v := range svc("etc/s6-overlay/s6-rc.d/svc-a", "svc-a") {
 		files[k] = v
 	}
+	// svc-a notifies readiness once it has logged, so that svc-b, which
+	// depends on it, starts (and logs) after it even on a loaded machine.
+	files["etc/s6-overlay/s6-rc.d/svc-a/notification-fd"] = "3\n"
+	files["etc/s6-overlay/s6-rc.d/svc-a/run"] = "#!/bin/sh\necho \"svc-a up $BAR\" >> $GOTOOLS_INIT_ROOT/log\necho >&3\nexec sleep 1000\n"
 	for k, v := range svc("etc/s6-overlay/s6-rc.d/svc-b", "svc-b") {
 		files[k] = v
 	}
