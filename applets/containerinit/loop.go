@@ -4,10 +4,8 @@ import (
 	"errors"
 	"math"
 	"os"
-	"os/signal"
 	"strconv"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -33,8 +31,9 @@ type loop struct {
 }
 
 // begin does spec §2.1 but the catching of signals, which each mode does
-// its own way: fds 0-2, the cwd recorded then left, subreaper when not PID
-// 1, the parent-death signal.
+// its own way (both reset inherited ignores of 32 and 34, which os/signal
+// cannot catch): fds 0-2, the cwd recorded then left, subreaper when not
+// PID 1, the parent-death signal.
 func begin(o *options) (*loop, error) {
 	if err := fd.EnsureStdio(); err != nil {
 		return nil, exitcode.New(exitcode.Sys, err)
@@ -46,8 +45,6 @@ func begin(o *options) (*loop, error) {
 	l.cwd, _ = os.Getwd()
 	// So that init pins no directory (an unmount must not fail on it).
 	_ = os.Chdir("/")
-	// Signals 32 and 34 inherited ignored would reach every child.
-	unignoreLibcSignals()
 	if !l.pid1 {
 		if o.noSubreap {
 			o.warn("not PID 1 and not a subreaper: zombie reaping will not work")
@@ -63,43 +60,16 @@ func begin(o *options) (*loop, error) {
 	return l, nil
 }
 
-// catchFatal catches, into the loop's channel, the signals that would end
-// init. It comes before any spawn, so that a signal sent in between is
-// queued, not acted on by the Go runtime's default. Only these are caught
-// before the CMD starts: each signal.Notify is a round trip to the
-// runtime's signal thread, and catching all 59 doubled the time to the
-// CMD's exec (spec §12). The others, which the Go runtime drops until
-// they are caught, are caught right after the spawn ([loop.catchAll]); a
-// CMD that has not yet exec'd would die of most of them anyway.
-func (l *loop) catchFatal() {
+// catch catches every signal into the loop's channel ([sig.NotifyAll]),
+// before any spawn: a signal sent after it is queued, never acted on by the
+// Go runtime's default (which ends init for some, drops the others). All
+// of them are caught before the CMD starts, though each signal.Notify is a
+// round trip to the runtime's signal thread (0.8 ms of the boot in all):
+// caught after the spawn instead, a signal sent to init as soon as the
+// CMD was up could be lost (TestInitProcessGroup saw it under load).
+func (l *loop) catch() {
 	l.sigs = make(chan os.Signal, 64)
-	signal.Notify(l.sigs, fatalSignals...)
-}
-
-// fatalSignals are the signals that end a Go program unless os/signal
-// catches them (runtime/sigtab_linux_generic.go: _SigKill, _SigThrow,
-// _SigPanic sent by kill(2)); CHLD is the loop's own. The Go runtime drops
-// every other signal until it is caught ([loop.catchAll]).
-var fatalSignals = []os.Signal{unix.SIGHUP, unix.SIGINT, unix.SIGTERM, unix.SIGQUIT, unix.SIGABRT, unix.SIGILL,
-	unix.SIGTRAP, unix.SIGBUS, unix.SIGFPE, unix.SIGSEGV, unix.SIGSTKFLT, unix.SIGSYS, unix.SIGCHLD}
-
-// catchAll catches every other signal into the loop.
-func (l *loop) catchAll() { sig.NotifyAll(l.sigs) }
-
-// unignoreLibcSignals sets signals 32 and 34 back to SIG_DFL when init
-// inherited them ignored, before the CMD is spawned (as [sig.NotifyAll]
-// does, later): os/signal cannot touch them, and the CMD must start with
-// default dispositions (spec §11 test 5). rt_sigaction(2): the handler
-// is the first word of the kernel's struct sigaction, SIG_IGN is 1, all
-// zeros is SIG_DFL with no flags.
-func unignoreLibcSignals() {
-	for _, s := range []unix.Signal{32, 34} {
-		var old, dfl [8]uint64
-		_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(s), 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0)
-		if e == 0 && old[0] == 1 {
-			_, _, _ = unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(s), uintptr(unsafe.Pointer(&dfl)), 0, 8, 0, 0)
-		}
-	}
+	sig.NotifyAll(l.sigs)
 }
 
 // reap collects every dead child: an owned pid's status goes to its owner,

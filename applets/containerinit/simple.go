@@ -17,7 +17,7 @@ func runSimple(o *options) error {
 	if err != nil {
 		return err
 	}
-	l.catchFatal()
+	l.catch()
 	var status unix.WaitStatus
 	running := true
 	tty := !o.setsid && ownsTerminal()
@@ -28,7 +28,6 @@ func runSimple(o *options) error {
 	if tty {
 		giveTerminal(pid)
 	}
-	l.catchAll()
 	o.info("CMD %s started: pid %d", o.cmd[0], pid)
 	for running {
 		s := (<-l.sigs).(unix.Signal)
@@ -56,8 +55,7 @@ func runPause(o *options) error {
 	if err != nil {
 		return err
 	}
-	l.catchFatal()
-	l.catchAll()
+	l.catch()
 	o.info("pausing")
 	for {
 		switch (<-l.sigs).(unix.Signal) {
