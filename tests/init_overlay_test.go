@@ -679,11 +679,7 @@ func TestInitOverlayRun(t *testing.T) {
 	t.Run("noexec, not root", func(t *testing.T) {
 		t.Parallel()
 		root := overlayTree(t, nil)
-		for d := root; d != "/tmp" && d != "/"; d = filepath.Dir(d) {
-			if err := os.Chmod(d, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
+		reachable(t, root)
 		r := runIn(t, Opts{Env: []string{"GOTOOLS_INIT_ROOT=" + root}},
 			noexec(root, "setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "init", "--overlay", "true")...)
 		want := "init: fatal: unable to use " + root + "/run: mounted noexec (give the container a /run tmpfs with exec, or an emptyDir)\n"
@@ -696,11 +692,7 @@ func TestInitOverlayRun(t *testing.T) {
 		// A sticky /run every uid may write to, where root left a
 		// run/s6 with a file: uid 65534 cannot remove it.
 		root := overlayTree(t, map[string]string{"run/s6/planted": ""})
-		for d := root; d != "/tmp" && d != "/"; d = filepath.Dir(d) {
-			if err := os.Chmod(d, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
+		reachable(t, root)
 		if err := unix.Chmod(filepath.Join(root, "run"), 0o1777); err != nil {
 			t.Fatal(err)
 		}
@@ -754,11 +746,7 @@ func TestInitOverlayLogging(t *testing.T) {
 			})
 			// The logger drops to S6_CATCHALL_USER (a bare uid: no passwd),
 			// which must reach run/uncaught-logs.
-			for d := root; d != "/tmp" && d != "/"; d = filepath.Dir(d) {
-				if err := os.Chmod(d, 0o755); err != nil {
-					t.Fatal(err)
-				}
-			}
+			reachable(t, root)
 			env := []string{"S6_LOGGING=" + tt.logging, "S6_CATCHALL_USER=65534"}
 			p, _ := bootOverlay(t, root, env, "sh", "-c", `echo cmd says hi; echo cmd >> $GOTOOLS_INIT_ROOT/log`)
 			r := p.Wait(t)
@@ -781,5 +769,16 @@ func TestInitOverlayLogging(t *testing.T) {
 				t.Errorf("stdout %q: the service's line reached the terminal", r.Stdout)
 			}
 		})
+	}
+}
+
+// reachable opens root and the test's directories above it to every uid
+// (t.TempDir makes them 0700), for an init run as another uid.
+func reachable(t *testing.T, root string) {
+	t.Helper()
+	for d := root; d != "/tmp" && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
