@@ -17,9 +17,11 @@ import (
 	"github.com/gotools-dev/gotools/lib/sys"
 )
 
-// loop is the state both modes share: the signal channel every event comes
-// through, and who init is. There is no goroutine per child and no timer
-// unless a deadline is pending, so an idle init sleeps in the kernel.
+// loop is who init is, and simple mode's event state: the signal channel
+// every event comes through and the owners of the children's statuses
+// (overlay mode gets its events from a [host] instead). There is no
+// goroutine per child and no timer unless a deadline is pending, so an
+// idle init sleeps in the kernel.
 type loop struct {
 	o    *options
 	sigs chan os.Signal

@@ -162,9 +162,9 @@ func servicesDown(o *options, v *s6vars, src string) error {
 	if err := self(args...); err != nil {
 		o.warn("services.d services not down after %d ms", v.servicesGrace.Milliseconds())
 	}
-	// The links stay: svscan --one-process supervises through them, and
-	// init's final svscanctl -t stops these supervisors with the rest,
-	// their loggers draining first.
+	// The links stay: init's tree supervises through them, and its final
+	// svscanctl -t stops these supervisors with the rest, their loggers
+	// draining first.
 	return nil
 }
 
