@@ -421,7 +421,9 @@ func TestInitOverlayStages(t *testing.T) {
 		name string
 		env  []string
 		wait bool
-	}{{"readiness waited for", nil, true}, {"S6_CMD_WAIT_FOR_SERVICES=0", []string{"S6_CMD_WAIT_FOR_SERVICES=0"}, false}} {
+	}{{"readiness waited for", nil, true}, {"S6_CMD_WAIT_FOR_SERVICES=0", []string{"S6_CMD_WAIT_FOR_SERVICES=0"}, false},
+		// The services-up stage runs with the tree environment, PATH only.
+		{"S6_CMD_WAIT_FOR_SERVICES=0, S6_KEEP_ENV=0", []string{"S6_CMD_WAIT_FOR_SERVICES=0", "S6_KEEP_ENV=0"}, false}} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			root := overlayTree(t, slow)

@@ -219,6 +219,17 @@ func (b *boot) prepareRun() error {
 			return exitcode.Errorf(exitcode.Sys, "unable to write the container environment: %w", sys.Errno(err))
 		}
 	}
+	// The stages rc runs get the tree environment, without the S6_*
+	// variables when S6_KEEP_ENV=0: they read init's from here.
+	var vars []byte
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "S6_") && !strings.Contains(kv, "\n") {
+			vars = append(append(vars, kv...), '\n')
+		}
+	}
+	if err := os.WriteFile(overlay.Path(stageVars), vars, 0o644); err != nil {
+		return exitcode.Errorf(exitcode.Sys, "unable to write %s: %w", overlay.Path(stageVars), sys.Errno(err))
+	}
 	for _, n := range controlCommands {
 		p := filepath.Join(overlay.Path(overlay.BaseDirBin), n)
 		if err := os.WriteFile(p, []byte("#!"+b.self+" init\n"), 0o755); err != nil {
