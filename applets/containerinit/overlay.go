@@ -350,9 +350,23 @@ func (b *boot) waitUntil(cond func() bool, expire <-chan time.Time) bool {
 			b.h.drain()
 		case <-expire:
 			return false
+		case <-b.h.done:
+			b.loopFailed()
+			return false
 		}
 	}
 	return true
+}
+
+// loopFailed reports the end of the host's Loop (poll(2) failed): nothing
+// is reaped or supervised any more, so the container stops; the shutdown
+// reaps by itself.
+func (b *boot) loopFailed() {
+	b.h.drain()
+	if b.stopSig == 0 {
+		b.o.env.Fatal(exitcode.Errorf(exitcode.Sys, "the supervision loop ended: %w", b.h.err))
+		b.ask(unix.SIGTERM, endHalt)
+	}
 }
 
 // await runs f in a goroutine of its own (rc's engine, which blocks) and
@@ -366,6 +380,9 @@ func (b *boot) await(f func() error) error {
 			return err
 		case <-b.h.wake:
 			b.h.drain()
+		case <-b.h.done:
+			b.loopFailed()
+			return exitcode.Errorf(exitcode.Sys, "the supervision loop ended: %w", b.h.err)
 		}
 	}
 }
