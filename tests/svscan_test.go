@@ -741,13 +741,14 @@ func waitSupervisorsNamed(t *testing.T, p *Proc, dir, base string, names ...stri
 // it once every service has emitted u, with the time that took from just
 // before the start (§11: 20 services up within 200 ms).
 func benchScan(b *testing.B, scanner string, n int) (*Proc, time.Duration) {
-	return benchScanArgv(b, []string{scanner}, n)
+	return benchScanArgv(b, []string{scanner}, n, b.TempDir())
 }
 
-// benchScanArgv is benchScan with the scanner's argv before SCANDIR.
-func benchScanArgv(b *testing.B, argv []string, n int) (*Proc, time.Duration) {
+// benchScanArgv is benchScan with the scanner's argv before SCANDIR, and
+// SCANDIR made in root.
+func benchScanArgv(b *testing.B, argv []string, n int, root string) (*Proc, time.Duration) {
 	b.Helper()
-	dir := filepath.Join(b.TempDir(), "scan")
+	dir := filepath.Join(root, "scan")
 	var ls []*ftrig.Listener
 	for i := range n {
 		svc := filepath.Join(dir, fmt.Sprintf("s%03d", i))
