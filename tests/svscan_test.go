@@ -472,8 +472,15 @@ func TestSvscanRestartsKilledSupervisor(t *testing.T) {
 	t.Parallel()
 	dir := scanDir(t, map[string]string{"a/run": "#!/bin/sh\nexec sleep 1000\n"})
 	p := startSvscan(t, dir)
+	// Killed only once its service is up: a supervise killed while it
+	// spawns run leaves run's vfork child, still showing supervise's argv
+	// until it execs, to svscan, where it would pass for the restart.
 	var old int
-	waitFor(t, "a's supervisor", func() bool { old = supervisorsOf(t, p.Pid)["a"]; return old != 0 })
+	waitFor(t, "a's supervisor, its service up", func() bool {
+		old = supervisorsOf(t, p.Pid)["a"]
+		st, ok := readStatus(filepath.Join(dir, "a"))
+		return old != 0 && ok && st.PID != 0
+	})
 	was := startTicks(t, old)
 	if err := unix.Kill(old, unix.SIGKILL); err != nil {
 		t.Fatal(err)
