@@ -48,7 +48,7 @@ func (s *scanner) setup() error {
 	// SIGTERM (a namespace's init has no default action for it: the
 	// kernel drops it, pid_namespaces(7)), and none is left ignored for
 	// the supervisors to inherit.
-	if s.loop.Signals, err = sig.SelfPipe(); err != nil {
+	if s.loop.Signals, err = sig.RawPipe(); err != nil {
 		return err
 	}
 	if s.notif >= 0 {

@@ -46,6 +46,20 @@ type Loop struct {
 	Done func() bool
 
 	services   []*Service
+	byID       map[uint64]*Service // by epoll data
+	lastID     uint64
+	ep         int                   // the epoll fd, -1 until Run
+	events     []unix.EpollEvent     // epoll_wait's buffer
+	touched    []*Service            // services whose fds or timers may have changed this turn
+	timed      map[*Service]struct{} // services with a pending deadline
+	stores     map[*Service]struct{} // services with watched stored fds
+	notifiers  map[*Service]struct{} // services with a notify socket
+	storeList  []*Service
+	starts     []int
+	epOpen     bool
+	ready      []*Service
+	sfds       []unix.PollFd
+	want       []int
 	tree       *Tree // the scan of a scan directory, if any ([OpenTree])
 	subreapers int
 	gc         gcDebt
@@ -57,7 +71,16 @@ type Loop struct {
 // opened. The slice is the loop's: do not keep it across a turn.
 func (l *Loop) Services() []*Service { return l.services }
 
-func (l *Loop) add(s *Service) { l.services = append(l.services, s) }
+func (l *Loop) add(s *Service) {
+	if l.byID == nil {
+		l.initMaps()
+	}
+	l.lastID++
+	s.id = l.lastID
+	l.byID[s.id] = s
+	l.services = append(l.services, s)
+	s.touch()
+}
 
 // ended drops a service whose supervision is over.
 func (l *Loop) ended(s *Service) {
@@ -121,16 +144,30 @@ func (l *Loop) reap() {
 // Run runs the loop until Done reports true, or the tree ends
 // ([Tree.Done]), or, when neither Done nor a tree is set, until no service
 // is left. A tree is scanned at Run's first turn. Run returns an error
-// only if poll(2) fails.
+// only if poll(2) or epoll fails.
+//
+// A turn costs O(what is ready), not O(services): every service's fds sit
+// in one epoll set, registered when a service's fds change (sync), and
+// only the services epoll reports are polled and handled; only services
+// with a pending deadline are looked at for timers. poll(2) waits on the
+// signal pipe, the owner's fds, the tree's control FIFO, the epoll fd and
+// the fd store's watched fds (rare; their files are shared with run, so
+// they stay out of the epoll set, where a closed fd's registration would
+// outlive it).
 func (l *Loop) Run() error {
 	if l.buf == nil {
 		l.buf = make([]byte, 256)
+	}
+	if err := l.epollInit(); err != nil {
+		return err
 	}
 	if t := l.tree; t != nil && !t.started {
 		t.scan()
 	}
 	for {
+		l.syncTouched()
 		if l.finished() {
+			l.epollClose()
 			return nil
 		}
 		fds := append(l.fds[:0], unix.PollFd{Fd: int32(l.Signals), Events: unix.POLLIN})
@@ -143,27 +180,35 @@ func (l *Loop) Run() error {
 			fds = append(fds, unix.PollFd{Fd: int32(tree.ctlR), Events: unix.POLLIN})
 		}
 		treeAt := own
-		// The services of this turn: one ending in a hook must not shift
-		// the indexes.
-		svcs := append([]*Service(nil), l.services...)
-		starts := make([]int, len(svcs)+1)
-		for i, s := range svcs {
-			starts[i] = len(fds)
-			fds = s.pollFDs(fds)
+		epAt := len(fds)
+		fds = append(fds, unix.PollFd{Fd: int32(l.ep), Events: unix.POLLIN})
+		// Services with watched stored fds: any revents there is handled
+		// by polling the service.
+		stores := l.storeList[:0]
+		for s := range l.stores {
+			stores = append(stores, s)
 		}
-		starts[len(svcs)] = len(fds)
+		l.storeList = stores
+		starts := l.starts[:0]
+		for _, s := range stores {
+			starts = append(starts, len(fds))
+			fds = s.store.pollFDs(fds)
+		}
+		l.starts = append(starts, len(fds))
 		l.fds = fds
 		timeout := l.timeout()
 		if timeout < 0 {
 			l.gc.idle()
 		}
 		if _, err := sys.Poll(fds, timeout); err != nil {
+			l.epollClose()
 			return fmt.Errorf("unable to poll: %w", sys.Errno(err))
 		}
 		if fds[0].Revents != 0 {
 			// Notify sockets first, then the reaping.
-			for _, s := range svcs {
+			for s := range l.notifiers {
 				if !s.ended {
+					s.touch()
 					s.drainNotify()
 				}
 			}
@@ -175,17 +220,37 @@ func (l *Loop) Run() error {
 		if tree != nil && tree == l.tree && fds[treeAt].Revents != 0 {
 			tree.readControl(l.buf)
 		}
-		for i, s := range svcs {
-			if !s.ended {
-				s.handle(fds[starts[i]:starts[i+1]], l.buf)
+		ready := l.ready[:0]
+		if fds[epAt].Revents != 0 {
+			n, err := unix.EpollWait(l.ep, l.events, 0)
+			if err != nil && err != unix.EINTR {
+				l.epollClose()
+				return fmt.Errorf("unable to epoll_wait: %w", sys.Errno(err))
+			}
+			for _, ev := range l.events[:max(n, 0)] {
+				if s := l.byID[uint64(uint32(ev.Fd))|uint64(uint32(ev.Pad))<<32]; s != nil {
+					ready = append(ready, s)
+				}
 			}
 		}
-		for _, s := range append([]*Service(nil), l.services...) {
-			if !s.ended {
-				s.deadlines()
+		for i, s := range stores {
+			for _, p := range fds[l.starts[i]:l.starts[i+1]] {
+				if p.Revents != 0 {
+					ready = append(ready, s)
+					break
+				}
 			}
-			if s.quit && !s.ended {
-				s.end(nil)
+		}
+		l.ready = ready
+		for _, s := range ready {
+			l.handleService(s)
+		}
+		l.syncTouched()
+		now := time.Now()
+		for s := range l.timed {
+			if t := s.next(); !s.ended && !t.IsZero() && !now.Before(t) {
+				s.touch()
+				s.deadlines()
 			}
 		}
 		if l.tree != nil {
@@ -193,6 +258,27 @@ func (l *Loop) Run() error {
 		}
 		if l.Tick != nil {
 			l.Tick()
+		}
+	}
+}
+
+// handleService polls the fds of a service that epoll (or the fd store's
+// watch) reported ready, and handles what is ready: a service appears
+// once per epoll event, so a second appearance finds nothing left.
+func (l *Loop) handleService(s *Service) {
+	if s.ended {
+		return
+	}
+	s.touch()
+	fds := s.pollFDs(l.sfds[:0])
+	l.sfds = fds
+	if _, err := sys.Poll(fds, 0); err != nil {
+		return
+	}
+	for _, p := range fds {
+		if p.Revents != 0 {
+			s.handle(fds, l.buf)
+			return
 		}
 	}
 }
@@ -234,7 +320,7 @@ func (l *Loop) timeout() int {
 			next = t
 		}
 	}
-	for _, s := range l.services {
+	for s := range l.timed {
 		earlier(s.next())
 	}
 	if l.tree != nil {

@@ -96,6 +96,7 @@ type Tree struct {
 	byKey    map[treeKey]*treeService
 	nextScan time.Time // zero: none pending
 	quitting bool      // t, i or q: waiting for the supervisors to exit
+	pending  bool      // a supervisor's restart may be pending: deadlines look
 	started  bool      // the first scan was done
 	done     bool
 	err      error
@@ -387,12 +388,19 @@ func (t *Tree) supervisors() int {
 	return n
 }
 
+// mayPend notes that a supervisor's restart is pending: until then, a
+// turn looks at no service for the tree's timers.
+func (t *Tree) mayPend() { t.pending = true }
+
 // deadline is the nearest pending restart or scan, zero if none.
 func (t *Tree) deadline() time.Time {
 	if t.quitting {
 		return time.Time{}
 	}
 	next := t.nextScan
+	if !t.pending {
+		return next
+	}
 	earlier := func(x time.Time) {
 		if !x.IsZero() && (next.IsZero() || x.Before(next)) {
 			next = x
@@ -411,6 +419,13 @@ func (t *Tree) deadlines() {
 		return
 	}
 	now := time.Now()
+	if !t.pending {
+		if !t.nextScan.IsZero() && !now.Before(t.nextScan) {
+			t.scan()
+		}
+		return
+	}
+	t.pending = false
 	for _, sv := range t.services {
 		if !sv.log.next.IsZero() && !now.Before(sv.log.next) {
 			sv.log.next = time.Time{}
@@ -423,6 +438,9 @@ func (t *Tree) deadlines() {
 			if sv.active && !sv.main.alive() {
 				t.spawn(sv, false)
 			}
+		}
+		if !sv.log.next.IsZero() || !sv.main.next.IsZero() {
+			t.pending = true
 		}
 	}
 	if !t.nextScan.IsZero() && !now.Before(t.nextScan) {
@@ -538,20 +556,30 @@ func (t *Tree) scan() {
 // pipe must exist before the service's supervisor gets it as stdout).
 func (t *Tree) activate(sv *treeService) {
 	sv.logActive = isDir(t.p(sv.name + "/" + logSubdirName))
+	made := false
 	if sv.logActive && !sv.hasLog {
 		r, w, err := pipe()
 		if err != nil {
 			t.env.Warnf("unable to create a pipe for %s: %w", sv.name, err)
-			t.scanAt(time.Now().Add(pipeRetry))
+			t.scanAt(time.Now().Add(retryAfter(err, pipeRetry)))
 			return
 		}
-		sv.pr, sv.pw, sv.hasLog = r, w, true
+		sv.pr, sv.pw, sv.hasLog, made = r, w, true, true
 	}
 	if sv.hasLog && sv.logActive && !sv.log.alive() && sv.log.next.IsZero() {
 		t.spawn(sv, true)
 	}
 	if !sv.main.alive() && sv.main.next.IsZero() {
 		t.spawn(sv, false)
+	}
+	if made && !sv.running() {
+		// Neither supervisor could start (out of fds, most likely): the
+		// new pipe would only hold two fds that others need. It is made
+		// again at the retry.
+		sv.closePipe()
+		sv.hasLog = false
+		sv.main.next, sv.log.next = time.Time{}, time.Time{}
+		t.scanAt(time.Now().Add(treeThrottle))
 	}
 }
 
@@ -573,7 +601,8 @@ func (t *Tree) spawn(sv *treeService, logger bool) {
 		svc, err := Open(t.loop, Config{Env: env, Dir: t.p(name), Applet: t.argv[0], Stdio: files})
 		if err != nil {
 			t.env.Warnf("unable to supervise %s: %s", name, cli.Message(err))
-			su.next = time.Now().Add(treeSpawn)
+			su.next = time.Now().Add(retryAfter(err, treeSpawn))
+			t.mayPend()
 			return
 		}
 		su.svc = svc
@@ -588,11 +617,23 @@ func (t *Tree) spawn(sv *treeService, logger bool) {
 	pid, err := proc.Spawn(argv, proc.Attr{Path: t.path, Files: files, Dir: dir})
 	if err != nil {
 		t.env.Warnf("unable to spawn %s for %s: %w", t.argv[len(t.argv)-1], name, sys.Errno(err))
-		su.next = time.Now().Add(treeSpawn)
+		su.next = time.Now().Add(retryAfter(err, treeSpawn))
+		t.mayPend()
 		return
 	}
 	su.pid = pid
 	su.started = time.Now()
+}
+
+// retryAfter is the delay before a failed start is tried again: normal
+// (§8), but a second when the process is out of fds (EMFILE, ENFILE), so
+// that what could not start starts soon after fds come back (issue 20
+// item 4) rather than up to 10 s later.
+func retryAfter(err error, normal time.Duration) time.Duration {
+	if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
+		return treeThrottle
+	}
+	return normal
 }
 
 // reaped handles the death of a child: it reports whether pid was one of
@@ -642,6 +683,7 @@ func (t *Tree) supervisorGone(sv *treeService, su *treeSup) {
 	case t.quitting:
 	case sv.active && (!logger || sv.logActive):
 		su.next = maxTime(time.Now(), su.started.Add(treeThrottle))
+		t.mayPend()
 	case !logger:
 		// The logger reads to EOF once the service's side is gone.
 		sv.closeWrite()
