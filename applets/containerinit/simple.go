@@ -17,7 +17,9 @@ func runSimple(o *options) error {
 	if err != nil {
 		return err
 	}
-	l.catch()
+	if err := l.catch(); err != nil {
+		return err
+	}
 	var status unix.WaitStatus
 	running := true
 	tty := !o.setsid && ownsTerminal()
@@ -55,7 +57,9 @@ func runPause(o *options) error {
 	if err != nil {
 		return err
 	}
-	l.catch()
+	if err := l.catch(); err != nil {
+		return err
+	}
 	o.info("pausing")
 	for {
 		switch (<-l.sigs).(unix.Signal) {
