@@ -535,3 +535,20 @@ func TestInitTerminal(t *testing.T) {
 		t.Errorf("init = %s after ^C, stderr %q; want 130 (the CMD interrupted)", r.Status(), r.Stderr)
 	}
 }
+
+// TestInitIgnoresFaultSignals is spec §2.3's list: SIGSEGV, SIGBUS,
+// SIGFPE, SIGILL, SIGTRAP sent to init are neither forwarded nor fatal to
+// it (the Go runtime would die of them); init then stops on SIGTERM as
+// usual.
+func TestInitIgnoresFaultSignals(t *testing.T) {
+	t.Parallel()
+	p := start(t, "init", "--", "sh", "-c", "echo ready; exec sleep 1000")
+	p.WaitLine(t, "^ready$")
+	for _, s := range []unix.Signal{unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP} {
+		p.Signal(s)
+	}
+	p.Signal(unix.SIGTERM)
+	if r := p.Wait(t); r.Code != 128+int(unix.SIGTERM) || r.Stderr != "" {
+		t.Errorf("init after the fault signals, then SIGTERM = %s, stderr %.200q; want 143 (the CMD's death by SIGTERM)", r.Status(), r.Stderr)
+	}
+}

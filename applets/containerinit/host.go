@@ -55,10 +55,12 @@ type hostHooks struct {
 	treeEnded func(error)                // the tree ended (an error: it failed)
 }
 
-// startHost catches every signal into a self-pipe and starts the Loop on
-// it; the hooks run in the main goroutine (when it drains the queue).
+// startHost catches every signal into a self-pipe ([sig.RawPipe]: no
+// os/signal threads) and starts the Loop on it; the hooks run in the main
+// goroutine (when it drains the queue).
 func startHost(env *cli.Env, hooks hostHooks) (*host, error) {
-	sigR, err := sig.SelfPipe()
+	ignoreFaults()
+	sigR, err := sig.RawPipe()
 	if err != nil {
 		return nil, exitcode.New(exitcode.Sys, err)
 	}

@@ -67,12 +67,10 @@ func begin(o *options) (*loop, error) {
 // so that none sent after it is lost or acted on by the Go runtime's
 // default: [sig.RawPipe]'s handlers (one rt_sigaction(2) each; os/signal
 // costs a round trip to its signal thread per signal, 0.8 ms of the boot
-// for all of them), relayed by a goroutine, and os/signal for the five
-// faults that stay the Go runtime's (sent by kill(2), they are relayed
-// too; tini's list ignores them).
+// for all of them), relayed by a goroutine ([ignoreFaults] for the rest).
 func (l *loop) catch() error {
 	l.sigs = make(chan os.Signal, 64)
-	signal.Notify(l.sigs, unix.SIGILL, unix.SIGTRAP, unix.SIGBUS, unix.SIGFPE, unix.SIGSEGV)
+	ignoreFaults()
 	fd, err := sig.RawPipe()
 	if err != nil {
 		return exitcode.New(exitcode.Sys, err)
@@ -91,6 +89,17 @@ func (l *loop) catch() error {
 		}
 	}()
 	return nil
+}
+
+// ignoreFaults has the Go runtime ignore SIGILL, SIGTRAP, SIGBUS, SIGFPE
+// and SIGSEGV sent by kill(2) (tini's list; spec §2.3, §5.2), which
+// [sig.RawPipe] leaves to it: without this, one sent to init would end it,
+// and the container. The runtime's own faults still crash as they should
+// (signal.Ignore affects only signals another process sends: these have
+// no _SigNotify in runtime/sigtab_linux_generic.go, so their handler stays
+// the runtime's).
+func ignoreFaults() {
+	signal.Ignore(unix.SIGILL, unix.SIGTRAP, unix.SIGBUS, unix.SIGFPE, unix.SIGSEGV)
 }
 
 // reap collects every dead child: an owned pid's status goes to its owner,
