@@ -19,7 +19,7 @@ import (
 
 // overlayTree writes the example tree under root: a cont-init.d script
 // that adds BAR to the container environment, two s6-rc.d longruns (svc-b
-// depends on svc-a) in the user bundle, a legacy services.d service, a
+// depends on svc-a, which notifies readiness) in the user bundle, a legacy services.d service, a
 // cont-finish.d script, every one of them logging to root/log; extra
 // files (path relative to root: content) are written too, executable when
 // their content starts with "#!".
@@ -45,6 +45,10 @@ func overlayTree(t *testing.T, extra map[string]string) string {
 	for k, v := range svc("etc/s6-overlay/s6-rc.d/svc-a", "svc-a") {
 		files[k] = v
 	}
+	// svc-a notifies readiness once it has logged, so that svc-b, which
+	// depends on it, starts (and logs) after it even on a loaded machine.
+	files["etc/s6-overlay/s6-rc.d/svc-a/notification-fd"] = "3\n"
+	files["etc/s6-overlay/s6-rc.d/svc-a/run"] = "#!/bin/sh\necho \"svc-a up $BAR\" >> $GOTOOLS_INIT_ROOT/log\necho >&3\nexec sleep 1000\n"
 	for k, v := range svc("etc/s6-overlay/s6-rc.d/svc-b", "svc-b") {
 		files[k] = v
 	}
@@ -147,6 +151,10 @@ func TestInitOverlayBoot(t *testing.T) {
 		"etc/services.d/legacy/log/run": "#!/bin/sh\nexec log n2 $GOTOOLS_INIT_ROOT/var/log/legacy\n",
 		"var/log/.keep":                 "",
 	})
+	// An image's /var/run is a link to /run already (else a warning).
+	if err := os.Symlink("../run", filepath.Join(root, "var/run")); err != nil {
+		t.Fatal(err)
+	}
 	p, _ := bootOverlay(t, root, nil, "sh", "-c", `echo "cmd $BAR" >> $GOTOOLS_INIT_ROOT/log; exit 3`)
 	r := p.Wait(t)
 	log := logLines(root)
@@ -167,6 +175,60 @@ func TestInitOverlayBoot(t *testing.T) {
 		if !strings.HasPrefix(l, "init: info: ") {
 			t.Errorf("stderr line %q; want only info lines", l)
 		}
+	}
+}
+
+// TestInitOverlayInProcess checks spec §0's in-process tree: while the
+// example tree runs, init's only descendants are the services' own
+// processes and the CMD (no svscan, supervise or rc process), and init
+// holds each service's supervise/lock. The control case,
+// --supervise-processes, shows the detector sees one supervise process
+// per service.
+func TestInitOverlayInProcess(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name       string
+		flags      []string
+		supervises int
+	}{{"in-process", nil, 0}, {"--supervise-processes", []string{"--supervise-processes"}, 3}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			root := overlayTree(t, nil)
+			p, initPid := bootOverlay(t, root, nil, append(tt.flags, "sh", "-c", "echo cmd >> $GOTOOLS_INIT_ROOT/log; exec sleep 1000")...)
+			waitLog(t, p, root, "cmd")
+			var names []string
+			supervises := 0
+			for _, pid := range treeOf(initPid) {
+				if pid == initPid {
+					continue
+				}
+				argv := procArgv(pid)
+				if len(argv) == 0 {
+					continue
+				}
+				name := filepath.Base(argv[0])
+				names = append(names, name)
+				switch name {
+				case "supervise":
+					supervises++
+				case "svscan", "rc", "init", "gotools":
+					t.Errorf("process %d %q in the tree; want services and the CMD only", pid, argv)
+				}
+			}
+			if supervises != tt.supervises {
+				t.Errorf("supervise processes in the tree %q: %d; want %d", names, supervises, tt.supervises)
+			}
+			if tt.supervises == 0 {
+				lock := filepath.Join(root, "run/service/legacy/supervise/lock")
+				if r := run(t, "fuser", lock); !strings.Contains(r.Stdout, strconv.Itoa(initPid)) {
+					t.Errorf("fuser %s = %q; want init (%d) as the holder", lock, r.Stdout, initPid)
+				}
+			}
+			unix.Kill(initPid, unix.SIGTERM)
+			if r := p.Wait(t); r.Code != 143 {
+				t.Errorf("container exit %s; want 143; stderr %q", r.Status(), r.Stderr)
+			}
+		})
 	}
 }
 
@@ -218,6 +280,48 @@ func TestInitOverlayFinishHalts(t *testing.T) {
 	if log := logLines(root); !inOrder(log, "svc-a down", "cont-finish") {
 		t.Errorf("log %q; want a full shutdown", log)
 	}
+}
+
+// TestInitOverlayHaltOnExit is spec §11 test 13's first case: a
+// services.d service with halt-on-exit "failure" that exits 0 is
+// restarted; when it exits 5 the container stops with exit 5, the CMD
+// stopped first. An s6-rc longrun with an empty halt-on-exit (always)
+// halts on exit 0 too.
+func TestInitOverlayHaltOnExit(t *testing.T) {
+	t.Parallel()
+	t.Run("services.d, failure", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, map[string]string{
+			"etc/services.d/flaky/halt-on-exit": "failure\n",
+			"etc/services.d/flaky/run": "#!/bin/sh\ncd $GOTOOLS_INIT_ROOT\nif [ ! -e flaky-ran ]; then touch flaky-ran; echo flaky-0 >> log; exit 0; fi\n" +
+				"until [ -e cmd-started ]; do sleep 0.02; done\necho flaky-5 >> log\nexit 5\n",
+		})
+		p, _ := bootOverlay(t, root, nil, "sh", "-c",
+			`trap 'echo cmd-term >> $GOTOOLS_INIT_ROOT/log; kill $!; exit 143' TERM; touch $GOTOOLS_INIT_ROOT/cmd-started; sleep 1000 & wait`)
+		r := p.Wait(t)
+		if r.Code != 5 {
+			t.Errorf("container exit %s; want 5 (the service's); stderr %q", r.Status(), r.Stderr)
+		}
+		if log := logLines(root); !inOrder(log, "flaky-0", "flaky-5", "cmd-term", "svc-a down", "cont-finish") {
+			t.Errorf("log %q; want a restart after exit 0, then exit 5 and the CMD stopped first", log)
+		}
+		if !strings.Contains(r.Stderr, "init: warning: service flaky exited 5: stopping the container (halt-on-exit)\n") {
+			t.Errorf("stderr %q; want the halt-on-exit warning", r.Stderr)
+		}
+	})
+	t.Run("s6-rc longrun, always", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, map[string]string{
+			"etc/s6-overlay/s6-rc.d/once/type":            "longrun\n",
+			"etc/s6-overlay/s6-rc.d/once/halt-on-exit":    "",
+			"etc/s6-overlay/s6-rc.d/once/run":             "#!/bin/sh\nuntil [ -e $GOTOOLS_INIT_ROOT/cmd-started ]; do sleep 0.02; done\nexit 0\n",
+			"etc/s6-overlay/s6-rc.d/user/contents.d/once": "",
+		})
+		p, _ := bootOverlay(t, root, nil, "sh", "-c", `touch $GOTOOLS_INIT_ROOT/cmd-started; exec sleep 1000`)
+		if r := p.Wait(t); r.Code != 0 || !strings.Contains(r.Stderr, "service once exited 0: stopping the container") {
+			t.Errorf("container exit %s, stderr %q; want 0 from the halt-on-exit service", r.Status(), r.Stderr)
+		}
+	})
 }
 
 // TestInitOverlayEssential is spec §11 test 13's last case: an essential
@@ -317,7 +421,9 @@ func TestInitOverlayStages(t *testing.T) {
 		name string
 		env  []string
 		wait bool
-	}{{"readiness waited for", nil, true}, {"S6_CMD_WAIT_FOR_SERVICES=0", []string{"S6_CMD_WAIT_FOR_SERVICES=0"}, false}} {
+	}{{"readiness waited for", nil, true}, {"S6_CMD_WAIT_FOR_SERVICES=0", []string{"S6_CMD_WAIT_FOR_SERVICES=0"}, false},
+		// The services-up stage runs with the tree environment, PATH only.
+		{"S6_CMD_WAIT_FOR_SERVICES=0, S6_KEEP_ENV=0", []string{"S6_CMD_WAIT_FOR_SERVICES=0", "S6_KEEP_ENV=0"}, false}} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			root := overlayTree(t, slow)
@@ -330,6 +436,95 @@ func TestInitOverlayStages(t *testing.T) {
 			}
 		})
 	}
+	for _, tt := range []struct {
+		name   string
+		env    []string
+		hidden bool
+	}{{"fix-attrs.d", nil, false}, {"fix-attrs.d, S6_FIX_ATTRS_HIDDEN=1", []string{"S6_FIX_ATTRS_HIDDEN=1"}, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			root := overlayTree(t, map[string]string{"data/a": "", "data/sub/b": "", "data/.hidden/c": "", "other/d": "",
+				"etc/passwd": "root:x:0:0:root:/root:/bin/sh\n", "etc/group": "root:x:0:\n"})
+			files := map[string]string{
+				// Recursive, to a name with a numeric fallback; the other
+				// tree only at its top.
+				"etc/fix-attrs.d/01-data":  "# a comment\n" + root + "/dat? true nosuchuser,1234:2345 0600 0710\n",
+				"etc/fix-attrs.d/02-other": "\n" + root + "/other false root 0644 0701\n",
+			}
+			if err := os.MkdirAll(filepath.Join(root, "etc/fix-attrs.d"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for name, content := range files {
+				if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p, _ := bootOverlay(t, root, tt.env, "true")
+			if r := p.Wait(t); r.Code != 0 || strings.Contains(r.Stderr, "failed") {
+				t.Fatalf("container = %s, stderr %q", r.Status(), r.Stderr)
+			}
+			for _, f := range []struct {
+				path     string
+				mode     os.FileMode
+				uid, gid uint32
+				changed  bool
+			}{
+				{"data", 0o710, 1234, 2345, true}, {"data/a", 0o600, 1234, 2345, true}, {"data/sub", 0o710, 1234, 2345, true},
+				{"data/sub/b", 0o600, 1234, 2345, true}, {"data/.hidden/c", 0o600, 1234, 2345, tt.hidden},
+				{"other", 0o701, 0, 0, true}, {"other/d", 0o644, 0, 0, true},
+			} {
+				var st unix.Stat_t
+				if err := unix.Lstat(filepath.Join(root, f.path), &st); err != nil {
+					t.Fatal(err)
+				}
+				got := os.FileMode(st.Mode & 0o7777)
+				if f.changed != (got == f.mode && st.Uid == f.uid && st.Gid == f.gid) {
+					t.Errorf("%s: mode %o, owner %d:%d; want %o %d:%d: %v", f.path, got, st.Uid, st.Gid, f.mode, f.uid, f.gid, f.changed)
+				}
+			}
+		})
+	}
+	t.Run("fix-attrs.d malformed, behaviour 2", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, map[string]string{"etc/fix-attrs.d/01-bad": "/x true root 0644\n"})
+		p, _ := bootOverlay(t, root, []string{"S6_BEHAVIOUR_IF_STAGE2_FAILS=2"}, "sh", "-c", `echo cmd >> $GOTOOLS_INIT_ROOT/log`)
+		r := p.Wait(t)
+		if r.Code != 1 || slices.Contains(logLines(root), "cont-init") || !strings.Contains(r.Stderr, "01-bad: malformed fix-attrs line 1: 4 words") {
+			t.Errorf("container = %s, log %q, stderr %q; want 1, the line's error and no cont-init", r.Status(), logLines(root), r.Stderr)
+		}
+	})
+	t.Run("S6_STAGE2_HOOK", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, nil)
+		p, _ := bootOverlay(t, root, []string{"S6_STAGE2_HOOK=echo hook >> $GOTOOLS_INIT_ROOT/log"}, "sh", "-c", `echo cmd >> $GOTOOLS_INIT_ROOT/log`)
+		if r := p.Wait(t); r.Code != 0 || !inOrder(logLines(root), "hook", "cont-init", "cmd") {
+			t.Errorf("container = %s, log %q, stderr %q; want 0 and the hook first", r.Status(), logLines(root), r.Stderr)
+		}
+	})
+	t.Run("S6_STAGE2_HOOK fails, behaviour 2", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, nil)
+		p, _ := bootOverlay(t, root, []string{"S6_STAGE2_HOOK=exit 4", "S6_BEHAVIOUR_IF_STAGE2_FAILS=2"}, "sh", "-c", `echo cmd >> $GOTOOLS_INIT_ROOT/log`)
+		r := p.Wait(t)
+		if r.Code != 4 || slices.Contains(logLines(root), "cont-init") || slices.Contains(logLines(root), "cmd") {
+			t.Errorf("container = %s, log %q, stderr %q; want 4, no cont-init and no CMD", r.Status(), logLines(root), r.Stderr)
+		}
+	})
+	t.Run("SIGTERM while waiting for readiness", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, map[string]string{
+			"etc/services.d/never/notification-fd": "3\n",
+			"etc/services.d/never/run":             "#!/bin/sh\necho never-up >> $GOTOOLS_INIT_ROOT/log\nexec sleep 1000\n",
+		})
+		p, initPid := bootOverlay(t, root, nil, "sh", "-c", `echo cmd >> $GOTOOLS_INIT_ROOT/log`)
+		waitLog(t, p, root, "never-up")
+		begin := time.Now()
+		unix.Kill(initPid, unix.SIGTERM)
+		r := p.Wait(t)
+		if took := time.Since(begin); r.Code != 0 || took > 30*time.Second || slices.Contains(logLines(root), "cmd") {
+			t.Errorf("container = %s after %v, log %q, stderr %q; want 0 at once and no CMD", r.Status(), took, logLines(root), r.Stderr)
+		}
+	})
 	t.Run("S6_KEEP_ENV=0", func(t *testing.T) {
 		t.Parallel()
 		root := overlayTree(t, nil)
@@ -459,4 +654,133 @@ func ownedBy(root string) []int {
 		}
 	}
 	return l
+}
+
+// TestInitOverlayRun is spec §11 test 16 in part: a /run mounted noexec is
+// replaced by a tmpfs when init is root, and is fatal (111, with the fix)
+// when it is not; a /run every uid may write to without the sticky bit
+// boots with one warning; /var/run, an empty directory, becomes a symlink
+// to /run.
+func TestInitOverlayRun(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("mounts need root")
+	}
+	noexec := func(root string, argv ...string) []string {
+		return append([]string{"unshare", "--pid", "--fork", "--mount-proc", "sh", "-c",
+			`mount -t tmpfs -o noexec tmpfs "$GOTOOLS_INIT_ROOT/run" && exec "$@"`, "sh"}, argv...)
+	}
+	t.Run("noexec, root", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, nil)
+		r := runIn(t, Opts{Env: []string{"GOTOOLS_INIT_ROOT=" + root}}, noexec(root, "init", "sh", "-c", "echo cmd >> $GOTOOLS_INIT_ROOT/log")...)
+		if r.Code != 0 || !slices.Contains(logLines(root), "cmd") || !strings.Contains(r.Stderr, "/run was mounted noexec: mounted a tmpfs on it\n") {
+			t.Errorf("init = %s, log %q, stderr %q; want a tmpfs /run and a boot", r.Status(), logLines(root), r.Stderr)
+		}
+	})
+	t.Run("noexec, not root", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, nil)
+		reachable(t, root)
+		r := runIn(t, Opts{Env: []string{"GOTOOLS_INIT_ROOT=" + root}},
+			noexec(root, "setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "init", "--overlay", "true")...)
+		want := "init: fatal: unable to use " + root + "/run: mounted noexec (give the container a /run tmpfs with exec, or an emptyDir)\n"
+		if r.Code != 111 || r.Stderr != want {
+			t.Errorf("init = %s, stderr %q; want 111 and %q", r.Status(), r.Stderr, want)
+		}
+	})
+	t.Run("run/s6 of another uid", func(t *testing.T) {
+		t.Parallel()
+		// A sticky /run every uid may write to, where root left a
+		// run/s6 with a file: uid 65534 cannot remove it.
+		root := overlayTree(t, map[string]string{"run/s6/planted": ""})
+		reachable(t, root)
+		if err := unix.Chmod(filepath.Join(root, "run"), 0o1777); err != nil {
+			t.Fatal(err)
+		}
+		r := runIn(t, Opts{Env: []string{"GOTOOLS_INIT_ROOT=" + root}},
+			"unshare", "--pid", "--fork", "--mount-proc", "setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "init", "--overlay", "true")
+		want := "init: fatal: unable to use " + root + "/run/s6: owned by uid 0\n"
+		if r.Code != 111 || r.Stderr != want {
+			t.Errorf("init = %s, stderr %q; want 111 and %q", r.Status(), r.Stderr, want)
+		}
+		// Root removes it and boots.
+		p, _ := bootOverlay(t, root, nil, "true")
+		if r := p.Wait(t); r.Code != 0 {
+			t.Errorf("init as root = %s, stderr %q; want a boot", r.Status(), r.Stderr)
+		}
+	})
+	t.Run("world-writable, /var/run", func(t *testing.T) {
+		t.Parallel()
+		root := overlayTree(t, map[string]string{"var/run/.keep": ""})
+		if err := os.Remove(filepath.Join(root, "var/run/.keep")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Join(root, "run"), 0o777); err != nil {
+			t.Fatal(err)
+		}
+		p, _ := bootOverlay(t, root, nil, "true")
+		r := p.Wait(t)
+		if r.Code != 0 || !strings.Contains(r.Stderr, "init: warning: "+root+"/run is writable by every user and not sticky: another user could rename init's directories\n") {
+			t.Errorf("init = %s, stderr %q; want a boot with the warning", r.Status(), r.Stderr)
+		}
+		if l, err := os.Readlink(filepath.Join(root, "var/run")); err != nil || l != filepath.Join(root, "run") {
+			t.Errorf("var/run links to %q, %v; want %s/run", l, err, root)
+		}
+	})
+}
+
+// TestInitOverlayLogging is spec §4's S6_LOGGING and S6_CATCHALL_USER: with 1, what the
+// supervision tree writes (a service without a logger, init's own lines)
+// goes to the catch-all logger in run/uncaught-logs, the CMD's output to
+// init's stdout; with 2, the CMD's output goes to the logger too. No line
+// is lost at the end: the logger drains its FIFO to EOF.
+func TestInitOverlayLogging(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		logging string
+		cmdLogs bool
+	}{{"1", false}, {"2", true}} {
+		t.Run("S6_LOGGING="+tt.logging, func(t *testing.T) {
+			t.Parallel()
+			root := overlayTree(t, map[string]string{
+				"etc/services.d/chatty/run": "#!/bin/sh\necho chatty says hi\necho chatty-up >> $GOTOOLS_INIT_ROOT/log\nexec sleep 1000\n",
+			})
+			// The logger drops to S6_CATCHALL_USER (a bare uid: no passwd),
+			// which must reach run/uncaught-logs.
+			reachable(t, root)
+			env := []string{"S6_LOGGING=" + tt.logging, "S6_CATCHALL_USER=65534"}
+			p, _ := bootOverlay(t, root, env, "sh", "-c", `echo cmd says hi; echo cmd >> $GOTOOLS_INIT_ROOT/log`)
+			r := p.Wait(t)
+			if r.Code != 0 {
+				t.Fatalf("container = %s, stderr %q", r.Status(), r.Stderr)
+			}
+			b, err := os.ReadFile(filepath.Join(root, "run/uncaught-logs/current"))
+			logs := string(b)
+			if err != nil || !strings.Contains(logs, " chatty says hi\n") || !strings.Contains(logs, " init: info: service legacy-services: successfully started\n") {
+				t.Errorf("uncaught-logs/current = %q, %v; want the service's line and init's", logs, err)
+			}
+			if strings.Contains(logs, "cmd says hi") != tt.cmdLogs || strings.Contains(r.Stdout, "cmd says hi") == tt.cmdLogs {
+				t.Errorf("the CMD's line in the logs: %v, on stdout %q; want it in the logs: %v", strings.Contains(logs, "cmd says hi"), r.Stdout, tt.cmdLogs)
+			}
+			var st unix.Stat_t
+			if err := unix.Stat(filepath.Join(root, "run/uncaught-logs/current"), &st); err != nil || st.Uid != 65534 || st.Gid != 65534 {
+				t.Errorf("uncaught-logs/current owned by %d:%d, %v; want the catch-all user 65534:65534", st.Uid, st.Gid, err)
+			}
+			if strings.Contains(r.Stdout, "chatty says hi") {
+				t.Errorf("stdout %q: the service's line reached the terminal", r.Stdout)
+			}
+		})
+	}
+}
+
+// reachable opens root and the test's directories above it to every uid
+// (t.TempDir makes them 0700), for an init run as another uid.
+func reachable(t *testing.T, root string) {
+	t.Helper()
+	for d := root; d != "/tmp" && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

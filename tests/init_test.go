@@ -115,6 +115,9 @@ func TestInitUsageAndExecFailures(t *testing.T) {
 	if r := run(t, "init", "-l"); r.Code != 0 || !strings.HasPrefix(r.Stdout, "ISC License") {
 		t.Errorf("init -l = %s, stdout %.20q; want exit 0 and the ISC license", r.Status(), r.Stdout)
 	}
+	if r := run(t, "init", "--version"); r.Code != 0 || !regexpMatch(`^init \(gotools\) \S+\n$`, r.Stdout) {
+		t.Errorf("init --version = %s, stdout %q; want exit 0 and one version line", r.Status(), r.Stdout)
+	}
 }
 
 // TestInitForwardsSignals is spec §11 test 3: each signal reaches the CMD,
@@ -444,9 +447,10 @@ func TestInitChildState(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer extra.Close()
-	// The shell ignores HUP and USR2 before exec'ing init with fd 3 open.
-	// cat shows its own state (GNU grep catches SIGSEGV itself).
-	script := `trap '' HUP USR2; exec init -- sh -c 'cat /proc/self/status; ls /proc/self/fd; pwd'`
+	// The shell ignores HUP, USR2 and 34 (glibc's SIGRTMIN, which
+	// os/signal cannot catch) before exec'ing init with fd 3 open. cat
+	// shows its own state (GNU grep catches SIGSEGV itself).
+	script := `trap '' HUP USR2 34; exec init -- sh -c 'cat /proc/self/status; ls /proc/self/fd; pwd'`
 	r := runIn(t, Opts{Dir: dir, ExtraFiles: []*os.File{extra}}, "sh", "-c", script)
 	if r.Code != 0 {
 		t.Fatalf("init = %s, stderr %q", r.Status(), r.Stderr)
@@ -479,3 +483,72 @@ func TestInitChildState(t *testing.T) {
 
 // regexpMatch reports whether s matches the regexp pattern.
 func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }
+
+// openPty returns a new pseudo-terminal's master and slave.
+func openPty(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	s, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(m), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	master, slave = os.NewFile(uintptr(m), "ptmx"), os.NewFile(s, "pts")
+	t.Cleanup(func() { master.Close(); slave.Close() })
+	return master, slave
+}
+
+// TestInitTerminal is spec §11 test 7's default mode: under a pty (init's
+// controlling terminal, init's group in the foreground, as docker run -it
+// starts it), the CMD's group is made the foreground group, so that 0x03
+// (^C) interrupts the CMD alone; init exits 130.
+func TestInitTerminal(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("no setsid(1)")
+	}
+	master, slave := openPty(t)
+	out := filepath.Join(t.TempDir(), "pgrps")
+	// setsid -c: a new session with stdin, the pty, as its controlling
+	// terminal; init is its leader and foreground group (-w: setsid,
+	// a group leader, forks, and waits).
+	p := startIn(t, Opts{StdinFile: slave}, "setsid", "-c", "-w", "init", "--",
+		"sh", "-c", `ps -o tpgid= -o pgid= -p $$ > `+out+`.new && mv `+out+`.new `+out+`; exec sleep 1000`)
+	var f []string
+	waitFor(t, "the CMD's process groups", func() bool {
+		b, _ := os.ReadFile(out)
+		f = strings.Fields(string(b))
+		return len(f) == 2 || !p.Running()
+	})
+	if len(f) != 2 || f[0] != f[1] {
+		t.Errorf("CMD's terminal foreground group and own group %q; want the same (the CMD in the foreground)", f)
+	}
+	if _, err := master.Write([]byte{3}); err != nil {
+		t.Fatal(err)
+	}
+	if r := p.Wait(t); r.Code != 128+int(unix.SIGINT) {
+		t.Errorf("init = %s after ^C, stderr %q; want 130 (the CMD interrupted)", r.Status(), r.Stderr)
+	}
+}
+
+// TestInitIgnoresFaultSignals is spec §2.3's list: SIGSEGV, SIGBUS,
+// SIGFPE, SIGILL, SIGTRAP sent to init are neither forwarded nor fatal to
+// it (the Go runtime would die of them); init then stops on SIGTERM as
+// usual.
+func TestInitIgnoresFaultSignals(t *testing.T) {
+	t.Parallel()
+	p := start(t, "init", "--", "sh", "-c", "echo ready; exec sleep 1000")
+	p.WaitLine(t, "^ready$")
+	for _, s := range []unix.Signal{unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP} {
+		p.Signal(s)
+	}
+	p.Signal(unix.SIGTERM)
+	if r := p.Wait(t); r.Code != 128+int(unix.SIGTERM) || r.Stderr != "" {
+		t.Errorf("init after the fault signals, then SIGTERM = %s, stderr %.200q; want 143 (the CMD's death by SIGTERM)", r.Status(), r.Stderr)
+	}
+}

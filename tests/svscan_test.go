@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gotools-dev/gotools/lib/ftrig"
+	"github.com/gotools-dev/gotools/lib/lock"
 	"github.com/gotools-dev/gotools/lib/servicedir"
 )
 
@@ -471,8 +472,15 @@ func TestSvscanRestartsKilledSupervisor(t *testing.T) {
 	t.Parallel()
 	dir := scanDir(t, map[string]string{"a/run": "#!/bin/sh\nexec sleep 1000\n"})
 	p := startSvscan(t, dir)
+	// Killed only once its service is up: a supervise killed while it
+	// spawns run leaves run's vfork child, still showing supervise's argv
+	// until it execs, to svscan, where it would pass for the restart.
 	var old int
-	waitFor(t, "a's supervisor", func() bool { old = supervisorsOf(t, p.Pid)["a"]; return old != 0 })
+	waitFor(t, "a's supervisor, its service up", func() bool {
+		old = supervisorsOf(t, p.Pid)["a"]
+		st, ok := readStatus(filepath.Join(dir, "a"))
+		return old != 0 && ok && st.PID != 0
+	})
 	was := startTicks(t, old)
 	if err := unix.Kill(old, unix.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -741,13 +749,14 @@ func waitSupervisorsNamed(t *testing.T, p *Proc, dir, base string, names ...stri
 // it once every service has emitted u, with the time that took from just
 // before the start (§11: 20 services up within 200 ms).
 func benchScan(b *testing.B, scanner string, n int) (*Proc, time.Duration) {
-	return benchScanArgv(b, []string{scanner}, n)
+	return benchScanArgv(b, []string{scanner}, n, b.TempDir())
 }
 
-// benchScanArgv is benchScan with the scanner's argv before SCANDIR.
-func benchScanArgv(b *testing.B, argv []string, n int) (*Proc, time.Duration) {
+// benchScanArgv is benchScan with the scanner's argv before SCANDIR, and
+// SCANDIR made in root.
+func benchScanArgv(b *testing.B, argv []string, n int, root string) (*Proc, time.Duration) {
 	b.Helper()
-	dir := filepath.Join(b.TempDir(), "scan")
+	dir := filepath.Join(root, "scan")
 	var ls []*ftrig.Listener
 	for i := range n {
 		svc := filepath.Join(dir, fmt.Sprintf("s%03d", i))
@@ -824,42 +833,70 @@ func BenchmarkSvscanIdleWakeups(b *testing.B) {
 	}
 }
 
-// TestSvscanEMFILE: with fds for only part of the tree (RLIMIT_NOFILE 20),
-// svscan still supervises every service that has no log/ (they need no
-// pipe, and are started first), and keeps going (issue 20 item 4).
+// TestSvscanEMFILE runs svscan (with supervise processes, and
+// --one-process) short of fds (issue 20 item 4): once it runs, the test
+// lowers its soft RLIMIT_NOFILE (prlimit(2) on the running svscan; the
+// hard limit stays, since raising one needs CAP_SYS_RESOURCE) and adds 20
+// services, half of them with a log/, then asks for a scan. Every service
+// without log/ needs no pipe and starts; once the test raises the soft
+// limit again, the rest start too, retried without any command.
 func TestSvscanEMFILE(t *testing.T) {
 	t.Parallel()
-	prlimit, ok := realLookPath("prlimit")
-	if !ok {
-		t.Skip("prlimit (util-linux) not found")
-	}
-	files := map[string]string{}
-	var plain, all []string
-	for i := 1; i <= 20; i++ {
-		name := fmt.Sprintf("s%02d", i)
-		files[name+"/run"] = "#!/bin/sh\nexec sleep 1000\n"
-		all = append(all, name)
-		if i%2 == 0 {
-			files[name+"/log/run"] = "#!/bin/sh\nexec cat >/dev/null\n"
-			all = append(all, name+"/log")
-		} else {
-			plain = append(plain, name)
-		}
-	}
-	dir := scanDir(t, files)
-	p := startNS(t, Opts{}, prlimit, "--nofile=20:20", "svscan", dir)
-	p.WaitStderrLine(t, "Too many open files")
-	waitFor(t, "a supervisor for every service without log/", func() bool {
-		got := supervisorsOf(t, p.Pid)
-		for _, n := range plain {
-			if got[n] == 0 {
-				return false
+	for _, mode := range []struct {
+		name  string
+		args  []string
+		limit uint64 // enough for the services without log/, not for all
+	}{{"processes", nil, 20}, {"one-process", []string{"--one-process"}, 64}} {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			dir := scanDir(t, nil)
+			p := startSvscan(t, dir, mode.args...)
+			var lim unix.Rlimit
+			if err := unix.Prlimit(p.Pid, unix.RLIMIT_NOFILE, nil, &lim); err != nil {
+				t.Fatal(err)
 			}
-		}
-		return true
-	})
-	// The others are retried (pipe: 3 s, spawn: 10 s); raising the limit
-	// back needs CAP_SYS_RESOURCE (Go raises a soft limit to the hard one
-	// at start), so that part is not checked here.
-	_ = all
+			if err := unix.Prlimit(p.Pid, unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: mode.limit, Max: lim.Max}, nil); err != nil {
+				t.Fatal(err)
+			}
+			var plain, all []string
+			for i := 1; i <= 20; i++ {
+				name := fmt.Sprintf("s%02d", i)
+				writeScanFile(t, dir, name+"/run", "#!/bin/sh\nexec sleep 1000\n")
+				all = append(all, name)
+				if i%2 == 0 {
+					writeScanFile(t, dir, name+"/log/run", "#!/bin/sh\nexec cat >/dev/null\n")
+					all = append(all, name+"/log")
+				} else {
+					plain = append(plain, name)
+				}
+			}
+			if r := run(t, "svscanctl", "-a", dir); r.Code != 0 {
+				t.Fatalf("svscanctl -a = %s", r.Status())
+			}
+			p.WaitStderrLine(t, "Too many open files")
+			supervised := func(names []string) bool {
+				got := supervisorsOf(t, p.Pid)
+				for _, n := range names {
+					if mode.args == nil && got[n] == 0 {
+						return false
+					}
+					if held, err := lock.Held(filepath.Join(dir, n, "supervise", "lock")); err != nil || !held {
+						return false
+					}
+				}
+				return true
+			}
+			if !poll(deadline(t), func() bool { return supervised(plain) }) {
+				t.Fatalf("not every service without log/ is supervised: %v; stderr:\n%s", supervisorsOf(t, p.Pid), p.Stderr())
+			}
+			if supervised(all) {
+				t.Fatalf("every service started short of fds: the test proves nothing (stderr %q)", p.Stderr())
+			}
+			// The fds come back: the others start without a command.
+			if err := unix.Prlimit(p.Pid, unix.RLIMIT_NOFILE, &lim, nil); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "a supervisor for every service and logger once fds came back", func() bool { return supervised(all) })
+		})
+	}
 }

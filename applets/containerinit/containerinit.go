@@ -60,7 +60,11 @@ is a child subreaper. Overlay mode (an s6-overlay v3 layout in /etc, or
 CMD, and shuts all of it down in order.
 
 Environment read: TINI_SUBREAPER, TINI_KILL_PROCESS_GROUP, TINI_VERBOSITY,
-DUMB_INIT_SETSID, DUMB_INIT_DEBUG; overlay mode the S6_* variables.
+DUMB_INIT_SETSID, DUMB_INIT_DEBUG; overlay mode the S6_* variables. Overlay
+mode supervises every service and runs the rc engine inside init itself
+(--supervise-processes: one supervise process per service).
+
+Test hooks: GOTOOLS_INIT_ROOT=DIR prefixes every fixed path of the layout.
 
 Exit codes: 100 usage; 111 system failure; 126/127 CMD not runnable/not
 found; 128+n CMD killed by signal n; otherwise CMD's code (0 for -e codes).
@@ -68,7 +72,54 @@ found; 128+n CMD killed by signal n; otherwise CMD's code (0 for -e codes).
 Differences from tini: usage exits 100; CMD starts with an empty signal
 mask and default dispositions; SIGURG and SIGPROF are not forwarded; the
 processes left after CMD get SIGTERM and -k ms before SIGKILL.`,
-	New: func() cli.Command { return new(command) },
+	New:  func() cli.Command { return new(command) },
+	Fast: fast,
+}
+
+// fast parses the command lines a container's entrypoint uses (init --
+// CMD..., init -g -- CMD..., tini -s -- CMD..., /init with or without a
+// CMD) without kong, whose model building by reflection costs more than the rest of simple mode before
+// the CMD's exec (spec §12: boot to CMD). It takes only lone flags without
+// a value, then an optional "--" and the operands, and keeps the "--" in
+// Args as kong does; anything else (a flag with a value, grouped letters,
+// --help) goes to kong.
+func fast(args []string, env *cli.Env) (bool, error) {
+	c, ok := fastParse(args)
+	if !ok {
+		return false, nil
+	}
+	return true, c.Run(env)
+}
+
+// fastParse is [fast]'s parser: the command kong would build from args,
+// or false when args are not of the few forms it takes.
+func fastParse(args []string) (*command, bool) {
+	c := new(command)
+	for i, a := range args {
+		if a == "--" || a == "" || a[0] != '-' {
+			c.Args = args[i:]
+			return c, true
+		}
+		switch a {
+		case "-s":
+			c.Subreaper = true
+		case "-g":
+			c.Group = true
+		case "-c":
+			c.Single = true
+		case "-w":
+			c.Warn = true
+		case "-v":
+			c.Verbose++
+		case "--overlay":
+			c.Overlay = true
+		case "--simple":
+			c.Simple = true
+		default:
+			return nil, false
+		}
+	}
+	return c, true // no CMD: overlay mode's ENTRYPOINT ["/init"]
 }
 
 type command struct {
@@ -90,6 +141,7 @@ type command struct {
 	SuperviseProcesses bool        `name:"supervise-processes" help:"Overlay: one supervise process per service."`
 	Check              bool        `name:"check" help:"Overlay: check the layout and exit."`
 	License            bool        `short:"l" help:"Print the license."`
+	Version            bool        `name:"version" help:"Print the version."`
 	Stage              string      `name:"stage" hidden:""`
 	Args               []string    `arg:"" optional:"" passthrough:"partial" name:"cmd" help:"The command and its arguments."`
 }
@@ -102,10 +154,17 @@ func (c *command) Run(env *cli.Env) error {
 		fmt.Fprint(env.Stdout, license)
 		return nil
 	}
+	if c.Version {
+		fmt.Fprintf(env.Stdout, "init (gotools) %s\n", cli.Version)
+		return nil
+	}
 	args := cli.Operands(c.Args)
 	if len(args) > 0 {
 		if name, ok := controlName(args[0]); ok {
 			return runControl(name, args[1:])
+		}
+		if isCatchallRun(args[0]) {
+			return runCatchall()
 		}
 	}
 	o, err := c.options(env)
@@ -152,11 +211,14 @@ type options struct {
 	stopTime  int // ms, overlay: --stop-timeout; 0 is none
 	warnOrph  bool
 	verbosity int
+	// superviseProcs: overlay mode runs one supervise process per service.
+	superviseProcs bool
 }
 
 func (c *command) options(env *cli.Env) (*options, error) {
 	o := &options{env: env, group: c.Group, setsid: c.Setsid, noSubreap: c.NoSubreaper,
-		warnOrph: c.Warn, grace: 3000, stopTime: int(c.StopTimeout), verbosity: 1 + c.Verbose}
+		warnOrph: c.Warn, grace: 3000, stopTime: int(c.StopTimeout), verbosity: 1 + c.Verbose,
+		superviseProcs: c.SuperviseProcesses}
 	if c.Kill != nil {
 		o.grace = int(*c.Kill)
 	}

@@ -1,6 +1,7 @@
 package containerinit
 
 import (
+	"reflect"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -49,6 +50,55 @@ func TestExitCodePrecedence(t *testing.T) {
 		tt.b.loop = &loop{o: &options{env: &cli.Env{Name: "init"}}}
 		if got := tt.b.exitCode(); got != tt.want {
 			t.Errorf("%s: exitCode() = %d; want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestFastParseMatchesKong checks that the fast path builds the command
+// kong builds, for every command line it takes, and leaves the others to
+// kong.
+func TestFastParseMatchesKong(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		fast bool
+	}{
+		{[]string{"--", "sh", "-c", "exit 3"}, true},
+		{[]string{"sh", "-c", "x"}, true},
+		{[]string{"-s", "-g", "--", "prog", "--help"}, true},
+		{[]string{"-c", "-w", "-v", "-v", "prog", "-s"}, true},
+		{[]string{"--", "--", "prog"}, true},
+		{[]string{"--", "-x"}, true},
+		{[]string{"-s", "--"}, true},
+		{[]string{"--"}, true},
+		{[]string{}, true},
+		{[]string{"-s"}, true},
+		{[]string{"-sg", "--", "prog"}, false},
+		{[]string{"-e", "3", "--", "prog"}, false},
+		{[]string{"--help"}, false},
+		{[]string{"-x", "prog"}, false},
+		{[]string{"--simple", "--", "prog"}, true},
+		{[]string{"--overlay", "-v", "prog", "--overlay"}, true},
+		{[]string{"--overlay"}, true},
+		{[]string{"--pause"}, false},
+	} {
+		got, ok := fastParse(tt.args)
+		if ok != tt.fast {
+			t.Errorf("fastParse(%q) ok = %v; want %v", tt.args, ok, tt.fast)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		want := new(command)
+		k, err := cli.NewParser(Applet, &cli.Env{Name: "init"}, want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := k.Parse(tt.args); err != nil {
+			t.Fatalf("kong.Parse(%q): %v", tt.args, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("fastParse(%q) = %+v; kong: %+v", tt.args, got, want)
 		}
 	}
 }

@@ -13,8 +13,8 @@ import (
 )
 
 // watchEssential subscribes to the event fifodir of every longrun of the
-// user's source marked flag-essential, and sends its name to b.essential
-// when it fails permanently (event O: finish exited 125), which halts the
+// user's source marked flag-essential, and has the main goroutine call
+// essentialFailed when it fails permanently (event O: finish exited 125), which halts the
 // container with the service's last status (spec §5.2).
 func (b *boot) watchEssential() {
 	src := b.etcPath("s6-overlay/s6-rc.d")
@@ -26,24 +26,33 @@ func (b *boot) watchEssential() {
 			continue
 		}
 		dir := filepath.Join(rc.Servicedirs(overlay.Path(liveDir)), name)
-		l, err := ftrig.Subscribe(filepath.Join(dir, "event"))
-		if err != nil {
+		if err := b.onEvent(dir, 'O', func() { b.essentialFailed(dir) }); err != nil {
 			b.o.warn("unable to watch essential service %s: %s", name, err)
-			continue
 		}
-		go func() {
-			buf := make([]byte, 64)
-			for {
-				n, err := l.Read(buf, time.Time{})
-				if err != nil {
-					return
-				}
-				if strings.IndexByte(string(buf[:n]), 'O') >= 0 {
-					b.essential <- dir
-				}
-			}
-		}()
 	}
+}
+
+// onEvent subscribes to the event fifodir of the service at dir; a
+// goroutine then has the main goroutine call f whenever the service
+// emits ev.
+func (b *boot) onEvent(dir string, ev byte, f func()) error {
+	l, err := ftrig.Subscribe(filepath.Join(dir, "event"))
+	if err != nil {
+		return err
+	}
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, err := l.Read(buf, time.Time{})
+			if err != nil {
+				return
+			}
+			if strings.IndexByte(string(buf[:n]), ev) >= 0 {
+				b.h.post(f)
+			}
+		}
+	}()
+	return nil
 }
 
 // lastDeath returns the exit code (or 128+n) of the last death of the

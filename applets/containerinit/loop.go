@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"os/signal"
 	"strconv"
 	"time"
 
@@ -17,9 +18,11 @@ import (
 	"github.com/gotools-dev/gotools/lib/sys"
 )
 
-// loop is the state both modes share: the signal channel every event comes
-// through, and who init is. There is no goroutine per child and no timer
-// unless a deadline is pending, so an idle init sleeps in the kernel.
+// loop is who init is, and simple mode's event state: the signal channel
+// every event comes through and the owners of the children's statuses
+// (overlay mode gets its events from a [host] instead). There is no
+// goroutine per child and no timer unless a deadline is pending, so an
+// idle init sleeps in the kernel.
 type loop struct {
 	o    *options
 	sigs chan os.Signal
@@ -30,8 +33,10 @@ type loop struct {
 	owners map[int]func(unix.WaitStatus)
 }
 
-// begin does spec §2.1: fds 0-2, the cwd recorded then left, every signal
-// caught, subreaper when not PID 1, the parent-death signal.
+// begin does spec §2.1 but the catching of signals, which each mode does
+// its own way (both reset inherited ignores of 32 and 34, which os/signal
+// cannot catch): fds 0-2, the cwd recorded then left, subreaper when not
+// PID 1, the parent-death signal.
 func begin(o *options) (*loop, error) {
 	if err := fd.EnsureStdio(); err != nil {
 		return nil, exitcode.New(exitcode.Sys, err)
@@ -43,10 +48,6 @@ func begin(o *options) (*loop, error) {
 	l.cwd, _ = os.Getwd()
 	// So that init pins no directory (an unmount must not fail on it).
 	_ = os.Chdir("/")
-	// Caught before any spawn: a signal sent in between is queued, not
-	// acted on by its default disposition.
-	l.sigs = make(chan os.Signal, 64)
-	sig.NotifyAll(l.sigs)
 	if !l.pid1 {
 		if o.noSubreap {
 			o.warn("not PID 1 and not a subreaper: zombie reaping will not work")
@@ -60,6 +61,45 @@ func begin(o *options) (*loop, error) {
 		}
 	}
 	return l, nil
+}
+
+// catch catches every signal into the loop's channel before any spawn,
+// so that none sent after it is lost or acted on by the Go runtime's
+// default: [sig.RawPipe]'s handlers (one rt_sigaction(2) each; os/signal
+// costs a round trip to its signal thread per signal, 0.8 ms of the boot
+// for all of them), relayed by a goroutine ([ignoreFaults] for the rest).
+func (l *loop) catch() error {
+	l.sigs = make(chan os.Signal, 64)
+	ignoreFaults()
+	fd, err := sig.RawPipe()
+	if err != nil {
+		return exitcode.New(exitcode.Sys, err)
+	}
+	f := os.NewFile(uintptr(fd), "signals")
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, err := f.Read(buf)
+			if err != nil {
+				return
+			}
+			for _, b := range buf[:n] {
+				l.sigs <- unix.Signal(b)
+			}
+		}
+	}()
+	return nil
+}
+
+// ignoreFaults has the Go runtime ignore SIGILL, SIGTRAP, SIGBUS, SIGFPE
+// and SIGSEGV sent by kill(2) (tini's list; spec §2.3, §5.2), which
+// [sig.RawPipe] leaves to it: without this, one sent to init would end it,
+// and the container. The runtime's own faults still crash as they should
+// (signal.Ignore affects only signals another process sends: these have
+// no _SigNotify in runtime/sigtab_linux_generic.go, so their handler stays
+// the runtime's).
+func ignoreFaults() {
+	signal.Ignore(unix.SIGILL, unix.SIGTRAP, unix.SIGBUS, unix.SIGFPE, unix.SIGSEGV)
 }
 
 // reap collects every dead child: an owned pid's status goes to its owner,

@@ -2,6 +2,7 @@ package containerinit
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/gotools-dev/gotools/lib/cli"
 	"github.com/gotools-dev/gotools/lib/exitcode"
 	"github.com/gotools-dev/gotools/lib/overlay"
+	"github.com/gotools-dev/gotools/lib/rc"
 	"github.com/gotools-dev/gotools/lib/sys"
 )
 
@@ -25,16 +27,39 @@ const userDir = "/run/s6/rc-user"
 // builtinDir holds the built-in rc sources of spec §3, written at boot.
 const builtinDir = "/run/s6/rc-builtin"
 
-// rcInit writes the built-in sources and runs "rc init" on /run/service
-// with the user's sources and them (spec §5.1 step 7). It returns rc's exit
-// code.
-func (b *boot) rcInit() (int, error) {
+// rcOptions are the rc engine's options under init: in-process, rc's
+// words with init's name and verbosity, init's reaper for the oneshots.
+func (b *boot) rcOptions() rc.Options {
+	return rc.Options{Live: overlay.Path(liveDir), Verbose: b.o.verbosity, Environ: b.treeEnv, HostSignals: true,
+		Spawn: b.h.rcSpawn, Stdout: b.o.env.Stdout,
+		Warn: func(m string) { b.o.warn("%s", m) }, Info: func(m string) { b.o.info("%s", m) }}
+}
+
+// rcInit writes the built-in sources and runs rc's init on /run/service
+// with the user's sources and them (spec §5.1 step 7), in-process.
+func (b *boot) rcInit() error {
 	sources, err := b.writeSources(overlay.Path(userDir), overlay.Path(builtinDir))
 	if err != nil {
-		return 0, err
+		return err
 	}
-	argv := append([]string{"rc", "init", "-l", overlay.Path(liveDir), overlay.Path(overlay.ScanDir)}, sources...)
-	return b.runRC(argv, 0), nil
+	o := b.rcOptions()
+	scan := overlay.Path(overlay.ScanDir)
+	err = b.await(func() error { return rc.Init(scan, sources, o) })
+	if err == nil {
+		b.rcLive = true
+	}
+	return err
+}
+
+// rcChange is rc change on the live directory: names (all with o.All) up
+// or down, until done or ctx ends.
+func rcChange(ctx context.Context, names []string, o rc.Options) error {
+	l, err := rc.Open(o.Live, true, false)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	return l.Change(ctx, names, o)
 }
 
 // writeSources writes the rc sources init gives rc: at us the user's
@@ -64,24 +89,27 @@ func (b *boot) writeSources(us, bi string) ([]string, error) {
 
 // rcUp brings "top" up (spec §5.1 step 8); it returns the failed stage's
 // code: 1 for a failure, 2 for S6_CMD_WAIT_FOR_SERVICES_MAXTIME expiring.
+// A stop signal meanwhile starts no new transition.
 func (b *boot) rcUp() int {
-	argv := []string{"rc", "-l", overlay.Path(liveDir), "-u"}
-	if b.v.waitMax > 0 {
-		argv = append(argv, "-t", strconv.FormatInt(b.v.waitMax.Milliseconds(), 10))
-	}
-	switch c := b.runRC(append(argv, "change", "top"), 0); c {
+	o := b.rcOptions()
+	o.Up = true
+	o.Timeout = uint32(b.v.waitMax.Milliseconds())
+	ctx, cancel := context.WithCancel(context.Background())
+	b.rcCancel = cancel
+	err := b.await(func() error { return rcChange(ctx, []string{"top"}, o) })
+	b.rcCancel = nil
+	cancel()
+	switch c := exitcode.Of(err); c {
 	case 0:
 		return 0
-	case 2:
+	case rc.CodeTimedOut:
 		return 2
+	case rc.CodeFailed:
+		return 1
 	default:
+		b.o.warn("%s", cli.Message(err))
 		return 1
 	}
-}
-
-// runRC runs the rc applet as a child with the tree environment.
-func (b *boot) runRC(argv []string, max time.Duration) int {
-	return b.runWait(b.self, argv, b.treeEnv, max)
 }
 
 // writeBuiltins writes the in-memory source of spec §3 as a source
@@ -131,7 +159,13 @@ func (b *boot) writeBuiltins(dir, user string) error {
 // group.
 func (b *boot) startCMD(cmd []string) error {
 	argv := append(append([]string(nil), b.v.cmdArg0...), cmd...)
-	pid, err := b.spawnCMD(argv, b.treeEnv, func(ws unix.WaitStatus) {
+	attr := b.cmdAttr(b.treeEnv)
+	attr.Files = b.cmdFiles()
+	tty := !b.o.setsid && ownsTerminal()
+	pid, err := b.h.spawn(argv, attr, func(ws unix.WaitStatus) {
+		if tty {
+			takeTerminal()
+		}
 		b.cmdWS, b.cmdDone = ws, true
 		if !b.explicit {
 			b.writeResult(statusCode(ws))
@@ -142,36 +176,26 @@ func (b *boot) startCMD(cmd []string) error {
 		}
 	})
 	if err != nil {
-		return err
+		return cmdError(argv, err)
+	}
+	if tty {
+		giveTerminal(pid)
 	}
 	b.cmdPid, b.cmdRan = pid, true
 	return nil
 }
 
-// run waits, handling signals and control bytes, until a stop is asked.
-func (b *boot) run() {
-	for b.stopSig == 0 {
-		select {
-		case s := <-b.sigs:
-			s1 := s.(unix.Signal)
-			if b.v.receiveSignals && b.cmdPid != 0 && !b.cmdDone {
-				switch s1 {
-				case unix.SIGTERM, unix.SIGQUIT, unix.SIGINT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGPWR, unix.SIGWINCH, unix.SIGHUP:
-					b.forward(b.cmdPid, s1)
-					continue
-				}
-			}
-			b.signal(s1)
-		case c := <-b.ctl:
-			b.control(c)
-		case dir := <-b.essential:
-			code := lastDeath(dir)
-			b.o.warn("essential service %s failed permanently (exit %d): stopping the container", filepath.Base(dir), code)
-			b.writeResult(code)
-			b.explicit = true
-			b.ask(unix.SIGTERM, endHalt)
-		}
-	}
+// run handles events until a stop is asked.
+func (b *boot) run() { b.waitUntil(func() bool { return b.stopSig != 0 }, nil) }
+
+// essentialFailed halts the container with the last status of the
+// essential service at dir, which failed permanently (spec §5.2).
+func (b *boot) essentialFailed(dir string) {
+	code := lastDeath(dir)
+	b.o.warn("essential service %s failed permanently (exit %d): stopping the container", filepath.Base(dir), code)
+	b.writeResult(code)
+	b.explicit = true
+	b.ask(unix.SIGTERM, endHalt)
 }
 
 // writeResult writes code to the results file.
@@ -187,8 +211,8 @@ func (b *boot) writeResult(code int) {
 }
 
 // shutdown is spec §5.3: the CMD first, then rc -da change (services in
-// reverse order, cont-finish.d last), then what is left; then the exit
-// code of §6. cause, when set, is an error that ends the boot.
+// reverse order), the tree, cont-finish.d, then what is left; then the
+// exit code of §6. cause, when set, is an error that ends the boot.
 func (b *boot) shutdown(cause error) error {
 	if cause != nil && exitcode.Of(cause) != 1 {
 		b.o.env.Fatal(cause)
@@ -198,31 +222,45 @@ func (b *boot) shutdown(cause error) error {
 		// --stop-timeout: the final SIGKILL of §5.3 step 3, whatever is
 		// still waited for; every wait then ends as its processes die.
 		t := time.AfterFunc(time.Duration(b.o.stopTime)*time.Millisecond, func() {
-			b.killNow(fmt.Sprintf("--stop-timeout %d ms", b.o.stopTime))
+			b.h.post(func() { b.killNow(fmt.Sprintf("--stop-timeout %d ms", b.o.stopTime)) })
 		})
 		defer t.Stop()
 	}
-	if b.cmdPid != 0 && !b.cmdDone {
+	if b.cmdRunning() {
 		s := b.stopSig
 		if s != unix.SIGINT && s != unix.SIGQUIT {
 			s = unix.SIGTERM
 		}
-		b.forward(b.cmdPid, s)
+		b.send(b.cmdPid, s)
 		b.waitFor(func() bool { return b.cmdDone }, b.v.servicesGrace)
 	}
-	if _, err := os.Stat(overlay.Path(liveDir)); err == nil && b.svscan != 0 {
-		b.runRC([]string{"rc", "-l", overlay.Path(liveDir), "-da", "change"}, 0)
+	if b.rcLive && b.treeUp {
+		o := b.rcOptions()
+		o.Up, o.All = false, true
+		ctx, cancel := context.WithCancel(context.Background())
+		b.rcCancel = cancel
+		_ = b.await(func() error { return rcChange(ctx, nil, o) })
+		b.rcCancel = nil
+		cancel()
 	}
-	// The scanner stops what is left of the tree, loggers last: each drains
-	// its pipe to EOF first (svscanctl -t), so no log line is lost.
-	if b.svscan != 0 && svscanctl(overlay.Path(overlay.ScanDir), "t") == nil {
-		b.waitFor(func() bool { return b.svscan == 0 }, b.v.killGrace)
+	// The tree stops what is left of it, loggers last: each drains its
+	// pipe to EOF first (svscanctl -t), so no log line is lost. The
+	// catch-all logger's EOF comes once init writes to its terminal again.
+	b.restoreTerminal()
+	if b.treeUp {
+		b.h.command('t')
+		b.waitFor(func() bool { return !b.treeUp }, b.v.killGrace)
 	}
 	// cont-finish.d last, after every service, whether or not the user's
 	// services depend on base (s6-overlay runs it as legacy-cont-init's
 	// down, before the services that do not).
 	b.runScripts(b.etcPath("cont-finish.d"), b.v.killFinishMax)
-	if err := b.terminate(b.v.killGrace); err != nil {
+	b.restoreTerminal()
+	b.endRest(b.v.killGrace)
+	if err := b.h.close(); err != nil {
+		b.o.env.Fatal(err)
+	}
+	if err := b.killAll(children()); err != nil {
 		b.o.env.Fatal(err)
 	}
 	if b.v.syncDisks {
@@ -234,27 +272,40 @@ func (b *boot) shutdown(cause error) error {
 	return exitcode.Exit(b.o.code(b.exitCode()))
 }
 
+// endRest is §5.3 step 3 up to the SIGKILL: SIGTERM and SIGCONT to every
+// process left, then a wait until none is left or grace has passed.
+func (b *boot) endRest(grace time.Duration) {
+	if grace <= 0 || !children() {
+		return
+	}
+	b.signalRest(unix.SIGTERM)
+	b.signalRest(unix.SIGCONT)
+	// A service's processes are reaped by its supervisor, not posted:
+	// every turn of the Loop wakes this wait.
+	b.h.watch.Store(true)
+	defer b.h.watch.Store(false)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	if !b.waitUntil(func() bool { return !children() }, t.C) {
+		b.o.warn("processes left after %d ms, sending SIGKILL", grace.Milliseconds())
+	}
+}
+
 // killNow sends SIGKILL to every process left (spec §5.3: a second stop
 // signal, or --stop-timeout expiring).
 func (b *boot) killNow(why string) {
 	b.o.warn("%s: killing every process", why)
 	b.signalRest(unix.SIGKILL)
+	if b.rcCancel != nil {
+		b.rcCancel()
+	}
 }
 
 // waitFor handles events until cond holds or max has passed.
 func (b *boot) waitFor(cond func() bool, max time.Duration) {
 	t := time.NewTimer(max)
 	defer t.Stop()
-	for !cond() {
-		select {
-		case s := <-b.sigs:
-			b.signal(s.(unix.Signal))
-		case c := <-b.ctl:
-			b.control(c)
-		case <-t.C:
-			return
-		}
-	}
+	b.waitUntil(cond, t.C)
 }
 
 // exitCode is spec §6's precedence.

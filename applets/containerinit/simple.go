@@ -17,11 +17,18 @@ func runSimple(o *options) error {
 	if err != nil {
 		return err
 	}
+	if err := l.catch(); err != nil {
+		return err
+	}
 	var status unix.WaitStatus
 	running := true
+	tty := !o.setsid && ownsTerminal()
 	pid, err := l.spawnCMD(o.cmd, nil, func(ws unix.WaitStatus) { status, running = ws, false })
 	if err != nil {
 		return err
+	}
+	if tty {
+		giveTerminal(pid)
 	}
 	o.info("CMD %s started: pid %d", o.cmd[0], pid)
 	for running {
@@ -34,6 +41,9 @@ func runSimple(o *options) error {
 		}
 		l.forward(pid, s)
 	}
+	if tty {
+		takeTerminal()
+	}
 	if err := l.terminate(time.Duration(o.grace) * time.Millisecond); err != nil {
 		return err
 	}
@@ -45,6 +55,9 @@ func runSimple(o *options) error {
 func runPause(o *options) error {
 	l, err := begin(o)
 	if err != nil {
+		return err
+	}
+	if err := l.catch(); err != nil {
 		return err
 	}
 	o.info("pausing")
@@ -60,23 +73,43 @@ func runPause(o *options) error {
 	}
 }
 
-// spawnCMD starts argv in its own process group (its own session with
-// --setsid), in the recorded working directory, with env (nil: init's).
-// dead gets its wait status. A failure to start it is exit 126 or 127.
+// spawnCMD starts argv as the CMD ([loop.cmdAttr]) with env (nil:
+// init's). dead gets its wait status. A failure to start it is exit 126
+// or 127.
 func (l *loop) spawnCMD(argv, env []string, dead func(unix.WaitStatus)) (int, error) {
-	pid, err := proc.Spawn(argv, proc.Attr{Dir: l.cwd, Env: env, Setpgid: !l.o.setsid, Setsid: l.o.setsid})
+	pid, err := proc.Spawn(argv, l.cmdAttr(env))
 	if err != nil {
-		return 0, exitcode.Errorf(proc.SpawnCode(err), "unable to exec %s: %w", argv[0], sys.Errno(err))
+		return 0, cmdError(argv, err)
 	}
 	l.owners[pid] = dead
 	return pid, nil
 }
 
-// forward passes a received signal on to the CMD (spec §2.3), or its
-// process group with -g or --setsid, after -r. The signals the kernel sends
-// about init itself, and the terminal stop signals, are not forwarded. A
-// CMD already dead (reaped) is not signalled: its pid may be reused.
+// cmdAttr is how the CMD starts: in its own process group (its own
+// session with --setsid), in the recorded working directory, with env.
+func (l *loop) cmdAttr(env []string) proc.Attr {
+	return proc.Attr{Dir: l.cwd, Env: env, Setpgid: !l.o.setsid, Setsid: l.o.setsid}
+}
+
+// cmdError is the error of a CMD that could not be started: exit 126,
+// or 127 when it was not found.
+func cmdError(argv []string, err error) error {
+	return exitcode.Errorf(proc.SpawnCode(err), "unable to exec %s: %w", argv[0], sys.Errno(err))
+}
+
+// forward passes a received signal on to the CMD ([loop.send]) unless it
+// is dead (reaped): its pid may be reused.
 func (l *loop) forward(pid int, s unix.Signal) {
+	if _, alive := l.owners[pid]; alive {
+		l.send(pid, s)
+	}
+}
+
+// send passes a received signal on to the live CMD pid (spec §2.3), or
+// its process group with -g or --setsid, after -r. The signals the kernel
+// sends about init itself, and the terminal stop signals, are not
+// forwarded.
+func (l *loop) send(pid int, s unix.Signal) {
 	switch s {
 	case unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP, unix.SIGSYS, unix.SIGABRT:
 		return
@@ -96,9 +129,6 @@ func (l *loop) forward(pid int, s unix.Signal) {
 			return
 		}
 		s = r
-	}
-	if _, alive := l.owners[pid]; !alive {
-		return
 	}
 	if l.o.group || l.o.setsid {
 		_ = unix.Kill(-pid, s)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -22,6 +23,7 @@ import (
 // 0 or 1, so that "rc -d change base" from a shell behaves as under
 // s6-overlay.
 func runStage(o *options, name string) error {
+	loadStageVars()
 	v := readVars(o, false)
 	etc := func(d string) string { return overlay.Path(v.etc + "/" + d) }
 	var err error
@@ -81,6 +83,26 @@ func stageScripts(o *options, dir string, max time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// stageVars holds init's S6_* variables for its stages, one KEY=VALUE a
+// line: rc gives them the tree environment, which S6_KEEP_ENV=0 reduces
+// to PATH.
+const stageVars = "/run/s6/init-vars"
+
+// loadStageVars sets the S6_* variables of stageVars that the stage's
+// environment lacks.
+func loadStageVars() {
+	b, err := os.ReadFile(overlay.Path(stageVars))
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if _, set := os.LookupEnv(k); ok && strings.HasPrefix(k, "S6_") && !set {
+			os.Setenv(k, v)
+		}
+	}
 }
 
 // legacyServices lists the services.d entries, in byte order.
@@ -162,9 +184,9 @@ func servicesDown(o *options, v *s6vars, src string) error {
 	if err := self(args...); err != nil {
 		o.warn("services.d services not down after %d ms", v.servicesGrace.Milliseconds())
 	}
-	// The links stay: svscan --one-process supervises through them, and
-	// init's final svscanctl -t stops these supervisors with the rest,
-	// their loggers draining first.
+	// The links stay: init's tree supervises through them, and its final
+	// svscanctl -t stops these supervisors with the rest, their loggers
+	// draining first.
 	return nil
 }
 

@@ -20,8 +20,14 @@ type s6vars struct {
 	killFinishMax  time.Duration // 0: none
 	killGrace      time.Duration
 	cmdArg0        []string
+	stage2Hook     string
+	logging        int      // S6_LOGGING: 0, 1 or 2
+	loggingScript  []string // S6_LOGGING_SCRIPT's words
+	catchallUser   string
+	cmdUseTerminal bool
 	receiveSignals bool
 	syncDisks      bool
+	fixAttrsHidden bool
 	closingFD      int
 	bundleDir      string
 	invalid        int    // how many variables were malformed
@@ -57,8 +63,13 @@ func readVars(o *options, verboseGiven bool) *s6vars {
 		killFinishMax:  ms("S6_KILL_FINISH_MAXTIME", 5000),
 		killGrace:      ms("S6_KILL_GRACETIME", 3000),
 		cmdArg0:        strings.Fields(os.Getenv("S6_CMD_ARG0")),
+		stage2Hook:     strings.TrimSpace(os.Getenv("S6_STAGE2_HOOK")),
+		logging:        min(num("S6_LOGGING", 0), 2),
+		catchallUser:   "root",
+		cmdUseTerminal: num("S6_CMD_USE_TERMINAL", 0) != 0,
 		receiveSignals: num("S6_CMD_RECEIVE_SIGNALS", 0) != 0,
 		syncDisks:      num("S6_SYNC_DISKS", 0) != 0,
+		fixAttrsHidden: num("S6_FIX_ATTRS_HIDDEN", 0) != 0,
 		closingFD:      num("S6_WAIT_FOR_CLOSING_FD", 0),
 		etc:            "/etc",
 	}
@@ -67,6 +78,13 @@ func readVars(o *options, verboseGiven bool) *s6vars {
 	}
 	if p := os.Getenv("S6_RUNTIME_PROFILE"); p != "" && !strings.Contains(p, "/") {
 		v.etc = "/etc/cont-profile.d/" + p
+	}
+	v.loggingScript = strings.Fields(os.Getenv("S6_LOGGING_SCRIPT"))
+	if len(v.loggingScript) == 0 {
+		v.loggingScript = []string{"n20", "s1000000", "T"}
+	}
+	if u := os.Getenv("S6_CATCHALL_USER"); u != "" {
+		v.catchallUser = u
 	}
 	v.invalid = invalid
 	v.bundleDir = os.Getenv("S6_RUNTIME_BUNDLEDIR")

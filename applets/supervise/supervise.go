@@ -96,7 +96,22 @@ unless flag-fdstore-preserve exists. supervise/fdstore lists it, one
 
 Test hooks: GOTOOLS_SUPERVISE_THROTTLE_MS=N replaces the 1 s restart
 throttle with N ms (the test suite's soak test uses it).`,
-	New: func() cli.Command { return new(command) },
+	New:  func() cli.Command { return new(command) },
+	Fast: fast,
+}
+
+// fast runs "supervise DIR" (or "supervise -- DIR") without kong: a
+// long-lived supervise keeps whatever its start-up allocated (the
+// collector is off), and kong's parser and help interpolation are most of
+// that. Anything else is kong's to parse.
+func fast(args []string, env *cli.Env) (bool, error) {
+	if len(args) == 2 && args[0] == "--" {
+		args = args[1:]
+	}
+	if len(args) != 1 || args[0] == "" || args[0][0] == '-' {
+		return false, nil
+	}
+	return true, (&command{Dir: args}).Run(env)
 }
 
 type command struct {
@@ -120,7 +135,7 @@ func (c *command) Run(env *cli.Env) error {
 	// step 3): SIGCHLD, TERM, HUP, QUIT, INT are acted on, the others
 	// discarded, so none kills supervise and none is left ignored for run
 	// to inherit.
-	sigR, err := sig.SelfPipe()
+	sigR, err := sig.RawPipe()
 	if err != nil {
 		return err
 	}

@@ -98,7 +98,24 @@ Differences from s6-svscan: --help, long options, --supervisor=PROG (run
 "PROG NAME" from PATH instead of gotools supervise), --one-process; -c MAX
 is -C MAX (s6 2.11's name); no SCANDIR scans the working directory. Not supported yet:
 -X and the s6-svscan-log logger.`,
-	New: func() cli.Command { return new(command) },
+	New:  func() cli.Command { return new(command) },
+	Fast: fast,
+}
+
+// fast runs "svscan [--one-process] SCANDIR" without kong: a long-lived
+// svscan keeps whatever its start-up allocated (the collector is off), and
+// kong's parser and help interpolation are most of that. Anything else is
+// kong's to parse.
+func fast(args []string, env *cli.Env) (bool, error) {
+	c := &command{NameMax: defaultNameMax}
+	if len(args) == 2 && args[0] == "--one-process" {
+		c.OneProcess, args = true, args[1:]
+	}
+	if len(args) != 1 || args[0] == "" || args[0][0] == '-' {
+		return false, nil
+	}
+	c.Args = args
+	return true, c.Run(env)
 }
 
 // Limits of -C and -L, as spec/supervise.md §8 gives them.
@@ -106,6 +123,7 @@ const (
 	minServices, maxServices = 4, 160000
 	defaultServices          = 1000
 	minNameMax, maxNameMax   = 11, 1019
+	defaultNameMax           = 251 // as -L's default tag says
 )
 
 type command struct {
@@ -187,23 +205,22 @@ func (c *command) Run(env *cli.Env) error {
 		max = c.MaxOld.n
 	}
 	s := &scanner{
-		env:     env,
-		dir:     args[0],
-		max:     clamp(max, minServices, maxServices),
-		nameMax: clamp(int(c.NameMax), minNameMax, maxNameMax),
-		rescan:  time.Duration(c.Timeout) * time.Millisecond,
-		notif:   -1,
-		prog:    c.Supervisor,
-		byKey:   map[key]*service{},
+		env:   env,
+		dir:   args[0],
+		notif: -1,
+		prog:  c.Supervisor,
+		conf: supervisor.TreeConfig{
+			Max:     clamp(max, minServices, maxServices),
+			NameMax: clamp(int(c.NameMax), minNameMax, maxNameMax),
+			Rescan:  time.Duration(c.Timeout) * time.Millisecond,
+			Spawn:   !c.OneProcess,
+		},
 	}
 	if c.Notif.set {
 		s.notif = c.Notif.fd
 	}
-	if c.OneProcess {
-		if c.Supervisor != "" {
-			return exitcode.Errorf(exitcode.Usage, "--one-process and --supervisor cannot be used together")
-		}
-		s.tree = &supervisor.Loop{}
+	if c.OneProcess && c.Supervisor != "" {
+		return exitcode.Errorf(exitcode.Usage, "--one-process and --supervisor cannot be used together")
 	}
 	return s.run()
 }

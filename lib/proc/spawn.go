@@ -71,26 +71,43 @@ func Spawn(argv []string, attr Attr) (int, error) {
 		env = os.Environ()
 	}
 
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var empty, old unix.Sigset_t
-	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &empty, &old); err != nil {
-		return 0, fmt.Errorf("unable to clear the signal mask: %w", err)
+	pa := &os.ProcAttr{Dir: attr.Dir, Env: env, Files: files, Sys: sysAttr(attr)}
+	var p *os.Process
+	var err error
+	if maskEmpty() {
+		// Every thread that runs goroutines has the mask the process
+		// started with (less the signals the runtime never blocks): the
+		// child gets an empty one from any of them, and no thread needs
+		// locking (a first LockOSThread starts the runtime's template
+		// thread, which lives as long as the process).
+		p, err = os.StartProcess(path, argv, pa)
+	} else {
+		runtime.LockOSThread()
+		var empty, old unix.Sigset_t
+		if err := unix.PthreadSigmask(unix.SIG_SETMASK, &empty, &old); err != nil {
+			runtime.UnlockOSThread()
+			return 0, fmt.Errorf("unable to clear the signal mask: %w", err)
+		}
+		p, err = os.StartProcess(path, argv, pa)
+		// Restoring the mask cannot fail with a valid how and set.
+		_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+		runtime.UnlockOSThread()
 	}
-	p, err := os.StartProcess(path, argv, &os.ProcAttr{
-		Dir:   attr.Dir,
-		Env:   env,
-		Files: files,
-		Sys:   sysAttr(attr),
-	})
-	// Restoring the mask cannot fail with a valid how and set.
-	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	if err != nil {
 		return 0, fmt.Errorf("unable to spawn %s: %w", argv[0], lookErrno(err))
 	}
 	pid := p.Pid
 	_ = p.Release() // closes the pidfd; the caller reaps with wait4
 	return pid, nil
+}
+
+// maskEmpty reports whether the calling thread blocks no signal.
+func maskEmpty() bool {
+	var cur unix.Sigset_t
+	if unix.PthreadSigmask(unix.SIG_SETMASK, nil, &cur) != nil {
+		return false
+	}
+	return cur == unix.Sigset_t{}
 }
 
 // lookErrno unwraps os and os/exec errors to the errno, so that messages

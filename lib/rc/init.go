@@ -197,6 +197,17 @@ func removeLive(live, scandir string) {
 	removeGarbage(live, "")
 }
 
+// controlOpen reports whether dir's supervise/control FIFO has a reader:
+// opening it for writing without blocking succeeds only then (fifo(7)).
+func controlOpen(dir string) bool {
+	fd, err := sys.Open(filepath.Join(dir, "supervise", "control"), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
+}
+
 // svscanControl writes cmd to scandir's control FIFO.
 func svscanControl(scandir string, cmd string) error {
 	err := servicedir.WriteControl(filepath.Join(scandir, ".s6-svscan", "control"), []byte(cmd))
@@ -291,7 +302,10 @@ func (l *Live) startSupervisors(names []string, _ map[string]string, o Options) 
 		dir := l.ServiceDir(s.name)
 		buf := make([]byte, 64)
 		for {
-			if held, _ := lock.Held(filepath.Join(dir, "supervise", "lock")); held {
+			// Started: the lock is held and the control FIFO has its
+			// reader (a supervisor takes the lock first, then opens the
+			// FIFO; its "s" event comes after both).
+			if held, _ := lock.Held(filepath.Join(dir, "supervise", "lock")); held && controlOpen(dir) {
 				break
 			}
 			n, err := s.l.Read(buf, deadline)

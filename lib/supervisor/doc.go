@@ -44,8 +44,26 @@
 // run's and finish's statuses go to their service, every other one to
 // Reaped, so a PID 1 owns the reaping through that hook. Everything runs
 // in Run's goroutine: hooks may call Open, Control and Signal, and nothing
-// else may. The scan loop itself (SCANDIR's control FIFO, log/ pipes,
-// rescans) is still svscan's (applets/svscan, oneprocess.go).
+// else may.
+//
+// # A whole scan directory (svscan, init)
+//
+// [OpenTree] attaches s6-svscan's scanner to a Loop: it holds
+// SCANDIR/.s6-svscan/lock, reads .s6-svscan/control, scans SCANDIR at
+// Run's first turn, supervises each service (in-process, or as supervise
+// processes with TreeConfig.Spawn) with log/ pipes, restarts dead
+// supervisors, and ends as svscanctl asks:
+//
+//	l := &supervisor.Loop{Env: env, Signals: sigR}         // the owner's hooks as above
+//	t, err := supervisor.OpenTree(l, supervisor.TreeConfig{Env: env, Dir: "/run/service"})
+//	l.OnSignal = func(s unix.Signal) { if s == unix.SIGTERM { t.Command('t') } }
+//	err = l.Run()             // returns once t.Done() (or the owner's Done)
+//	t.Err()                   // non-nil: unrecoverable (s6-svscan runs crash)
+//	t.Close()
+//
+// Command('t') is svscanctl -t (loggers get SIGHUP and drain their pipe),
+// 'q' is -q, 'h' -h, 'a' -a, 'b' ends at once; the tree is done once every
+// supervisor is gone. Signals are the owner's: the tree maps none.
 //
 // Memory: the Go collector is off ([QuietRuntime]); before each sleep
 // without a deadline the Loop collects if more than 256 KiB were

@@ -250,6 +250,16 @@ func unlinkSocket(name string) {
 
 // pollFDs adds the notify socket and the watched stored fds to poll's
 // set. Events 0: poll(2) still reports POLLHUP and POLLERR.
+// watched reports whether a stored fd is watched for a hang-up.
+func (st *fdStore) watched() bool {
+	for _, f := range st.fds {
+		if f.poll {
+			return true
+		}
+	}
+	return false
+}
+
 func (st *fdStore) pollFDs(fds []unix.PollFd) []unix.PollFd {
 	if st.sock >= 0 {
 		fds = append(fds, unix.PollFd{Fd: int32(st.sock), Events: unix.POLLIN})

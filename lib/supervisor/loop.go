@@ -46,6 +46,21 @@ type Loop struct {
 	Done func() bool
 
 	services   []*Service
+	byID       map[uint64]*Service // by epoll data
+	lastID     uint64
+	ep         int                   // the epoll fd, -1 until Run
+	events     []unix.EpollEvent     // epoll_wait's buffer
+	touched    []*Service            // services whose fds or timers may have changed this turn
+	timed      map[*Service]struct{} // services with a pending deadline
+	stores     map[*Service]struct{} // services with watched stored fds
+	notifiers  map[*Service]struct{} // services with a notify socket
+	storeList  []*Service
+	starts     []int
+	epOpen     bool
+	ready      []*Service
+	sfds       []unix.PollFd
+	want       []int
+	tree       *Tree // the scan of a scan directory, if any ([OpenTree])
 	subreapers int
 	gc         gcDebt
 	buf        []byte
@@ -56,7 +71,16 @@ type Loop struct {
 // opened. The slice is the loop's: do not keep it across a turn.
 func (l *Loop) Services() []*Service { return l.services }
 
-func (l *Loop) add(s *Service) { l.services = append(l.services, s) }
+func (l *Loop) add(s *Service) {
+	if l.byID == nil {
+		l.initMaps()
+	}
+	l.lastID++
+	s.id = l.lastID
+	l.byID[s.id] = s
+	l.services = append(l.services, s)
+	s.touch()
+}
 
 // ended drops a service whose supervision is over.
 func (l *Loop) ended(s *Service) {
@@ -69,6 +93,9 @@ func (l *Loop) ended(s *Service) {
 	if s.subreaper {
 		s.subreaper = false
 		l.subreaper(false)
+	}
+	if l.tree != nil && l.tree.serviceEnded(s) {
+		return
 	}
 	if l.Ended != nil {
 		l.Ended(s)
@@ -102,6 +129,9 @@ func (l *Loop) reap() {
 				return
 			}
 		}
+		if l.tree != nil && l.tree.reaped(pid) {
+			return
+		}
 		if l.Reaped != nil {
 			l.Reaped(pid, ws)
 		}
@@ -111,14 +141,33 @@ func (l *Loop) reap() {
 	}
 }
 
-// Run runs the loop until Done reports true, or until no service is left
-// when Done is nil. It returns an error only if poll(2) fails.
+// Run runs the loop until Done reports true, or the tree ends
+// ([Tree.Done]), or, when neither Done nor a tree is set, until no service
+// is left. A tree is scanned at Run's first turn. Run returns an error
+// only if poll(2) or epoll fails.
+//
+// A turn costs O(what is ready), not O(services): every service's fds sit
+// in one epoll set, registered when a service's fds change (sync), and
+// only the services epoll reports are polled and handled; only services
+// with a pending deadline are looked at for timers. poll(2) waits on the
+// signal pipe, the owner's fds, the tree's control FIFO, the epoll fd and
+// the fd store's watched fds (rare; their files are shared with run, so
+// they stay out of the epoll set, where a closed fd's registration would
+// outlive it).
 func (l *Loop) Run() error {
 	if l.buf == nil {
 		l.buf = make([]byte, 256)
 	}
+	if err := l.epollInit(); err != nil {
+		return err
+	}
+	if t := l.tree; t != nil && !t.started {
+		t.scan()
+	}
 	for {
-		if l.Done != nil && l.Done() || l.Done == nil && len(l.services) == 0 {
+		l.syncTouched()
+		if l.finished() {
+			l.epollClose()
 			return nil
 		}
 		fds := append(l.fds[:0], unix.PollFd{Fd: int32(l.Signals), Events: unix.POLLIN})
@@ -126,27 +175,40 @@ func (l *Loop) Run() error {
 			fds = l.Poll(fds)
 		}
 		own := len(fds)
-		// The services of this turn: one ending in a hook must not shift
-		// the indexes.
-		svcs := append([]*Service(nil), l.services...)
-		starts := make([]int, len(svcs)+1)
-		for i, s := range svcs {
-			starts[i] = len(fds)
-			fds = s.pollFDs(fds)
+		tree := l.tree
+		if tree != nil {
+			fds = append(fds, unix.PollFd{Fd: int32(tree.ctlR), Events: unix.POLLIN})
 		}
-		starts[len(svcs)] = len(fds)
+		treeAt := own
+		epAt := len(fds)
+		fds = append(fds, unix.PollFd{Fd: int32(l.ep), Events: unix.POLLIN})
+		// Services with watched stored fds: any revents there is handled
+		// by polling the service.
+		stores := l.storeList[:0]
+		for s := range l.stores {
+			stores = append(stores, s)
+		}
+		l.storeList = stores
+		starts := l.starts[:0]
+		for _, s := range stores {
+			starts = append(starts, len(fds))
+			fds = s.store.pollFDs(fds)
+		}
+		l.starts = append(starts, len(fds))
 		l.fds = fds
 		timeout := l.timeout()
 		if timeout < 0 {
 			l.gc.idle()
 		}
 		if _, err := sys.Poll(fds, timeout); err != nil {
+			l.epollClose()
 			return fmt.Errorf("unable to poll: %w", sys.Errno(err))
 		}
 		if fds[0].Revents != 0 {
 			// Notify sockets first, then the reaping.
-			for _, s := range svcs {
+			for s := range l.notifiers {
 				if !s.ended {
+					s.touch()
 					s.drainNotify()
 				}
 			}
@@ -155,23 +217,81 @@ func (l *Loop) Run() error {
 		if l.Handle != nil && own > 1 {
 			l.Handle(fds[1:own])
 		}
-		for i, s := range svcs {
-			if !s.ended {
-				s.handle(fds[starts[i]:starts[i+1]], l.buf)
+		if tree != nil && tree == l.tree && fds[treeAt].Revents != 0 {
+			tree.readControl(l.buf)
+		}
+		ready := l.ready[:0]
+		if fds[epAt].Revents != 0 {
+			n, err := unix.EpollWait(l.ep, l.events, 0)
+			if err != nil && err != unix.EINTR {
+				l.epollClose()
+				return fmt.Errorf("unable to epoll_wait: %w", sys.Errno(err))
+			}
+			for _, ev := range l.events[:max(n, 0)] {
+				if s := l.byID[uint64(uint32(ev.Fd))|uint64(uint32(ev.Pad))<<32]; s != nil {
+					ready = append(ready, s)
+				}
 			}
 		}
-		for _, s := range append([]*Service(nil), l.services...) {
-			if !s.ended {
+		for i, s := range stores {
+			for _, p := range fds[l.starts[i]:l.starts[i+1]] {
+				if p.Revents != 0 {
+					ready = append(ready, s)
+					break
+				}
+			}
+		}
+		l.ready = ready
+		for _, s := range ready {
+			l.handleService(s)
+		}
+		l.syncTouched()
+		now := time.Now()
+		for s := range l.timed {
+			if t := s.next(); !s.ended && !t.IsZero() && !now.Before(t) {
+				s.touch()
 				s.deadlines()
 			}
-			if s.quit && !s.ended {
-				s.end(nil)
-			}
+		}
+		if l.tree != nil {
+			l.tree.deadlines()
 		}
 		if l.Tick != nil {
 			l.Tick()
 		}
 	}
+}
+
+// handleService polls the fds of a service that epoll (or the fd store's
+// watch) reported ready, and handles what is ready: a service appears
+// once per epoll event, so a second appearance finds nothing left.
+func (l *Loop) handleService(s *Service) {
+	if s.ended {
+		return
+	}
+	s.touch()
+	fds := s.pollFDs(l.sfds[:0])
+	l.sfds = fds
+	if _, err := sys.Poll(fds, 0); err != nil {
+		return
+	}
+	for _, p := range fds {
+		if p.Revents != 0 {
+			s.handle(fds, l.buf)
+			return
+		}
+	}
+}
+
+// finished reports whether Run must return.
+func (l *Loop) finished() bool {
+	switch {
+	case l.Done != nil && l.Done():
+		return true
+	case l.tree != nil:
+		return l.tree.done
+	}
+	return l.Done == nil && len(l.services) == 0
 }
 
 // readSignals reads the signal pipe: SIGCHLD reaps, others go to OnSignal.
@@ -200,8 +320,11 @@ func (l *Loop) timeout() int {
 			next = t
 		}
 	}
-	for _, s := range l.services {
+	for s := range l.timed {
 		earlier(s.next())
+	}
+	if l.tree != nil {
+		earlier(l.tree.deadline())
 	}
 	if l.Deadline != nil {
 		earlier(l.Deadline())

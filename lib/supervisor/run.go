@@ -115,6 +115,10 @@ func (s *Service) start() {
 	s.setFlag(servicedir.FlagPaused, false)
 	s.setFlag(servicedir.FlagFinishing, false)
 	s.writeStatus()
+	if s.opening {
+		s.opening = false
+		s.emit("s")
+	}
 	s.emit("u")
 }
 

@@ -77,6 +77,10 @@ type Service struct {
 	readyAt     time.Time     // this cycle's readiness, zero if none
 	quit        bool          // the service is down in a LAST state: exit
 	ended       bool          // the supervision is over: x, a signal, an error
+	opening     bool          // Open's start: s not emitted yet
+	id          uint64        // the loop's key for it (epoll data)
+	touched     bool          // to be synced at the end of the turn
+	watched     []int         // the fds registered in the loop's epoll set
 	err         error         // why it ended, if that was a failure
 
 	store  fdStore // the fd store and its notify socket (§3.11, fdstore.go)
@@ -116,7 +120,7 @@ func Open(loop *Loop, c Config) (*Service, error) {
 	if err := ftrig.Clean(s.p("event")); err != nil {
 		s.env.Warnf("unable to clean event: %w", sys.Errno(err))
 	}
-	if err := s.writeTally(0); err != nil {
+	if err := s.truncateTally(); err != nil {
 		s.release()
 		return nil, exitcode.Errorf(exitcode.Sys, "unable to truncate supervise/death_tally: %w", sys.Errno(err))
 	}
@@ -134,11 +138,20 @@ func Open(loop *Loop, c Config) (*Service, error) {
 	s.status = servicedir.Status{Stamp: now, ReadyStamp: now, Flags: servicedir.FlagReady}
 	s.setFlag(servicedir.FlagWantUp, wantUp)
 	loop.add(s)
+	if wantUp {
+		// One status write for s and u when run starts at once: the
+		// never-started status would be replaced at once, and each
+		// replaced inode slows every later file creation on ext4 (500
+		// services: quadratic). start emits s before u.
+		s.opening = true
+		s.start()
+		if !s.opening {
+			return s, nil
+		}
+		s.opening = false
+	}
 	s.writeStatus()
 	s.emit("s")
-	if wantUp {
-		s.start()
-	}
 	return s, nil
 }
 
@@ -209,6 +222,7 @@ func (s *Service) end(err error) {
 	if s.ended {
 		return
 	}
+	s.touch()
 	s.ended, s.err = true, err
 	s.release()
 	if s.loop != nil {
@@ -276,6 +290,7 @@ func (s *Service) Signal(sg unix.Signal) {
 	if s.ended {
 		return
 	}
+	s.touch()
 	switch sg {
 	case unix.SIGTERM:
 		if s.onTerm() {
@@ -299,6 +314,7 @@ func (s *Service) Signal(sg unix.Signal) {
 
 // Control applies control bytes as if written to supervise/control.
 func (s *Service) Control(b []byte) {
+	s.touch()
 	for _, c := range b {
 		if s.ended {
 			return
@@ -315,6 +331,7 @@ func (s *Service) reaped(pid int, ws unix.WaitStatus) bool {
 	if s.ended || pid != s.pid || s.st == stDown {
 		return false
 	}
+	s.touch()
 	switch {
 	case (s.st == stUp || s.st == stLastUp) && s.launching:
 		s.launcherDied(ws)
@@ -385,6 +402,17 @@ func (s *Service) writeStatus() {
 	if err := writeAtomic(s.p("supervise/status"), s.status.Marshal()); err != nil {
 		s.env.Warnf("unable to write supervise/status: %w", sys.Errno(err))
 	}
+}
+
+// truncateTally empties the death tally in place, as s6-supervise does at
+// start: no temporary file, so no inode is created and none deleted (on
+// ext4, each recently deleted inode slows every later creation).
+func (s *Service) truncateTally() error {
+	fd, err := sys.Open(s.p("supervise/death_tally"), unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NONBLOCK, 0o666)
+	if err != nil {
+		return err
+	}
+	return unix.Close(fd)
 }
 
 // writeTally writes the last max records of the death tally.
