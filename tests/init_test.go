@@ -536,6 +536,37 @@ func TestInitTerminal(t *testing.T) {
 	}
 }
 
+// TestInitSetsidTerminal is spec §11 test 7's --setsid half: init gives
+// up its controlling terminal, the CMD leads a session of its own with
+// that terminal as its controlling terminal and its group in the
+// foreground, the SIGHUP that giving it up sends init's group is not
+// forwarded, and ^C interrupts the CMD.
+func TestInitSetsidTerminal(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("no setsid(1)")
+	}
+	master, slave := openPty(t)
+	out := filepath.Join(t.TempDir(), "session")
+	p := startIn(t, Opts{StdinFile: slave}, "setsid", "-c", "-w", "init", "--setsid", "--",
+		"sh", "-c", `echo $$ $(ps -o sid= -o tpgid= -o tty= -p $$) > `+out+`.new && mv `+out+`.new `+out+`; exec sleep 1000`)
+	var f []string
+	waitFor(t, "the CMD's session", func() bool {
+		b, _ := os.ReadFile(out)
+		f = strings.Fields(string(b))
+		return len(f) == 4 || !p.Running()
+	})
+	if len(f) != 4 || f[1] != f[0] || f[2] != f[0] || f[3] == "?" {
+		t.Fatalf("CMD's pid, session, terminal foreground group, terminal = %q; want a session leader (sid = pid) whose group owns a controlling terminal", f)
+	}
+	if _, err := master.Write([]byte{3}); err != nil {
+		t.Fatal(err)
+	}
+	if r := p.Wait(t); r.Code != 128+int(unix.SIGINT) {
+		t.Errorf("init --setsid = %s after ^C, stderr %q; want 130 (the CMD interrupted, not hung up)", r.Status(), r.Stderr)
+	}
+}
+
 // TestInitIgnoresFaultSignals is spec §2.3's list: SIGSEGV, SIGBUS,
 // SIGFPE, SIGILL, SIGTRAP sent to init are neither forwarded nor fatal to
 // it (the Go runtime would die of them); init then stops on SIGTERM as

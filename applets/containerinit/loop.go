@@ -31,6 +31,11 @@ type loop struct {
 	// owners maps the pids whose status someone waits for to a callback;
 	// any other reaped pid is an orphan.
 	owners map[int]func(unix.WaitStatus)
+	// ctty: with --setsid, init gave up its controlling terminal, for the
+	// CMD to take ([loop.releaseTerminal]); dropHUP and dropCONT count the
+	// signals that giving it up sent to init's own group, not to forward.
+	ctty              bool
+	dropHUP, dropCONT int
 }
 
 // begin does spec §2.1 but the catching of signals, which each mode does

@@ -23,6 +23,9 @@ func runSimple(o *options) error {
 	var status unix.WaitStatus
 	running := true
 	tty := !o.setsid && ownsTerminal()
+	if o.setsid {
+		l.ctty = l.releaseTerminal()
+	}
 	pid, err := l.spawnCMD(o.cmd, nil, func(ws unix.WaitStatus) { status, running = ws, false })
 	if err != nil {
 		return err
@@ -37,6 +40,9 @@ func runSimple(o *options) error {
 			if _, err := l.reap(); err != nil {
 				return err
 			}
+			continue
+		}
+		if l.dropped(s) {
 			continue
 		}
 		l.forward(pid, s)
@@ -86,9 +92,10 @@ func (l *loop) spawnCMD(argv, env []string, dead func(unix.WaitStatus)) (int, er
 }
 
 // cmdAttr is how the CMD starts: in its own process group (its own
-// session with --setsid), in the recorded working directory, with env.
+// session with --setsid, with init's terminal as its controlling
+// terminal), in the recorded working directory, with env.
 func (l *loop) cmdAttr(env []string) proc.Attr {
-	return proc.Attr{Dir: l.cwd, Env: env, Setpgid: !l.o.setsid, Setsid: l.o.setsid}
+	return proc.Attr{Dir: l.cwd, Env: env, Setpgid: !l.o.setsid, Setsid: l.o.setsid, Setctty: l.ctty}
 }
 
 // cmdError is the error of a CMD that could not be started: exit 126,

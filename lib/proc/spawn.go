@@ -32,6 +32,10 @@ type Attr struct {
 	// Setsid makes the child the leader of a new session (and process
 	// group): pid = pgid = sid, as s6-supervise starts run and finish.
 	Setsid bool
+	// Setctty, with Setsid, makes the child's fd 0, a terminal, its
+	// controlling terminal (TIOCSCTTY): the terminal must be no other
+	// session's controlling terminal.
+	Setctty bool
 	// NewPIDNS starts the child as PID 1 of a new PID namespace
 	// (clone(2) CLONE_NEWPID; needs CAP_SYS_ADMIN, else EPERM).
 	NewPIDNS bool
@@ -136,7 +140,7 @@ func SpawnCode(err error) int {
 }
 
 func sysAttr(attr Attr) *unix.SysProcAttr {
-	sa := &unix.SysProcAttr{Setpgid: attr.Setpgid, Pgid: attr.Pgid, Setsid: attr.Setsid, Pdeathsig: attr.Pdeathsig}
+	sa := &unix.SysProcAttr{Setpgid: attr.Setpgid, Pgid: attr.Pgid, Setsid: attr.Setsid, Setctty: attr.Setctty, Pdeathsig: attr.Pdeathsig}
 	if attr.NewPIDNS {
 		sa.Cloneflags = unix.CLONE_NEWPID
 	}
