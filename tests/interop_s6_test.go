@@ -239,7 +239,7 @@ func startS6Service(t *testing.T) *s6Service {
 		t.Fatal(err)
 	}
 	for _, f := range files {
-		if err := os.WriteFile(f.name, []byte(f.text), f.mode); err != nil {
+		if err := writeExecutable(f.name, []byte(f.text), f.mode); err != nil {
 			t.Fatal(err)
 		}
 	}
