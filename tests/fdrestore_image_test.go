@@ -200,7 +200,7 @@ func TestFdrestoreImageAtomicFailure(t *testing.T) {
 func TestFdrestoreImageExecFailure(t *testing.T) {
 	t.Parallel()
 	bad := filepath.Join(t.TempDir(), "web")
-	if err := os.WriteFile(bad, []byte{0, 1, 2, 3}, 0o755); err != nil {
+	if err := writeExecutable(bad, []byte{0, 1, 2, 3}, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	img := writeImage(t, imageOf(

@@ -37,8 +37,19 @@ func TestFdrestoreImageKeepsBoundSocketPath(t *testing.T) {
 		return n == 2
 	})
 	// The coordinator forgets (or, before the fix, removed) the paths once
-	// both execs are confirmed: give it that moment.
-	time.Sleep(200 * time.Millisecond)
+	// both execs are confirmed, which it learns on its control sockets and
+	// then closes them: wait for that, then give it a moment to unlink. The
+	// sleep is a negative window (a kept path never goes away; only the
+	// defect needs the time to show), so load cannot make the test fail.
+	waitFor(t, "the coordinator to close its control sockets", func() bool {
+		for _, target := range openFDs(t, p.Pid) {
+			if strings.HasPrefix(target, "socket:") {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(100 * time.Millisecond)
 	c, err := net.Dial("unix", sock)
 	if err != nil {
 		t.Fatalf("connect to %s while the restored programs run: %v; want the bound path kept", sock, err)

@@ -719,3 +719,16 @@ func TestHarnessRealLookPath(t *testing.T) {
 		t.Errorf("requireS6(s6-supervise) = %q (%q, %v); want the upstream program", paths, r, err)
 	}
 }
+
+// writeExecutable is [os.WriteFile] for a file that a process will exec. It
+// holds [syscall.ForkLock] for reading from open(2) to close(2), so that no
+// child this test process forks meanwhile (parallel tests start processes
+// all the time) inherits the file open for writing: O_CLOEXEC closes that
+// fd only at the child's own exec, and until then an execve(2) of name fails
+// with ETXTBSY, "Text file busy" (golang/go#22315). The longer the write
+// (a copy of gotools is 6 MB), the likelier under load.
+func writeExecutable(name string, data []byte, perm os.FileMode) error {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	return os.WriteFile(name, data, perm)
+}

@@ -146,7 +146,7 @@ func TestBackgroundWatchUnderS6Supervise(t *testing.T) {
 	// the launcher, which dies of it.
 	s.svc("-u")
 	launcher3, bw3 := s.launcher(3)
-	s.wantStatus("true false "+strconv.Itoa(bw3), "up", "ready", "pid")
+	s.waitStatus("true false "+strconv.Itoa(bw3), "up", "ready", "pid") // see waitStatus
 	s.svc("-d")
 	if r := run(t, s.svwait, "-D", "-t", "20000", s.dir); r.Code != 0 {
 		t.Fatalf("s6-svwait -D = %s, stderr %q; want exit 0", r.Status(), r.Stderr)
@@ -239,7 +239,7 @@ func startS6Service(t *testing.T) *s6Service {
 		t.Fatal(err)
 	}
 	for _, f := range files {
-		if err := os.WriteFile(f.name, []byte(f.text), f.mode); err != nil {
+		if err := writeExecutable(f.name, []byte(f.text), f.mode); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -17,6 +17,7 @@
 //	GOTOOLS_BIN=PATH     test this binary instead of building one
 //	GOTOOLS_RACE=1       build with -race (CGO_ENABLED=1, a dynamic binary)
 //	GOTOOLS_REQUIRE_S6=1 fail, not skip, tests that need upstream s6 tools
+//	GORACE=...           passed on; unset, it is atexit_sleep_ms=0
 package tests
 
 import (
@@ -174,6 +175,12 @@ func setup(dir string) error {
 	}
 	realPath = os.Getenv("PATH")
 	os.Setenv("PATH", binDir+string(os.PathListSeparator)+realPath)
+	// A binary built with -race (GOTOOLS_RACE=1, or a GOTOOLS_BIN) sleeps
+	// 1 s before every exit by default (ThreadSanitizer's atexit_sleep_ms),
+	// which every client run would pay and every bounded wait would count.
+	if _, ok := os.LookupEnv("GORACE"); !ok {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
 	os.Setenv(envRolesDir, rolesDir)
 	return nil
 }

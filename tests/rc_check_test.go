@@ -29,7 +29,7 @@ func writeTree(t testing.TB, dir string, files map[string]string) {
 		if filepath.Base(p) == "run" || filepath.Base(p) == "finish" {
 			mode = 0o755
 		}
-		if err := os.WriteFile(full, []byte(content), mode); err != nil {
+		if err := writeExecutable(full, []byte(content), mode); err != nil {
 			t.Fatal(err)
 		}
 	}

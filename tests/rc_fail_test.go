@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -243,15 +245,26 @@ func TestRcOneshotTimeoutKillsItsGroup(t *testing.T) {
 	}
 	e := newRcEnv(t, files)
 	e.init()
-	r := e.mustRc(1, "-u", "change", "hang")
-	if !strings.Contains(r.Stderr, "unable to start service hang: timed out after 200 ms") {
-		t.Errorf("stderr %q", r.Stderr)
+	// The script names its child only once sh has run that far: a loaded
+	// machine may take the 200 ms before that, so try again until it did.
+	var child int
+	for attempt := 1; child == 0; attempt++ {
+		if err := os.Remove(e.log + ".child"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+		r := e.mustRc(1, "-u", "change", "hang")
+		if !strings.Contains(r.Stderr, "unable to start service hang: timed out after 200 ms") {
+			t.Errorf("stderr %q", r.Stderr)
+		}
+		b, err := os.ReadFile(e.log + ".child")
+		if line, ok := strings.CutSuffix(string(b), "\n"); err == nil && ok {
+			if child, err = strconv.Atoi(line); err != nil || child <= 0 {
+				t.Fatalf("the script wrote %q as its child's pid", b)
+			}
+		} else if attempt == 5 {
+			t.Fatalf("in 5 tries, the script never wrote its child's pid before the timeout: %q, %v", b, err)
+		}
 	}
-	b, err := os.ReadFile(e.log + ".child")
-	if err != nil {
-		t.Fatal(err)
-	}
-	child, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	waitFor(t, "the script's background child to be killed", func() bool {
 		st, err := readStat(child)
 		return err != nil || st.State == 'Z'

@@ -49,7 +49,7 @@ func TestRcUpdate(t *testing.T) {
 
 	// A changed run is rewritten but not restarted, unless asked.
 	newRun := "#!/bin/sh\necho v2 > " + e.log + ".v2\necho >&3\nexec sleep 1000\n"
-	if err := os.WriteFile(filepath.Join(e.src, "changed", "run"), []byte(newRun), 0o755); err != nil {
+	if err := writeExecutable(filepath.Join(e.src, "changed", "run"), []byte(newRun), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	r := e.mustRc(0, "update", "-n", e.src)
@@ -67,7 +67,7 @@ func TestRcUpdate(t *testing.T) {
 		t.Errorf("live run = %q; want the new one", b)
 	}
 	v3 := "#!/bin/sh\necho >&3\nexec sleep 1001\n"
-	if err := os.WriteFile(filepath.Join(e.src, "changed", "run"), []byte(v3), 0o755); err != nil {
+	if err := writeExecutable(filepath.Join(e.src, "changed", "run"), []byte(v3), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	r = e.mustRc(0, "update", "-n", "--restart-changed", e.src)

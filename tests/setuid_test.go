@@ -3,7 +3,6 @@ package tests
 import (
 	"bytes"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,20 +50,12 @@ func privCopy(t *testing.T, mode os.FileMode) string {
 			t.Skipf("%s is not searchable by uid %d", d, nobody)
 		}
 	}
-	src, err := os.Open(gotoolsBin)
+	bin, err := os.ReadFile(gotoolsBin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
 	exe := filepath.Join(dir, "gotools")
-	dst, err := os.OpenFile(exe, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o700)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
+	if err := writeExecutable(exe, bin, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	// chmod(2) after the write: writing clears the setuid bit.

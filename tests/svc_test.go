@@ -256,7 +256,7 @@ func startS6SvcService(t *testing.T) *s6SvcService {
 		t.Fatal(err)
 	}
 	script := "#!/bin/sh\necho $$ >> " + shellQuote(s.pids) + "\nexec sleep 1000\n"
-	if err := os.WriteFile(filepath.Join(s.dir, "run"), []byte(script), 0o755); err != nil {
+	if err := writeExecutable(filepath.Join(s.dir, "run"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	s.sup = start(t, tools[0], s.dir)

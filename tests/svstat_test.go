@@ -56,20 +56,38 @@ func craftedService(t testing.TB, st servicedir.Status, supervised, down bool) s
 func ago(d time.Duration) tai.Stamp { return tai.FromTime(time.Now().Add(-d)) }
 
 // secondsRE turns want, a line with "%d" for each count of seconds, into a
-// regexp that accepts the count or one more (the process may start just
-// after a second boundary).
-func secondsRE(want string, counts ...int) *regexp.Regexp {
+// regexp that accepts each count up to late more: the counts are the ages
+// of stamps when they were written, and svstat read the clock later (see
+// [lateness]).
+func secondsRE(want string, late int, counts ...int) *regexp.Regexp {
 	parts := strings.Split(regexp.QuoteMeta(want), "%d")
 	var b strings.Builder
 	b.WriteString("^")
 	for i, p := range parts {
 		b.WriteString(p)
 		if i < len(counts) {
-			fmt.Fprintf(&b, "(?:%d|%d)", counts[i], counts[i]+1)
+			b.WriteString(secondsAlt(counts[i], late))
 		}
 	}
 	b.WriteString("\n$")
 	return regexp.MustCompile(b.String())
+}
+
+// secondsAlt is a regexp that matches the decimal numbers n to n+late.
+func secondsAlt(n, late int) string {
+	alt := make([]string, late+1)
+	for i := range alt {
+		alt[i] = strconv.Itoa(n + i)
+	}
+	return "(?:" + strings.Join(alt, "|") + ")"
+}
+
+// lateness is how many seconds more than a stamp's age when written (at or
+// after since) a client that has exited by now may count: the whole seconds
+// since then, plus one for the boundary the fraction may cross. Under load
+// a client can take over a second to start.
+func lateness(since time.Time) int {
+	return 1 + int(time.Since(since)/time.Second)
 }
 
 // TestSvstatCraftedStatus checks svstat's legacy line and fields on status
@@ -122,6 +140,7 @@ func TestSvstatCraftedStatus(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			st := tt.st
+			written := time.Now()
 			st.Stamp, st.ReadyStamp = ago(upFor), ago(readyFor)
 			if tt.name == "stamp in the future" {
 				st.Stamp = ago(-time.Hour)
@@ -129,7 +148,7 @@ func TestSvstatCraftedStatus(t *testing.T) {
 			dir := craftedService(t, st, true, tt.down)
 			argv := append(append([]string{"svstat"}, tt.args...), dir)
 			r := run(t, argv...)
-			re := secondsRE(tt.want, tt.counts...)
+			re := secondsRE(tt.want, lateness(written), tt.counts...)
 			if r.Code != 0 || r.Stderr != "" || !re.MatchString(r.Stdout) {
 				t.Errorf("run(%q) = %s, stdout %q, stderr %q; want exit 0, stdout matching %q", argv, r.Status(), r.Stdout, r.Stderr, re)
 			}
@@ -233,7 +252,7 @@ func TestSvstatSvokInteropS6(t *testing.T) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "run"), []byte("#!/bin/sh\nexec sleep 1000\n"), 0o755); err != nil {
+	if err := writeExecutable(filepath.Join(dir, "run"), []byte("#!/bin/sh\nexec sleep 1000\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	sup := start(t, supervise, dir)
@@ -266,14 +285,15 @@ func TestSvstatSvokInteropS6(t *testing.T) {
 	pgid := regexp.MustCompile(` pgid \d+\)`)
 	same := func(what string, ours, real []string, fix func(string) string) {
 		t.Helper()
-		var o, s Result
-		// The two runs may straddle a second boundary: retry until they
-		// agree, for 3 s at most (a few seconds boundaries).
-		ok := poll(time.Now().Add(3*time.Second), func() bool {
-			o, s = run(t, ours...), run(t, real...)
-			return o.Code == 0 && s.Code == 0 && fix(o.Stdout) == s.Stdout && o.Stderr == "" && s.Stderr == ""
+		var o, s, after Result
+		// The lines count seconds, and under load a run can take more than
+		// a second: run ours between two real runs, and compare only when
+		// those agree, i.e. no second boundary passed while ours ran.
+		ok := poll(deadline(t), func() bool {
+			s, o, after = run(t, real...), run(t, ours...), run(t, real...)
+			return s.Stdout == after.Stdout
 		})
-		if !ok {
+		if !ok || o.Code != 0 || s.Code != 0 || fix(o.Stdout) != s.Stdout || o.Stderr != "" || s.Stderr != "" {
 			t.Errorf("%s: %q = %s, %q, stderr %q; %q = %s, %q, stderr %q; want the same line",
 				what, ours, o.Status(), o.Stdout, o.Stderr, real, s.Status(), s.Stdout, s.Stderr)
 		}
@@ -411,6 +431,7 @@ func TestSvstatScanDir(t *testing.T) {
 		}
 		return dst
 	}
+	written := time.Now()
 	old := servicedir.Status{Stamp: ago(100 * time.Second), ReadyStamp: ago(100 * time.Second)}
 	exited := old
 	exited.WStat = 3 << 8
@@ -431,12 +452,13 @@ func TestSvstatScanDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := strconv.Itoa(sleeper.Pid)
-	want := regexp.MustCompile(`^` +
-		`alpha      down \(exitcode 3\) 10[01] seconds, normally up\n` +
-		`alpha/log  down \(signal SIGKILL\) 10[01] seconds, want up\n` +
-		`beta-long  up \(pid ` + pid + ` pgid ` + pid + `\) 10[01] seconds, normally down\n` +
-		`gamma      supervise not running\n$`)
 	r := run(t, "svstat", scan)
+	age := secondsAlt(100, lateness(written))
+	want := regexp.MustCompile(`^` +
+		`alpha      down \(exitcode 3\) ` + age + ` seconds, normally up\n` +
+		`alpha/log  down \(signal SIGKILL\) ` + age + ` seconds, want up\n` +
+		`beta-long  up \(pid ` + pid + ` pgid ` + pid + `\) ` + age + ` seconds, normally down\n` +
+		`gamma      supervise not running\n$`)
 	if r.Code != 1 || r.Stderr != "" || !want.MatchString(r.Stdout) {
 		t.Errorf("svstat SCANDIR = %s, stdout %q, stderr %q; want exit 1, stdout matching %q", r.Status(), r.Stdout, r.Stderr, want)
 	}

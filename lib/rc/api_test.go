@@ -75,10 +75,28 @@ func TestHostSpawnAndRecord(t *testing.T) {
 		t.Errorf("state %v", l.State)
 	}
 	// A cancelled context (the host's SIGTERM) starts nothing new and
-	// waits for the running script; a deadline is exit code 2.
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	err = l.Change(ctx, []string{"after"}, o)
+	// waits for the running script; a deadline is exit code 2. slow (a
+	// 300 ms sleep) must have started before the deadline: a loaded
+	// machine may take longer than 100 ms to spawn it, so the deadline
+	// grows, staying below slow's 300 ms, until it did.
+	began := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, argv := range spawned {
+			if len(argv) > 0 && argv[0] == "sleep" {
+				return true
+			}
+		}
+		return false
+	}
+	for _, d := range []time.Duration{100, 150, 200, 250} {
+		ctx, cancel := context.WithTimeout(context.Background(), d*time.Millisecond)
+		err = l.Change(ctx, []string{"after"}, o)
+		cancel()
+		if began() {
+			break
+		}
+	}
 	if exitcode.Of(err) != CodeTimedOut {
 		t.Errorf("Change past the context's deadline = %v (code %d); want 2", err, exitcode.Of(err))
 	}
