@@ -75,7 +75,7 @@ func containerRootfs(t *testing.T) string {
 	if err := unix.Mknod(filepath.Join(root, "dev/null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
 		t.Fatalf("mknod /dev/null: %v", err)
 	}
-	if err := os.WriteFile(filepath.Join(root, "etc/cont-init.d/00-lo"), []byte("#!/bin/sh\nip link set lo up\n"), 0o755); err != nil {
+	if err := writeExecutable(filepath.Join(root, "etc/cont-init.d/00-lo"), []byte("#!/bin/sh\nip link set lo up\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return root
@@ -87,7 +87,7 @@ func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(dst, b, mode); err != nil {
+	if err := writeExecutable(dst, b, mode); err != nil {
 		t.Fatal(err)
 	}
 }

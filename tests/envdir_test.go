@@ -188,7 +188,7 @@ func TestWithContenv(t *testing.T) {
 	}
 	// As a shebang, the way s6-overlay run scripts use it.
 	script := filepath.Join(root, "script")
-	if err := os.WriteFile(script, []byte("#!"+filepath.Join(binDir, "with-contenv")+" sh\necho \"$FOO $OTHER\"\n"), 0o755); err != nil {
+	if err := writeExecutable(script, []byte("#!"+filepath.Join(binDir, "with-contenv")+" sh\necho \"$FOO $OTHER\"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if r := runIn(t, Opts{Env: []string{hook, "OTHER=x"}}, script); r.Code != 0 || r.Stdout != "bar \n" {

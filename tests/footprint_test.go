@@ -132,7 +132,7 @@ func fpServiceDir(t *testing.T, parent, name string) string {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "run"), []byte("#!/bin/sh\nexec sleep 100000\n"), 0o755); err != nil {
+	if err := writeExecutable(filepath.Join(dir, "run"), []byte("#!/bin/sh\nexec sleep 100000\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return dir

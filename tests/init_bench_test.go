@@ -182,7 +182,7 @@ func servicesTree(b *testing.B, n int) (root, scan string) {
 			if err := os.MkdirAll(d, 0o755); err != nil {
 				b.Fatal(err)
 			}
-			if err := os.WriteFile(filepath.Join(d, "run"), []byte("#!/bin/sh\nexec sleep 100000\n"), 0o755); err != nil {
+			if err := writeExecutable(filepath.Join(d, "run"), []byte("#!/bin/sh\nexec sleep 100000\n"), 0o755); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -67,7 +67,7 @@ func overlayTree(t *testing.T, extra map[string]string) string {
 		if strings.HasPrefix(content, "#!") {
 			mode = 0o755
 		}
-		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		if err := writeExecutable(p, []byte(content), mode); err != nil {
 			t.Fatal(err)
 		}
 	}

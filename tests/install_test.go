@@ -270,7 +270,7 @@ func plantFile(t *testing.T, dir, name string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, name), []byte("not gotools\n"), 0o755); err != nil {
+	if err := writeExecutable(filepath.Join(dir, name), []byte("not gotools\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1801,7 +1801,7 @@ func TestLockdHelperFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			helper := filepath.Join(t.TempDir(), "helper")
-			if err := os.WriteFile(helper, []byte("#!/bin/sh\n"+tt.script+"\n"), 0o755); err != nil {
+			if err := writeExecutable(helper, []byte("#!/bin/sh\n"+tt.script+"\n"), 0o755); err != nil {
 				t.Fatal(err)
 			}
 			l := startLockdOn(t, Opts{Env: []string{"GOTOOLS_LOCK_HELPER=" + helper}}, lockdSocket(t), newLockdir(t))

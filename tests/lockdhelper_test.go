@@ -547,7 +547,7 @@ func nobodyFarm(t testing.TB, names ...string) (dir string, asNobody []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "gotools"), bin, 0o755); err != nil {
+	if err := writeExecutable(filepath.Join(dir, "gotools"), bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range names {

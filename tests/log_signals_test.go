@@ -380,7 +380,7 @@ func TestLogRecoversProcessed(t *testing.T) {
 		{"state", "old state\n", 0o644},
 		{"newstate", "half\n", 0o644},
 	} {
-		if err := os.WriteFile(filepath.Join(d, f.name), []byte(f.data), f.mode); err != nil {
+		if err := writeExecutable(filepath.Join(d, f.name), []byte(f.data), f.mode); err != nil {
 			t.Fatal(err)
 		}
 		os.Chmod(filepath.Join(d, f.name), f.mode)

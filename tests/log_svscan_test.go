@@ -44,7 +44,7 @@ func logUnderSvscan(t *testing.T, logger string, tools [4]string, env string) {
 	} {
 		p := filepath.Join(scan, f.path)
 		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(f.data), f.mode); err != nil {
+		if err := writeExecutable(p, []byte(f.data), f.mode); err != nil {
 			t.Fatal(err)
 		}
 	}

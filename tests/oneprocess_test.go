@@ -98,7 +98,7 @@ func treeDir(t *testing.T, services map[string]map[string]string) string {
 			if f == "run" || f == "finish" {
 				mode = 0o755
 			}
-			if err := os.WriteFile(filepath.Join(dir, f), []byte(content), mode); err != nil {
+			if err := writeExecutable(filepath.Join(dir, f), []byte(content), mode); err != nil {
 				t.Fatal(err)
 			}
 		}

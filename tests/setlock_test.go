@@ -721,7 +721,7 @@ func TestSetlockHelperFailures(t *testing.T) {
 			path := newLockFile(t)
 			holdLock(t, path, true)
 			script := filepath.Join(t.TempDir(), "helper")
-			if err := os.WriteFile(script, []byte("#!/bin/sh\n"+tt.script+"\n"), 0o755); err != nil {
+			if err := writeExecutable(script, []byte("#!/bin/sh\n"+tt.script+"\n"), 0o755); err != nil {
 				t.Fatal(err)
 			}
 			p := startIn(t, Opts{Env: []string{"GOTOOLS_LOCK_HELPER=" + script}}, "setlock", "-t", "20000", path, "sh", "-c", "echo ran")

@@ -727,7 +727,7 @@ func benchService(b *testing.B, prog string, files map[string]string) (string, *
 		b.Fatal(err)
 	}
 	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o755); err != nil {
+		if err := writeExecutable(filepath.Join(dir, name), []byte(content), 0o755); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -500,7 +500,7 @@ func TestSuperviseFdstoreUnprivilegedService(t *testing.T) {
 		t.Fatal(err)
 	}
 	probe := filepath.Join(farm, "fdstoreprobe")
-	if err := os.WriteFile(probe, b, 0o755); err != nil {
+	if err := writeExecutable(probe, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(farm, "svc")
@@ -512,7 +512,7 @@ func TestSuperviseFdstoreUnprivilegedService(t *testing.T) {
 		"notify-socket": "",
 		"fdstore-max":   "1\n",
 	} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o755); err != nil {
+		if err := writeExecutable(filepath.Join(dir, name), []byte(content), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}

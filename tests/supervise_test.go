@@ -32,7 +32,7 @@ func svcDir(t *testing.T, files map[string]string) string {
 		if name == "run" || name == "finish" {
 			mode = 0o755
 		}
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), mode); err != nil {
+		if err := writeExecutable(filepath.Join(dir, name), []byte(content), mode); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -445,7 +445,7 @@ func TestSuperviseRunNotExecutable(t *testing.T) {
 	}
 	// Fixed, then u: it starts at once, without waiting the 10 s.
 	os.Chmod(filepath.Join(dir, "run"), 0o755)
-	os.WriteFile(filepath.Join(dir, "run"), []byte("#!/bin/sh\nexec sleep 1000\n"), 0o755)
+	writeExecutable(filepath.Join(dir, "run"), []byte("#!/bin/sh\nexec sleep 1000\n"), 0o755)
 	s.control("u")
 	s.expect("u")
 	s.quit("dx", "dDx")
@@ -859,7 +859,7 @@ func TestSuperviseTallyReadByS6(t *testing.T) {
 	s.expect("s")
 	s.control("o")
 	s.expect("udD")
-	os.WriteFile(filepath.Join(dir, "run"), []byte("#!/bin/sh\nkill -9 $$\n"), 0o755)
+	writeExecutable(filepath.Join(dir, "run"), []byte("#!/bin/sh\nkill -9 $$\n"), 0o755)
 	s.control("o")
 	s.expect("udD")
 	ds := servicedir.ParseDeathTally(mustRead(t, filepath.Join(dir, "supervise", "death_tally")))
@@ -901,7 +901,7 @@ func TestSuperviseFullDisk(t *testing.T) {
 	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
 	dir := filepath.Join(mnt, "svc")
 	os.Mkdir(dir, 0o755)
-	os.WriteFile(filepath.Join(dir, "run"), []byte("#!/bin/sh\nexec sleep 1000\n"), 0o755)
+	writeExecutable(filepath.Join(dir, "run"), []byte("#!/bin/sh\nexec sleep 1000\n"), 0o755)
 	s := startSupervise(t, dir)
 	s.expect("s")
 	s.expect("u")

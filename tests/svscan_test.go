@@ -51,7 +51,7 @@ func writeScanFile(t *testing.T, dir, name, content string) {
 	case base == "run", base == "finish", base == "crash", strings.HasPrefix(base, "SIG"):
 		mode = 0o755
 	}
-	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+	if err := writeExecutable(p, []byte(content), mode); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -763,7 +763,7 @@ func benchScanArgv(b *testing.B, argv []string, n int, root string) (*Proc, time
 		if err := os.MkdirAll(svc, 0o755); err != nil {
 			b.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(svc, "run"), []byte(sleepRun), 0o755); err != nil {
+		if err := writeExecutable(filepath.Join(svc, "run"), []byte(sleepRun), 0o755); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := ftrig.MkFifodir(filepath.Join(svc, "event")); err != nil {
