@@ -471,6 +471,9 @@ func TestShmlockUnlock(t *testing.T) {
 		return len(st) == 1 && st[0].waiters > 0
 	})
 	w.Signal(unix.SIGSTOP)
+	// kill(2) only queues the stop: a waiter thread still running on
+	// another CPU could see the holder die and take the lock over.
+	waitFor(t, "the waiter's threads to stop", func() bool { return allStopped(w.Pid) })
 	killHolder(t, h)
 	r := shmRun(t, dir, 0, anyOut, "", "status", "seg", "2")
 	if st := parseStatus(t, r.Stdout); len(st) != 1 || st[0].state != "held-dead" || st[0].pid != h.Pid || !strings.Contains(st[0].flags, "uncovered") {
@@ -581,4 +584,21 @@ func TestShmlockForeignPIDNamespace(t *testing.T) {
 	}
 	argv = shmArgv(dir, "lock", "-n", "seg", "4", "true")
 	expect(t, argv, runIn(t, Opts{NewPIDNS: true}, argv...), 111, "", "shmlock: fatal: unable to open seg: Invalid cross-device link\n")
+}
+
+// allStopped reports whether every thread of pid is stopped (state T).
+func allStopped(pid int) bool {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	for _, task := range tasks {
+		b, err := os.ReadFile(task)
+		if err != nil {
+			return false
+		}
+		// The state follows the command's closing parenthesis.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+			return false
+		}
+	}
+	return len(tasks) > 0
 }
