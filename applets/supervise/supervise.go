@@ -105,13 +105,11 @@ throttle with N ms (the test suite's soak test uses it).`,
 // collector is off), and kong's parser and help interpolation are most of
 // that. Anything else is kong's to parse.
 func fast(args []string, env *cli.Env) (bool, error) {
-	if len(args) == 2 && args[0] == "--" {
-		args = args[1:]
-	}
-	if len(args) != 1 || args[0] == "" || args[0][0] == '-' {
+	dir, ok := cli.OneOperand(args)
+	if !ok {
 		return false, nil
 	}
-	return true, (&command{Dir: args}).Run(env)
+	return true, (&command{Dir: []string{dir}}).Run(env)
 }
 
 type command struct {

@@ -50,13 +50,11 @@ Exit codes: 0 supervised; 1 not supervised; 100 usage; 111 system failure
 // fast runs "svok DIR" (or "svok -- DIR") without kong; anything else is
 // kong's to parse.
 func fast(args []string, env *cli.Env) (bool, error) {
-	if len(args) == 2 && args[0] == "--" {
-		args = args[1:]
-	}
-	if len(args) != 1 || args[0] == "" || args[0][0] == '-' {
+	dir, ok := cli.OneOperand(args)
+	if !ok {
 		return false, nil
 	}
-	return true, (&command{Dir: args[0]}).Run(env)
+	return true, (&command{Dir: dir}).Run(env)
 }
 
 // command is svok's grammar: exactly one DIR, so that --help says what

@@ -63,6 +63,20 @@ type Env struct {
 	Stderr io.Writer
 }
 
+// OneOperand is the operand of a command line that is one operand and
+// nothing else ("DIR" or "-- DIR"), for a [Applet.Fast] path; ok is false
+// for anything else (an option, an empty word, more words), which is
+// kong's to parse.
+func OneOperand(args []string) (operand string, ok bool) {
+	if len(args) == 2 && args[0] == "--" {
+		args = args[1:]
+	}
+	if len(args) != 1 || args[0] == "" || args[0][0] == '-' {
+		return "", false
+	}
+	return args[0], true
+}
+
 // StdEnv returns an Env on the process's own stdout and stderr.
 func StdEnv() *Env { return &Env{Stdout: os.Stdout, Stderr: os.Stderr} }
 

@@ -738,3 +738,23 @@ func TestRunKeepsBytes(t *testing.T) {
 		t.Errorf("Run(%q) parsed name %q, dir %q, prog %q; want %q, %q, %q", args, got.Name, got.Dir, got.Prog, "n\xff", "d\xfe\x80", want)
 	}
 }
+
+func TestOneOperand(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+		ok   bool
+	}{
+		{[]string{"dir"}, "dir", true},
+		{[]string{"--", "dir"}, "dir", true},
+		{[]string{"--", "-dir"}, "", false},
+		{[]string{"-t", "dir"}, "", false},
+		{[]string{""}, "", false},
+		{[]string{"a", "b"}, "", false},
+		{nil, "", false},
+	} {
+		if got, ok := OneOperand(tt.args); got != tt.want || ok != tt.ok {
+			t.Errorf("OneOperand(%q) = %q, %v; want %q, %v", tt.args, got, ok, tt.want, tt.ok)
+		}
+	}
+}
