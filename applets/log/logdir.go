@@ -38,8 +38,7 @@ type logdir struct {
 	periodAt time.Time // the next R rotation
 	newest   tai.Stamp // the newest archive stamp seen or made
 
-	dirBuf []byte   // readNames' getdents buffer
-	names  []string // readNames' result, reused
+	dirs sys.DirReader // readNames' buffer and result, reused
 }
 
 func (d *logdir) path(name string) string { return d.dir + "/" + name }
@@ -165,33 +164,10 @@ func (d *logdir) scanNewest() {
 	}
 }
 
-// readNames lists the logdir's entries (not "." and "..") into a
-// slice reused by the next call. Raw getdents(2) into a buffer kept for
-// life: os.File would register the directory with the netpoller (four
-// fcntl and an epoll_ctl, at every rotation) and allocate each time.
-func (d *logdir) readNames() ([]string, error) {
-	fdn, err := sys.Open(d.dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(fdn)
-	if d.dirBuf == nil {
-		d.dirBuf = make([]byte, 8192)
-	}
-	names := d.names[:0]
-	for {
-		n, err := unix.Getdents(fdn, d.dirBuf)
-		if err != nil {
-			return nil, err
-		}
-		if n <= 0 {
-			break
-		}
-		_, _, names = unix.ParseDirent(d.dirBuf[:n], -1, names)
-	}
-	d.names = names
-	return names, nil
-}
+// readNames lists the logdir's entries (not "." and ".."), into a slice
+// reused by the next call, without the netpoller or an allocation per
+// rotation ([sys.DirReader]).
+func (d *logdir) readNames() ([]string, error) { return d.dirs.Names(d.dir) }
 
 // stamp returns the next archive stamp: now, but after the newest.
 func (d *logdir) stamp() tai.Stamp {

@@ -78,9 +78,10 @@ type TreeConfig struct {
 // ...).
 type Tree struct {
 	env      *cli.Env
-	at       string // "" or "DIR/"
-	dir      string // as given
-	name     string // for messages
+	dirs     sys.DirReader // the scan's listing
+	at       string        // "" or "DIR/"
+	dir      string        // as given
+	name     string        // for messages
 	max      int
 	nameMax  int
 	rescan   time.Duration
@@ -489,7 +490,7 @@ func (t *Tree) scan() {
 	if t.rescan > 0 {
 		t.nextScan = now.Add(t.rescan)
 	}
-	ents, err := readNames(t.dir)
+	ents, err := t.dirs.Names(t.dir)
 	if err != nil {
 		t.env.Warnf("unable to read %s: %w", t.name, sys.Errno(err))
 		t.scanAt(now.Add(readdirRetry))
@@ -711,16 +712,6 @@ func (t *Tree) scanAt(at time.Time) {
 	if t.nextScan.IsZero() || at.Before(t.nextScan) {
 		t.nextScan = at
 	}
-}
-
-// readNames returns the names in dir.
-func readNames(dir string) ([]string, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return f.Readdirnames(-1)
 }
 
 func isDir(name string) bool {
