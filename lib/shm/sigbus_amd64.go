@@ -3,9 +3,9 @@
 package shm
 
 import (
-	"unsafe"
-
 	"golang.org/x/sys/unix"
+
+	"github.com/gotools-dev/gotools/lib/sys"
 )
 
 // busPatch reports that this architecture has the SIGBUS handler.
@@ -30,33 +30,14 @@ func busTrampolineAddr() uintptr
 // (flags, mask, restorer) and chains to; false if there is no runtime
 // handler to chain to (then nothing changes).
 func installBus() bool {
-	var old rtSigaction
-	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(unix.SIGBUS), 0,
-		uintptr(unsafe.Pointer(&old)), 8, 0, 0); e != 0 {
+	old, err := sys.RtSigaction(unix.SIGBUS, nil)
+	if err != nil || old.Handler < 2 || old.Flags&sys.SaSiginfo == 0 || old.Flags&sys.SaRestorer == 0 {
 		return false
 	}
-	if old.handler < 2 || old.flags&saSiginfo == 0 || old.flags&saRestorer == 0 {
-		return false
-	}
-	busOld = old.handler
+	busOld = old.Handler
 	nw := old
-	nw.handler = busTrampolineAddr()
-	nw.flags |= saOnstack
-	_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(unix.SIGBUS),
-		uintptr(unsafe.Pointer(&nw)), 0, 8, 0, 0)
-	return e == 0
+	nw.Handler = busTrampolineAddr()
+	nw.Flags |= sys.SaOnstack
+	_, err = sys.RtSigaction(unix.SIGBUS, &nw)
+	return err == nil
 }
-
-// rtSigaction is the kernel's struct sigaction (x86_64 layout).
-type rtSigaction struct {
-	handler  uintptr
-	flags    uint64
-	restorer uintptr
-	mask     uint64
-}
-
-const (
-	saSiginfo  = 0x4
-	saOnstack  = 0x08000000
-	saRestorer = 0x04000000
-)

@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gotools-dev/gotools/lib/sys"
 )
 
 // TestOtherSIGBUSReachesRuntime: with the handler installed, a SIGBUS at an
@@ -26,13 +28,12 @@ func TestOtherSIGBUSReachesRuntime(t *testing.T) {
 	c := make(chan os.Signal, 1)
 	signal.Notify(c, unix.SIGBUS)
 	signal.Stop(c)
-	var cur rtSigaction
-	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(unix.SIGBUS), 0,
-		uintptr(unsafe.Pointer(&cur)), 8, 0, 0); e != 0 {
-		t.Fatal(e)
+	cur, err := sys.RtSigaction(unix.SIGBUS, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if cur.handler != busTrampolineAddr() {
-		t.Fatalf("SIGBUS handler %#x after signal.Notify; want ours, %#x", cur.handler, busTrampolineAddr())
+	if cur.Handler != busTrampolineAddr() {
+		t.Fatalf("SIGBUS handler %#x after signal.Notify; want ours, %#x", cur.Handler, busTrampolineAddr())
 	}
 	f, err := os.Create(filepath.Join(t.TempDir(), "other"))
 	if err != nil {

@@ -5,9 +5,10 @@ package sig
 import (
 	"fmt"
 	"os/signal"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gotools-dev/gotools/lib/sys"
 )
 
 // sigtramp is the raw handler (raw_amd64.s): it writes the signal number,
@@ -26,20 +27,6 @@ func addrs() (tramp, ret uintptr)
 //
 //lint:ignore U1000 read by sigtramp
 var rawPipeW int32 = -1
-
-// sigactiont is the kernel's struct sigaction on amd64.
-type sigactiont struct {
-	handler  uintptr
-	flags    uint64
-	restorer uintptr
-	mask     uint64
-}
-
-const (
-	saRestorer = 0x04000000
-	saOnstack  = 0x08000000
-	saRestart  = 0x10000000
-)
 
 // RawPipe is [SelfPipe] without os/signal: each signal of [Catchable]
 // but the synchronous faults (SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV,
@@ -69,9 +56,9 @@ func RawPipe() (int, error) {
 		case unix.SIGILL, unix.SIGTRAP, unix.SIGBUS, unix.SIGFPE, unix.SIGSEGV:
 			continue
 		}
-		sa := sigactiont{handler: tramp, flags: saOnstack | saRestart | saRestorer, restorer: ret, mask: ^uint64(0)}
-		if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(s.(unix.Signal)), uintptr(unsafe.Pointer(&sa)), 0, 8, 0, 0); e != 0 {
-			return -1, fmt.Errorf("unable to catch %s: %w", Name(s.(unix.Signal)), e)
+		sa := sys.Sigaction{Handler: tramp, Flags: sys.SaOnstack | sys.SaRestart | sys.SaRestorer, Restorer: ret, Mask: ^uint64(0)}
+		if _, err := sys.RtSigaction(s.(unix.Signal), &sa); err != nil {
+			return -1, fmt.Errorf("unable to catch %s: %w", Name(s.(unix.Signal)), sys.Errno(err))
 		}
 	}
 	resetIgnored(32, 34)
