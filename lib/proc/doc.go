@@ -7,6 +7,7 @@
 // pidfd ([Pidfd]).
 //
 // It deliberately never calls wait on a single child behind the caller's
-// back: a process that uses [Reap] owns wait(2) alone (STYLE.md rule 9), so
-// [Spawn] releases the pidfd that os.StartProcess keeps and never waits.
+// back: a process that uses [Reap] owns wait(2) alone (STYLE.md rule 9).
+// [Spawn] forks and execs by itself (no os.Process, no pidfd kept), and a
+// [Spawner] that starts the same command again allocates nothing.
 package proc

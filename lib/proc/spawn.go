@@ -47,71 +47,114 @@ type Attr struct {
 
 // Spawn starts argv[0] (searched in PATH when it has no slash, as execvp
 // does) with attr, and returns its pid. The child starts with an empty
-// signal mask and the default disposition of every signal the caller
-// handles: Go's fork resets handled signals to SIG_DFL, but it hands the
-// child the forking thread's signal mask, which may have been inherited
-// blocked at start-up, so Spawn clears the mask on a locked thread first.
+// signal mask, the default disposition of every signal the caller handles,
+// and the soft RLIMIT_NOFILE the process started with (the Go runtime
+// raises its own).
 //
-// The caller owns the child's wait status: Spawn releases the pidfd that
-// os.StartProcess keeps and never waits. A failure to find or run argv[0]
-// is an error for which [SpawnCode] gives 127 or 126.
+// The caller owns the child's wait status: Spawn never waits for a child
+// that exec'd. A failure to find or run argv[0] is an error for which
+// [SpawnCode] gives 127 or 126.
 func Spawn(argv []string, attr Attr) (int, error) {
+	var sp Spawner
+	return sp.Spawn(argv, attr)
+}
+
+// Spawner spawns as [Spawn] does, and keeps its last command's argv,
+// environment, path and directory converted to what execve(2) takes: a
+// command spawned again with the same ones (a service restarted) costs no
+// memory allocation. With a nil attr.Env, the environment is the
+// process's as it was at the Spawner's first spawn.
+type Spawner struct {
+	argv   cstrings
+	env    cstrings
+	envNil bool // env holds the process's environment
+	path   cstring
+	dir    cstring
+	fds    []int
+	attr   forkAttr
+}
+
+// Spawn is [Spawn] with sp's kept conversions.
+func (sp *Spawner) Spawn(argv []string, attr Attr) (int, error) {
 	if len(argv) == 0 || argv[0] == "" {
 		return 0, fmt.Errorf("unable to spawn: empty command: %w", unix.ENOENT)
 	}
-	path := attr.Path
-	if path == "" {
-		var err error
-		if path, err = exec.LookPath(argv[0]); err != nil {
-			return 0, fmt.Errorf("unable to spawn %s: %w", argv[0], lookErrno(err))
+	if err := sp.prepare(argv, attr); err != nil {
+		return 0, fmt.Errorf("unable to spawn %s: %w", argv[0], err)
+	}
+	a := &sp.attr
+	*a = forkAttr{
+		path: sp.path.ptr(), dir: sp.dir.ptr(), argv: &sp.argv.ptrs[0], envv: &sp.env.ptrs[0],
+		setsid: attr.Setsid, setpgid: attr.Setpgid, pgid: attr.Pgid,
+		setctty: attr.Setctty, pdeathsig: uintptr(attr.Pdeathsig),
+	}
+	if attr.NewPIDNS {
+		a.flags = unix.CLONE_NEWPID
+	}
+	sp.fds = sp.fds[:0]
+	if attr.Files == nil {
+		sp.fds = append(sp.fds, 0, 1, 2)
+	}
+	for _, f := range attr.Files {
+		fd := -1
+		if f != nil {
+			fd = int(f.Fd())
 		}
+		sp.fds = append(sp.fds, fd)
 	}
-	files := attr.Files
-	if files == nil {
-		files = []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	a.fds = sp.fds
+	a.nextfd = len(sp.fds)
+	for _, fd := range sp.fds {
+		a.nextfd = max(a.nextfd, fd+1)
 	}
-	env := attr.Env
-	if env == nil {
-		env = os.Environ()
-	}
-
-	pa := &os.ProcAttr{Dir: attr.Dir, Env: env, Files: files, Sys: sysAttr(attr)}
-	var p *os.Process
-	var err error
-	if maskEmpty() {
-		// Every thread that runs goroutines has the mask the process
-		// started with (less the signals the runtime never blocks): the
-		// child gets an empty one from any of them, and no thread needs
-		// locking (a first LockOSThread starts the runtime's template
-		// thread, which lives as long as the process).
-		p, err = os.StartProcess(path, argv, pa)
-	} else {
-		runtime.LockOSThread()
-		var empty, old unix.Sigset_t
-		if err := unix.PthreadSigmask(unix.SIG_SETMASK, &empty, &old); err != nil {
-			runtime.UnlockOSThread()
-			return 0, fmt.Errorf("unable to clear the signal mask: %w", err)
-		}
-		p, err = os.StartProcess(path, argv, pa)
-		// Restoring the mask cannot fail with a valid how and set.
-		_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
-		runtime.UnlockOSThread()
+	pid, err := start(a)
+	for _, f := range attr.Files {
+		runtime.KeepAlive(f) // its fd must stay open until the child has it
 	}
 	if err != nil {
-		return 0, fmt.Errorf("unable to spawn %s: %w", argv[0], lookErrno(err))
+		return 0, fmt.Errorf("unable to spawn %s: %w", argv[0], err)
 	}
-	pid := p.Pid
-	_ = p.Release() // closes the pidfd; the caller reaps with wait4
 	return pid, nil
 }
 
-// maskEmpty reports whether the calling thread blocks no signal.
-func maskEmpty() bool {
-	var cur unix.Sigset_t
-	if unix.PthreadSigmask(unix.SIG_SETMASK, nil, &cur) != nil {
-		return false
+// prepare converts what changed since the last spawn.
+func (sp *Spawner) prepare(argv []string, attr Attr) error {
+	if !sp.argv.same(argv) && !sp.argv.set(argv) {
+		return unix.EINVAL
 	}
-	return cur == unix.Sigset_t{}
+	switch {
+	case attr.Env == nil && sp.envNil:
+	case attr.Env == nil:
+		if !sp.env.set(os.Environ()) {
+			return unix.EINVAL
+		}
+		sp.envNil = true
+	case !sp.envNil && sp.env.same(attr.Env):
+	default:
+		if !sp.env.set(attr.Env) {
+			return unix.EINVAL
+		}
+		sp.envNil = false
+	}
+	path := attr.Path
+	if path == "" {
+		path = argv[0]
+	}
+	if !sp.path.same(path) || attr.Path == "" {
+		if attr.Path == "" {
+			var err error
+			if path, err = exec.LookPath(argv[0]); err != nil {
+				return lookErrno(err)
+			}
+		}
+		if !sp.path.set(path) {
+			return unix.EINVAL
+		}
+	}
+	if !sp.dir.same(attr.Dir) && !sp.dir.set(attr.Dir) {
+		return unix.EINVAL
+	}
+	return nil
 }
 
 // lookErrno unwraps os and os/exec errors to the errno, so that messages
@@ -137,12 +180,4 @@ func SpawnCode(err error) int {
 		return exitcode.NotFound
 	}
 	return exitcode.NoExec
-}
-
-func sysAttr(attr Attr) *unix.SysProcAttr {
-	sa := &unix.SysProcAttr{Setpgid: attr.Setpgid, Pgid: attr.Pgid, Setsid: attr.Setsid, Setctty: attr.Setctty, Pdeathsig: attr.Pdeathsig}
-	if attr.NewPIDNS {
-		sa.Cloneflags = unix.CLONE_NEWPID
-	}
-	return sa
 }
