@@ -1,11 +1,13 @@
 package tests
 
 import (
+	"maps"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -154,16 +156,25 @@ func TestRcPipelines(t *testing.T) {
 		if err := os.Remove(goFile); err != nil {
 			t.Fatal(err)
 		}
+		// A producer that saw LOG.go just before it went may still be
+		// writing a line: the counts must stay put for 200 ms too.
+		var last map[string][]int
+		var since time.Time
 		waitFor(t, "every line to arrive", func() bool {
 			c := lineCounts(t, out)
 			for _, p := range []string{"p1", "p2", "a"} {
 				b, _ := os.ReadFile(e.log + "." + p + ".count")
 				n, err := strconv.Atoi(strings.TrimSpace(string(b)))
 				if err != nil || len(c[p]) == 0 || c[p][len(c[p])-1] != n {
+					last = nil
 					return false
 				}
 			}
-			return true
+			if !maps.EqualFunc(c, last, slices.Equal) {
+				last, since = c, time.Now()
+				return false
+			}
+			return time.Since(since) >= 200*time.Millisecond
 		})
 	}
 	pause()

@@ -851,6 +851,18 @@ func TestSvscanEMFILE(t *testing.T) {
 			t.Parallel()
 			dir := scanDir(t, nil)
 			p := startSvscan(t, dir, mode.args...)
+			// svscan is ready before its first scan: under load, that scan
+			// could see half of the services below and start their
+			// loggers, leaving no fds for the rest. A service s00 proves
+			// the first scan over before the limit is lowered.
+			writeScanFile(t, dir, "s00/run", "#!/bin/sh\nexec sleep 1000\n")
+			if r := run(t, "svscanctl", "-a", dir); r.Code != 0 {
+				t.Fatalf("svscanctl -a = %s", r.Status())
+			}
+			waitFor(t, "s00 supervised", func() bool {
+				held, err := lock.Held(filepath.Join(dir, "s00", "supervise", "lock"))
+				return err == nil && held
+			})
 			var lim unix.Rlimit
 			if err := unix.Prlimit(p.Pid, unix.RLIMIT_NOFILE, nil, &lim); err != nil {
 				t.Fatal(err)
