@@ -1,6 +1,11 @@
 package sys
 
-import "golang.org/x/sys/unix"
+import (
+	"bytes"
+	"encoding/binary"
+
+	"golang.org/x/sys/unix"
+)
 
 // DirReader lists directories with raw getdents(2) into a buffer kept
 // across calls. os.File would register each directory with the runtime's
@@ -37,3 +42,45 @@ func (r *DirReader) Names(dir string) ([]string, error) {
 	r.names = names
 	return names, nil
 }
+
+// Each calls fn with the name of every entry of the directory open at fd
+// but "." and "..", reading from fd's current offset. name is in the
+// reader's buffer, followed by a NUL, so &name[0] is a path relative to
+// fd for the *at wrappers ([Openat], [Unlinkat]); fn must not keep it.
+// Unlike [DirReader.Names] it allocates nothing once the buffer exists.
+func (r *DirReader) Each(fd int, fn func(name []byte)) error {
+	if r.buf == nil {
+		r.buf = make([]byte, 8192)
+	}
+	for {
+		n, err := unix.Getdents(fd, r.buf)
+		if err != nil {
+			return wrap("getdents", err)
+		}
+		if n <= 0 {
+			return nil
+		}
+		// struct linux_dirent64 (getdents(2)): d_ino u64, d_off s64,
+		// d_reclen u16, d_type u8, then d_name, NUL-terminated and
+		// padded to d_reclen.
+		for b := r.buf[:n]; len(b) > direntName; {
+			reclen := int(binary.NativeEndian.Uint16(b[16:]))
+			if reclen <= direntName || reclen > len(b) {
+				break
+			}
+			name := b[direntName:reclen]
+			b = b[reclen:]
+			i := bytes.IndexByte(name, 0)
+			if i < 0 {
+				continue // not terminated: no C string to hand out
+			}
+			name = name[:i]
+			if string(name) != "." && string(name) != ".." {
+				fn(name)
+			}
+		}
+	}
+}
+
+// direntName is the offset of d_name in struct linux_dirent64.
+const direntName = 19
