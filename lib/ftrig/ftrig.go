@@ -203,6 +203,11 @@ func (n *Notifier) each(dir string, fn func(dfd int, name *byte)) error {
 		return fmt.Errorf("unable to open %s: %w", dir, err)
 	}
 	defer unix.Close(dfd)
+	if n.dirs.Size == 0 {
+		// A fifodir holds a few listeners: 1 KiB lists 14 per getdents
+		// call, and is what a supervisor keeps for life.
+		n.dirs.Size = 1024
+	}
 	err = n.dirs.Each(dfd, func(name []byte) {
 		if isListenerName(name) {
 			fn(dfd, &name[0])

@@ -4,6 +4,7 @@ package sys
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -187,6 +188,26 @@ func TestDirReaderEach(t *testing.T) {
 		_ = r.Each(dfd, func([]byte) { count++ })
 	}); n != 0 || count != len(want) {
 		t.Errorf("a second listing: %d names, %v allocations; want %d, 0", count, n, len(want))
+	}
+	// A small buffer: many getdents calls, names cut nowhere.
+	for i := range 40 {
+		name := filepath.Join(dir, fmt.Sprintf("%0200d", i))
+		if err := os.WriteFile(name, make([]byte, 200), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	small := DirReader{Size: 300}
+	if _, err := unix.Seek(dfd, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	count = 0
+	err = small.Each(dfd, func(name []byte) {
+		if len(name) == 200 {
+			count++
+		}
+	})
+	if err != nil || count != 40 || len(small.buf) != 300 {
+		t.Errorf("Each with a 300-byte buffer: %d names of 200 bytes, buffer %d, %v; want 40, 300, nil", count, len(small.buf), err)
 	}
 	if err := r.Each(-1, func([]byte) {}); !errors.Is(err, unix.EBADF) {
 		t.Errorf("Each(-1) = %v; want EBADF", err)

@@ -13,8 +13,24 @@ import (
 // listing, which a logger rotating or a scanner rescanning pays each time.
 // The zero value is ready to use; it is not safe for concurrent use.
 type DirReader struct {
+	// Size is the size of the getdents buffer, made at the first
+	// listing: 8192 bytes if 0. Entries of the longest names (255 bytes)
+	// need at least 280.
+	Size  int
 	buf   []byte
 	names []string
+}
+
+// buffer returns the getdents buffer, made at the first call.
+func (r *DirReader) buffer() []byte {
+	if r.buf == nil {
+		size := r.Size
+		if size == 0 {
+			size = 8192
+		}
+		r.buf = make([]byte, size)
+	}
+	return r.buf
 }
 
 // Names returns the entries of dir but "." and "..". The slice is the
@@ -25,19 +41,17 @@ func (r *DirReader) Names(dir string) ([]string, error) {
 		return nil, err
 	}
 	defer unix.Close(fd)
-	if r.buf == nil {
-		r.buf = make([]byte, 8192)
-	}
+	buf := r.buffer()
 	names := r.names[:0]
 	for {
-		n, err := unix.Getdents(fd, r.buf)
+		n, err := unix.Getdents(fd, buf)
 		if err != nil {
 			return nil, wrap("getdents", err)
 		}
 		if n <= 0 {
 			break
 		}
-		_, _, names = unix.ParseDirent(r.buf[:n], -1, names)
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
 	}
 	r.names = names
 	return names, nil
@@ -49,11 +63,9 @@ func (r *DirReader) Names(dir string) ([]string, error) {
 // fd for the *at wrappers ([Openat], [Unlinkat]); fn must not keep it.
 // Unlike [DirReader.Names] it allocates nothing once the buffer exists.
 func (r *DirReader) Each(fd int, fn func(name []byte)) error {
-	if r.buf == nil {
-		r.buf = make([]byte, 8192)
-	}
+	buf := r.buffer()
 	for {
-		n, err := unix.Getdents(fd, r.buf)
+		n, err := unix.Getdents(fd, buf)
 		if err != nil {
 			return wrap("getdents", err)
 		}
@@ -63,7 +75,7 @@ func (r *DirReader) Each(fd int, fn func(name []byte)) error {
 		// struct linux_dirent64 (getdents(2)): d_ino u64, d_off s64,
 		// d_reclen u16, d_type u8, then d_name, NUL-terminated and
 		// padded to d_reclen.
-		for b := r.buf[:n]; len(b) > direntName; {
+		for b := buf[:n]; len(b) > direntName; {
 			reclen := int(binary.NativeEndian.Uint16(b[16:]))
 			if reclen <= direntName || reclen > len(b) {
 				break
