@@ -32,7 +32,9 @@ func (s *Service) start() {
 		s.retry("pidfile and flag-newpidns cannot be used together (retrying in 60 seconds)")
 		return
 	}
-	argv, path := []string{"./run", s.dir}, ""
+	sc := s.scratch()
+	sc.argv = append(sc.argv[:0], "./run", s.dir)
+	argv, path := sc.argv, ""
 	lockFD := s.fdNumber("lock-fd")
 	notifFD := -1
 	if pf == "" {
@@ -88,6 +90,7 @@ func (s *Service) start() {
 		path = argv[0]
 	}
 	pid, err := proc.Spawn(argv, proc.Attr{Files: files, Env: env, Setsid: true, NewPIDNS: newns, Path: path, Dir: s.chdir()})
+	clear(files) // scratch: keep no file alive
 	if notifW != nil {
 		notifW.Close()
 	}
@@ -213,18 +216,31 @@ func (s *Service) runDied(ws unix.WaitStatus) {
 	if max := s.maxDeathTally(); max > 0 {
 		s.tally = append(s.tally, servicedir.DeathOf(now, ws))
 		if len(s.tally) > max {
-			s.tally = s.tally[len(s.tally)-max:]
+			// Shifted in place: reslicing forward would shrink the
+			// capacity and reallocate every few deaths.
+			s.tally = s.tally[:copy(s.tally, s.tally[len(s.tally)-max:])]
 		}
 		if err := s.writeTally(max); err != nil {
 			s.env.Warnf("unable to write supervise/death_tally: %w", sys.Errno(err))
 		}
+	}
+	// No finish (the common case): down at once. The spawn would fail
+	// with ENOENT, silently, after a fork (a finish appearing after this
+	// stat is seen at the next death, as one appearing after a failed
+	// spawn would be).
+	var st unix.Stat_t
+	if err := sys.Fstatat(unix.AT_FDCWD, s.cpath("finish"), &st, 0); errors.Is(err, unix.ENOENT) {
+		s.downAndReady("dD")
+		return
 	}
 	code, signo := ws.ExitStatus(), 0
 	if ws.Signaled() {
 		code, signo = 256, int(ws.Signal())
 	}
 	args := []string{"finish", strconv.Itoa(code), strconv.Itoa(signo), s.dir, strconv.Itoa(pgid)}
-	pid, err := proc.Spawn(args, proc.Attr{Path: "./finish", Setsid: true, Dir: s.chdir(), Files: s.files()})
+	files := s.files()
+	pid, err := proc.Spawn(args, proc.Attr{Path: "./finish", Setsid: true, Dir: s.chdir(), Files: files})
+	clear(files)
 	if err != nil {
 		if !isNotExist(err) {
 			s.env.Warnf("unable to spawn ./finish: %w", sys.Errno(err))
