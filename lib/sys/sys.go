@@ -35,8 +35,16 @@ func wrap(name string, err error) error {
 // Wait4 wraps wait4(2).
 func Wait4(pid int, ws *unix.WaitStatus, options int) (wpid int, err error) {
 	err = retry(func() (e error) { wpid, e = unix.Wait4(pid, ws, options, nil); return })
+	if errors.Is(err, unix.ECHILD) {
+		return wpid, errECHILD
+	}
 	return wpid, wrap("wait4", err)
 }
+
+// errECHILD is wait4's ECHILD, the normal end of every reaping loop: one
+// shared value (laid out by the linker, no init work), so that a
+// supervisor reaping its service's death allocates nothing for it.
+var errECHILD error = &os.SyscallError{Syscall: "wait4", Err: unix.ECHILD}
 
 // Read wraps read(2).
 func Read(fd int, p []byte) (n int, err error) {
