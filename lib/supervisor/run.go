@@ -69,6 +69,7 @@ func (s *Service) start() {
 		for len(files) <= n {
 			files = append(files, nil)
 		}
+		sc.files = files // keep the room for the next start
 		notifW = os.NewFile(uintptr(p[1]), "notification pipe")
 		files[n] = notifW
 		s.notif = p[0]
