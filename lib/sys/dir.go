@@ -72,24 +72,30 @@ func (r *DirReader) Each(fd int, fn func(name []byte)) error {
 		if n <= 0 {
 			return nil
 		}
-		// struct linux_dirent64 (getdents(2)): d_ino u64, d_off s64,
-		// d_reclen u16, d_type u8, then d_name, NUL-terminated and
-		// padded to d_reclen.
-		for b := buf[:n]; len(b) > direntName; {
-			reclen := int(binary.NativeEndian.Uint16(b[16:]))
-			if reclen <= direntName || reclen > len(b) {
-				break
-			}
-			name := b[direntName:reclen]
-			b = b[reclen:]
-			i := bytes.IndexByte(name, 0)
-			if i < 0 {
-				continue // not terminated: no C string to hand out
-			}
-			name = name[:i]
-			if string(name) != "." && string(name) != ".." {
-				fn(name)
-			}
+		eachDirent(buf[:n], fn)
+	}
+}
+
+// eachDirent calls fn with the name of every entry in b, getdents(2)'s
+// array of struct linux_dirent64 (d_ino u64, d_off s64, d_reclen u16,
+// d_type u8, then d_name, NUL-terminated and padded to d_reclen), but "."
+// and ".."; a record that does not fit ends the array, and a name without
+// its NUL is skipped.
+func eachDirent(b []byte, fn func(name []byte)) {
+	for len(b) > direntName {
+		reclen := int(binary.NativeEndian.Uint16(b[16:]))
+		if reclen <= direntName || reclen > len(b) {
+			return
+		}
+		name := b[direntName:reclen]
+		b = b[reclen:]
+		i := bytes.IndexByte(name, 0)
+		if i < 0 {
+			continue // not terminated: no C string to hand out
+		}
+		name = name[:i]
+		if string(name) != "." && string(name) != ".." {
+			fn(name)
 		}
 	}
 }
