@@ -51,7 +51,8 @@ func (s *Service) start() {
 		}
 		// setlock blocks until it holds the lock, then becomes ./run with
 		// the lock on lockFD; its pid is run's.
-		argv = append([]string{"setlock", "-d", strconv.Itoa(lockFD), "--", serviceLockFile}, argv...) // run in DIR
+		sc.argv = append(sc.argv[:0], "setlock", "-d", strconv.Itoa(lockFD), "--", serviceLockFile, "./run", s.dir) // run in DIR
+		argv = sc.argv
 		path = proc.Self()
 	}
 	// fd store: bind the notify socket if notify-socket asks for one.
@@ -133,9 +134,9 @@ const serviceLockFile = "supervise/service-lock"
 // it creates the file, empties it if a previous instance wrote to it, and
 // warns when another instance still holds it (the new run will wait).
 func (s *Service) serviceLock() error {
-	fd, err := sys.Open(s.p(serviceLockFile), unix.O_WRONLY|unix.O_CREAT|unix.O_NONBLOCK, 0o644)
+	fd, err := sys.Openat(unix.AT_FDCWD, s.cpath(serviceLockFile), unix.O_WRONLY|unix.O_CREAT|unix.O_NONBLOCK, 0o644)
 	if err != nil {
-		return fmt.Errorf("unable to open %s: %w", serviceLockFile, sys.Errno(err))
+		return fmt.Errorf("unable to open %s: %w", serviceLockFile, err)
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
