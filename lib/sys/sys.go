@@ -3,7 +3,11 @@
 // Package sys holds gotools' EINTR-safe system call wrappers (the runc
 // internal/linux pattern): each retries a call the kernel interrupted and
 // returns a plain [syscall.Errno] wrapped in an [*os.SyscallError], so
-// callers compare with errors.Is and never loop on EINTR themselves.
+// callers compare with errors.Is and never loop on EINTR themselves. The
+// *at wrappers ([Openat], [Fstatat], [Renameat], [Unlinkat]) and
+// [WriteOnce] return the bare errno instead, and take NUL-terminated paths
+// ([CPath]): they serve paths that must allocate nothing, such as a
+// supervisor's at every death of its service.
 //
 // It deliberately wraps only the calls gotools makes outside the os
 // package, one line each; it adds no policy.
