@@ -11,7 +11,8 @@
 // only then renames it into place, so a notifier never sees a FIFO without
 // its reader. A notifier ([Notify]) writes the event bytes once into every
 // such FIFO, non-blocking: a FIFO without a reader (its listener died) is
-// unlinked, a full one loses the event. [Clean] removes dead listeners'
+// unlinked, a full one loses the event; a [Notifier] does the same with
+// its buffers kept, allocating nothing. [Clean] removes dead listeners'
 // FIFOs, as supervise does at startup. The names and modes are s6 2.11's
 // (ftrigw_notifyb_nosig, ftrigw_clean, ftrigr's mkptemp), so real
 // s6-ftrig-listen1, s6-ftrig-wait, s6-svwait and s6-supervise interoperate

@@ -154,39 +154,86 @@ func (l *Listener) Close() error {
 // with a listener's name may be something else they planted: it is
 // opened with O_NOFOLLOW (a symbolic link is never followed) and written
 // to only if fstat(2) says it is a FIFO.
+//
+// Notify is [Notifier.Notify] with a fresh Notifier: a caller that
+// notifies often keeps one.
 func Notify(dir string, events []byte) (int, error) {
-	names, err := listeners(dir)
-	n := 0
-	for _, name := range names {
-		path := filepath.Join(dir, name)
-		fd, ok := openListener(path)
+	var n Notifier
+	return n.Notify(dir, events)
+}
+
+// Notifier is [Notify] with its buffers kept across calls: once they
+// exist, a notification allocates nothing (a supervisor emits several
+// events at every death of a service, issue 20 item 7). The zero value is
+// ready to use; it is not safe for concurrent use.
+type Notifier struct {
+	path sys.CPath
+	dirs sys.DirReader
+}
+
+// Notify is [Notify].
+func (n *Notifier) Notify(dir string, events []byte) (int, error) {
+	sent := 0
+	err := n.each(dir, func(dfd int, name *byte) {
+		fd, ok := openListener(dfd, name)
 		if !ok {
-			continue
+			return
 		}
 		// One write: a short one only happens on error with a pipe
 		// and len(events) <= PIPE_BUF. EPIPE does not kill us: the Go
 		// runtime ignores SIGPIPE for fds other than 1 and 2.
-		_, err := sys.Write(fd, events)
+		_, err := sys.WriteOnce(fd, events)
 		unix.Close(fd)
 		switch {
 		case err == nil:
-			n++
+			sent++
 		case errors.Is(err, unix.EPIPE):
-			unix.Unlink(path)
+			_ = sys.Unlinkat(dfd, name, 0)
 		}
-	}
-	return n, err
+	})
+	return sent, err
 }
 
-// openListener opens the listener FIFO path for writing without blocking
-// and without following a symbolic link, and checks that it is a FIFO. A
-// FIFO without a reader (ENXIO) is unlinked; anything else that is not a
-// FIFO is left alone and reported as not ok.
-func openListener(path string) (int, bool) {
-	fd, err := sys.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_NOCTTY, 0)
+// each calls fn for every listener FIFO name of the fifodir dir (open at
+// dfd), as the directory is read. If reading dir fails part way, the
+// names read until then were handed to fn.
+func (n *Notifier) each(dir string, fn func(dfd int, name *byte)) error {
+	dfd, err := sys.Openat(unix.AT_FDCWD, n.path.Make(dir), unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return fmt.Errorf("unable to open %s: %w", dir, err)
+	}
+	defer unix.Close(dfd)
+	if n.dirs.Size == 0 {
+		// A fifodir holds a few listeners: 1 KiB lists 14 per getdents
+		// call, and is what a supervisor keeps for life.
+		n.dirs.Size = 1024
+	}
+	err = n.dirs.Each(dfd, func(name []byte) {
+		if isListenerName(name) {
+			fn(dfd, &name[0])
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("unable to read directory %s: %w", dir, sys.Errno(err))
+	}
+	return nil
+}
+
+// isListenerName is [IsListenerName] of a name in a directory buffer.
+func isListenerName(name []byte) bool {
+	return len(name) == NameLen && string(name[:len(Prefix)+1]) == Prefix+"@"
+}
+
+// openListener opens the listener FIFO name (in the fifodir open at dfd)
+// for writing without blocking and without following a symbolic link,
+// and checks that it is a FIFO. A FIFO without a reader (ENXIO) is
+// unlinked; anything else that is not a FIFO is left alone and reported
+// as not ok.
+func openListener(dfd int, name *byte) (int, bool) {
+	fd, err := sys.Openat(dfd, name, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_NOCTTY, 0)
 	if err != nil {
 		if errors.Is(err, unix.ENXIO) {
-			unix.Unlink(path)
+			_ = sys.Unlinkat(dfd, name, 0)
 		}
 		return -1, false
 	}
@@ -202,35 +249,12 @@ func openListener(path string) (int, bool) {
 // left (its listener died without cleaning up), as s6-supervise does at
 // startup (s6 ftrigw_clean). Only an unreadable dir is an error.
 func Clean(dir string) error {
-	names, err := listeners(dir)
-	for _, name := range names {
-		path := filepath.Join(dir, name)
-		if fd, ok := openListener(path); ok {
+	var n Notifier
+	return n.each(dir, func(dfd int, name *byte) {
+		if fd, ok := openListener(dfd, name); ok {
 			unix.Close(fd)
 		}
-	}
-	return err
-}
-
-// listeners returns the names of dir's listener FIFOs. If reading dir
-// fails part way, it returns what it read and the error.
-func listeners(dir string) ([]string, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, fmt.Errorf("unable to open %s: %w", dir, sys.Errno(err))
-	}
-	defer f.Close()
-	all, err := f.Readdirnames(-1)
-	var names []string
-	for _, name := range all {
-		if IsListenerName(name) {
-			names = append(names, name)
-		}
-	}
-	if err != nil {
-		return names, fmt.Errorf("unable to read directory %s: %w", dir, sys.Errno(err))
-	}
-	return names, nil
+	})
 }
 
 // FifodirMode is the mode of a new fifodir: setgid and sticky, writable by

@@ -267,3 +267,57 @@ func TestMkFifodir(t *testing.T) {
 		t.Errorf("MkFifodir(file) = %v; want ENOTDIR", err)
 	}
 }
+
+// TestNotifierAllocatesNothing notifies through one Notifier, as a
+// supervisor does at every event: the listeners get every event, a planted
+// symbolic link and regular file under listener names get nothing and stay,
+// and once its buffers exist a notification allocates nothing.
+func TestNotifierAllocatesNothing(t *testing.T) {
+	dir := t.TempDir()
+	a, b := subscribe(t, dir), subscribe(t, dir)
+	target := filepath.Join(t.TempDir(), "target")
+	if err := os.WriteFile(target, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "ftrig1:@400000006000000000000000:linkAA")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "ftrig1:@400000006000000000000000:fileAA")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var nt Notifier
+	if n, err := nt.Notify(dir, []byte("u")); n != 2 || err != nil {
+		t.Fatalf("Notify(u) = %d, %v; want 2, nil", n, err)
+	}
+	sent := 0
+	allocs := testing.AllocsPerRun(5, func() {
+		n, _ := nt.Notify(dir, []byte("d"))
+		sent += n
+	})
+	if allocs != 0 && !raceOn {
+		t.Errorf("Notifier.Notify: %v allocations; want 0", allocs)
+	}
+	for _, l := range []*Listener{a, b} {
+		// AllocsPerRun runs the function once more than asked.
+		if got := read(t, l); got != "udddddd" {
+			t.Errorf("listener %s read %q; want %q", l.Path(), got, "udddddd")
+		}
+	}
+	if sent != 12 {
+		t.Errorf("Notify reached %d listeners in 6 calls; want 12", sent)
+	}
+	for _, p := range []string{target, file} {
+		if st, err := os.Stat(p); err != nil || st.Size() != 0 {
+			t.Errorf("Stat(%s) = %v; want it kept and empty", p, err)
+		}
+	}
+	if _, err := os.Lstat(link); err != nil {
+		t.Errorf("Lstat(%s) = %v; want the planted link kept", link, err)
+	}
+	missing := filepath.Join(dir, "none")
+	if n, err := nt.Notify(missing, []byte("x")); n != 0 || err == nil || err.Error() != "unable to open "+missing+": no such file or directory" {
+		t.Errorf("Notify(missing dir) = %d, %v; want 0, unable to open", n, err)
+	}
+}

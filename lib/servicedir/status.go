@@ -52,7 +52,11 @@ func (s Status) Up() bool { return s.PID != 0 && s.Flags&FlagFinishing == 0 }
 
 // Marshal returns the 35 bytes s6 2.11 reads.
 func (s Status) Marshal() []byte {
-	b := make([]byte, 0, StatusSize)
+	return s.Append(make([]byte, 0, StatusSize))
+}
+
+// Append appends the 35 bytes s6 2.11 reads to b.
+func (s Status) Append(b []byte) []byte {
 	b = s.Stamp.Append(b)
 	b = s.ReadyStamp.Append(b)
 	b = binary.BigEndian.AppendUint64(b, s.PID)

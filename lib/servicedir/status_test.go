@@ -85,6 +85,9 @@ func FuzzStatus(f *testing.F) {
 				t.Errorf("Marshal(UnmarshalStatus(% x)) = % x", b, got)
 			}
 		}
+		if got := s.Append([]byte("x")); !bytes.Equal(got[1:], s.Marshal()) || got[0] != 'x' {
+			t.Errorf("Append(\"x\") of %+v = % x; want x then Marshal's % x", s, got, s.Marshal())
+		}
 		if u, err := UnmarshalStatus(s.Marshal()); err != nil || u.PID != s.PID || u.Flags != s.Flags {
 			t.Errorf("round trip of %+v = %+v, %v", s, u, err)
 		}

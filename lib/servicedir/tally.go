@@ -1,6 +1,8 @@
 package servicedir
 
 import (
+	"slices"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/gotools-dev/gotools/lib/tai"
@@ -56,13 +58,20 @@ func ParseDeathTally(b []byte) []Death {
 // MarshalDeathTally returns the file holding the last max records of ds
 // (max is capped at [MaxDeathTally]).
 func MarshalDeathTally(ds []Death, max int) []byte {
+	return AppendDeathTally(nil, ds, max)
+}
+
+// AppendDeathTally appends the file holding the last max records of ds
+// (max is capped at [MaxDeathTally]) to dst: a supervisor rewriting the
+// tally at every death reuses its buffer.
+func AppendDeathTally(dst []byte, ds []Death, max int) []byte {
 	max = min(max, MaxDeathTally)
 	if len(ds) > max {
 		ds = ds[len(ds)-max:]
 	}
-	b := make([]byte, 0, len(ds)*DeathSize)
+	dst = slices.Grow(dst, len(ds)*DeathSize)
 	for _, d := range ds {
-		b = d.Append(b)
+		dst = d.Append(dst)
 	}
-	return b
+	return dst
 }

@@ -63,3 +63,26 @@ func FuzzDeathTally(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendDeathTally checks that the append form writes after what dst
+// holds, reuses its array when it is large enough, and matches
+// MarshalDeathTally.
+func TestAppendDeathTally(t *testing.T) {
+	var ds []Death
+	for i := range 5 {
+		ds = append(ds, Death{Stamp: tai.Stamp{Sec: tai.Offset + uint64(i)}, Code: byte(i), Sig: byte(i + 1)})
+	}
+	buf := make([]byte, 2, 64)
+	buf[0], buf[1] = 'x', 'y'
+	got := AppendDeathTally(buf, ds, 4)
+	want := append([]byte("xy"), MarshalDeathTally(ds, 4)...)
+	if !bytes.Equal(got, want) {
+		t.Errorf("AppendDeathTally(\"xy\", 5 records, 4) = % x; want % x", got, want)
+	}
+	if &got[0] != &buf[0] {
+		t.Errorf("AppendDeathTally reallocated a buffer of capacity %d for %d bytes", cap(buf), len(got))
+	}
+	if n := testing.AllocsPerRun(10, func() { got = AppendDeathTally(got[:0], ds, 4) }); n != 0 {
+		t.Errorf("AppendDeathTally into a large enough buffer: %v allocations; want 0", n)
+	}
+}

@@ -469,7 +469,7 @@ func (s *Service) fdstoreList() {
 	if text == s.store.listed {
 		return
 	}
-	if err := writeAtomic(s.p("supervise/fdstore"), []byte(text)); err != nil {
+	if err := s.writeFile("supervise/fdstore", []byte(text)); err != nil {
 		s.env.Warnf("unable to write supervise/fdstore: %w", sys.Errno(err))
 		return
 	}

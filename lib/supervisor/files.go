@@ -3,7 +3,6 @@ package supervisor
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"time"
 
@@ -17,7 +16,7 @@ import (
 // cached). A missing file is (nil, false) silently; another error warns
 // and is (nil, false) too, so the caller applies its default.
 func (s *Service) readFile(name string) ([]byte, bool) {
-	b, err := readConf(s.p(name))
+	b, err := s.readConf(name)
 	if errors.Is(err, unix.ENOENT) {
 		return nil, false
 	}
@@ -29,17 +28,21 @@ func (s *Service) readFile(name string) ([]byte, bool) {
 }
 
 // confMax bounds what is read of a servicedir file: every file's meaning
-// is in its first line, at most 511 bytes long (pidfile).
-const confMax = 4096
+// is in its first line, at most 511 bytes long (pidfile), so 512 bytes
+// tell a valid file from an overlong one (number and signal files must
+// end their line within 64).
+const confMax = 512
 
-// readConf reads at most confMax bytes of the regular file name. It never
-// blocks: the open is non-blocking and anything but a regular file (a
-// FIFO with no writer would block a plain open or read forever) is an
-// error wrapping EINVAL.
-func readConf(name string) ([]byte, error) {
-	fd, err := sys.Open(name, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+// readConf reads at most confMax bytes of the regular file name of the
+// service directory, into the scratch buffer: the caller copies what it
+// keeps before anything else reads a file. It never blocks: the open is
+// non-blocking and anything but a regular file (a FIFO with no writer
+// would block a plain open or read forever) is an error wrapping EINVAL.
+// A missing file is a bare ENOENT, and allocates nothing.
+func (s *Service) readConf(name string) ([]byte, error) {
+	fd, err := sys.Openat(unix.AT_FDCWD, s.cpath(name), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
-		return nil, sys.Errno(err)
+		return nil, err
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
@@ -53,7 +56,11 @@ func readConf(name string) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("not a regular file: %w", unix.EINVAL)
 	}
-	buf := make([]byte, confMax)
+	sc := s.scratch()
+	if sc.conf == nil {
+		sc.conf = make([]byte, confMax)
+	}
+	buf := sc.conf
 	n := 0
 	for n < len(buf) {
 		m, err := sys.Read(fd, buf[n:])
@@ -110,11 +117,6 @@ func (s *Service) fdNumber(name string) int {
 		return -1
 	}
 	return int(v)
-}
-
-func (s *Service) present(name string) bool {
-	_, err := os.Lstat(s.p(name))
-	return err == nil
 }
 
 func (s *Service) killTimeout() time.Duration {

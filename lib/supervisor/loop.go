@@ -64,6 +64,8 @@ type Loop struct {
 	subreapers int
 	gc         gcDebt
 	buf        []byte
+	sigs       []byte  // readSignals' copy of buf
+	scratch    scratch // the services' buffers (scratch.go)
 	fds        []unix.PollFd
 }
 
@@ -301,8 +303,9 @@ func (l *Loop) readSignals() {
 		if n <= 0 || err != nil {
 			return
 		}
-		sigs := append([]byte(nil), l.buf[:n]...)
-		for _, b := range sigs {
+		// A copy: reaping and OnSignal may read into buf.
+		l.sigs = append(l.sigs[:0], l.buf[:n]...)
+		for _, b := range l.sigs {
 			if unix.Signal(b) == unix.SIGCHLD {
 				l.reap()
 			} else if l.OnSignal != nil {

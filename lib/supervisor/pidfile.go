@@ -24,7 +24,7 @@ import (
 // to DIR, then "\n"; 1-511 bytes, no NUL. It returns "" with ok for no
 // pidfile file, and ok = false for an invalid one (already warned).
 func (s *Service) pidfileConf() (path string, ok bool) {
-	b, err := readConf(s.p("pidfile"))
+	b, err := s.readConf("pidfile")
 	if errors.Is(err, unix.ENOENT) {
 		return "", true
 	}

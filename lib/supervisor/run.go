@@ -32,7 +32,9 @@ func (s *Service) start() {
 		s.retry("pidfile and flag-newpidns cannot be used together (retrying in 60 seconds)")
 		return
 	}
-	argv, path := []string{"./run", s.dir}, ""
+	sc := s.scratch()
+	sc.argv = append(sc.argv[:0], "./run", s.dir)
+	argv, path := sc.argv, ""
 	lockFD := s.fdNumber("lock-fd")
 	notifFD := -1
 	if pf == "" {
@@ -49,7 +51,8 @@ func (s *Service) start() {
 		}
 		// setlock blocks until it holds the lock, then becomes ./run with
 		// the lock on lockFD; its pid is run's.
-		argv = append([]string{"setlock", "-d", strconv.Itoa(lockFD), "--", serviceLockFile}, argv...) // run in DIR
+		sc.argv = append(sc.argv[:0], "setlock", "-d", strconv.Itoa(lockFD), "--", serviceLockFile, "./run", s.dir) // run in DIR
+		argv = sc.argv
 		path = proc.Self()
 	}
 	// fd store: bind the notify socket if notify-socket asks for one.
@@ -67,6 +70,7 @@ func (s *Service) start() {
 		for len(files) <= n {
 			files = append(files, nil)
 		}
+		sc.files = files // keep the room for the next start
 		notifW = os.NewFile(uintptr(p[1]), "notification pipe")
 		files[n] = notifW
 		s.notif = p[0]
@@ -88,6 +92,7 @@ func (s *Service) start() {
 		path = argv[0]
 	}
 	pid, err := proc.Spawn(argv, proc.Attr{Files: files, Env: env, Setsid: true, NewPIDNS: newns, Path: path, Dir: s.chdir()})
+	clear(files) // scratch: keep no file alive
 	if notifW != nil {
 		notifW.Close()
 	}
@@ -129,9 +134,9 @@ const serviceLockFile = "supervise/service-lock"
 // it creates the file, empties it if a previous instance wrote to it, and
 // warns when another instance still holds it (the new run will wait).
 func (s *Service) serviceLock() error {
-	fd, err := sys.Open(s.p(serviceLockFile), unix.O_WRONLY|unix.O_CREAT|unix.O_NONBLOCK, 0o644)
+	fd, err := sys.Openat(unix.AT_FDCWD, s.cpath(serviceLockFile), unix.O_WRONLY|unix.O_CREAT|unix.O_NONBLOCK, 0o644)
 	if err != nil {
-		return fmt.Errorf("unable to open %s: %w", serviceLockFile, sys.Errno(err))
+		return fmt.Errorf("unable to open %s: %w", serviceLockFile, err)
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
@@ -213,18 +218,31 @@ func (s *Service) runDied(ws unix.WaitStatus) {
 	if max := s.maxDeathTally(); max > 0 {
 		s.tally = append(s.tally, servicedir.DeathOf(now, ws))
 		if len(s.tally) > max {
-			s.tally = s.tally[len(s.tally)-max:]
+			// Shifted in place: reslicing forward would shrink the
+			// capacity and reallocate every few deaths.
+			s.tally = s.tally[:copy(s.tally, s.tally[len(s.tally)-max:])]
 		}
 		if err := s.writeTally(max); err != nil {
 			s.env.Warnf("unable to write supervise/death_tally: %w", sys.Errno(err))
 		}
+	}
+	// No finish (the common case): down at once. The spawn would fail
+	// with ENOENT, silently, after a fork (a finish appearing after this
+	// stat is seen at the next death, as one appearing after a failed
+	// spawn would be).
+	var st unix.Stat_t
+	if err := sys.Fstatat(unix.AT_FDCWD, s.cpath("finish"), &st, 0); errors.Is(err, unix.ENOENT) {
+		s.downAndReady("dD")
+		return
 	}
 	code, signo := ws.ExitStatus(), 0
 	if ws.Signaled() {
 		code, signo = 256, int(ws.Signal())
 	}
 	args := []string{"finish", strconv.Itoa(code), strconv.Itoa(signo), s.dir, strconv.Itoa(pgid)}
-	pid, err := proc.Spawn(args, proc.Attr{Path: "./finish", Setsid: true, Dir: s.chdir(), Files: s.files()})
+	files := s.files()
+	pid, err := proc.Spawn(args, proc.Attr{Path: "./finish", Setsid: true, Dir: s.chdir(), Files: files})
+	clear(files)
 	if err != nil {
 		if !isNotExist(err) {
 			s.env.Warnf("unable to spawn ./finish: %w", sys.Errno(err))

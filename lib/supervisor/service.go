@@ -85,6 +85,8 @@ type Service struct {
 
 	store  fdStore // the fd store and its notify socket (§3.11, fdstore.go)
 	loop   *Loop
+	own    *scratch                    // scratch buffers when there is no loop
+	event  string                      // the path of event/, for emit
 	polled struct{ notif, daemon int } // the fds pollFDs added, or -1
 }
 
@@ -112,6 +114,7 @@ func Open(loop *Loop, c Config) (*Service, error) {
 		s.at = c.Dir + "/"
 	}
 	s.store.sock = -1
+	s.event = s.p("event")
 	s.throttle = throttleHook()
 	if err := s.setupDirs(); err != nil {
 		s.release()
@@ -167,12 +170,16 @@ func (s *Service) chdir() string {
 	return s.dir
 }
 
-// files is run's and finish's fds 0, 1, 2.
+// files is run's and finish's fds 0, 1, 2, in the scratch buffer: the
+// caller may append to it, and clears it after the spawn.
 func (s *Service) files() []*os.File {
+	sc := s.scratch()
 	if s.stdio != nil {
-		return append([]*os.File(nil), s.stdio...)
+		sc.files = append(sc.files[:0], s.stdio...)
+	} else {
+		sc.files = append(sc.files[:0], os.Stdin, os.Stdout, os.Stderr)
 	}
-	return []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	return sc.files
 }
 
 // Dir returns the service directory as given to [Open].
@@ -399,7 +406,9 @@ func (s *Service) setFlag(f byte, on bool) {
 // writeStatus writes supervise/status atomically (§2.6): status.new, then
 // rename. A failure warns and keeps the in-memory state.
 func (s *Service) writeStatus() {
-	if err := writeAtomic(s.p("supervise/status"), s.status.Marshal()); err != nil {
+	sc := s.scratch()
+	sc.out = s.status.Append(sc.out[:0])
+	if err := s.writeFile("supervise/status", sc.out); err != nil {
 		s.env.Warnf("unable to write supervise/status: %w", sys.Errno(err))
 	}
 }
@@ -417,35 +426,19 @@ func (s *Service) truncateTally() error {
 
 // writeTally writes the last max records of the death tally.
 func (s *Service) writeTally(max int) error {
-	return writeAtomic(s.p("supervise/death_tally"), servicedir.MarshalDeathTally(s.tally, max))
-}
-
-// writeAtomic writes NAME.new and renames it over NAME; NAME.new is removed
-// on failure. No fsync: the state is rebuilt at every start (§2.6).
-func writeAtomic(name string, b []byte) error {
-	tmp := name + ".new"
-	fd, err := sys.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, 0o666)
-	if err != nil {
-		return err
-	}
-	_, werr := sys.Write(fd, b)
-	cerr := unix.Close(fd)
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = unix.Rename(tmp, name)
-	}
-	if werr != nil {
-		unix.Unlink(tmp)
-	}
-	return werr
+	sc := s.scratch()
+	sc.out = servicedir.AppendDeathTally(sc.out[:0], s.tally, max)
+	return s.writeFile("supervise/death_tally", sc.out)
 }
 
 // emit announces events to the event fifodir's listeners, after the status
 // that they describe was written.
 func (s *Service) emit(ev string) {
-	if _, err := ftrig.Notify(s.p("event"), []byte(ev)); err != nil {
+	event := s.event
+	if event == "" {
+		event = s.p("event") // a test's bare Service
+	}
+	if _, err := s.scratch().notifier.Notify(event, []byte(ev)); err != nil {
 		s.env.Warnf("unable to notify event: %w", sys.Errno(err))
 	}
 	if s.loop != nil && s.loop.Events != nil {

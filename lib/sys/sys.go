@@ -3,7 +3,11 @@
 // Package sys holds gotools' EINTR-safe system call wrappers (the runc
 // internal/linux pattern): each retries a call the kernel interrupted and
 // returns a plain [syscall.Errno] wrapped in an [*os.SyscallError], so
-// callers compare with errors.Is and never loop on EINTR themselves.
+// callers compare with errors.Is and never loop on EINTR themselves. The
+// *at wrappers ([Openat], [Fstatat], [Renameat], [Unlinkat]) and
+// [WriteOnce] return the bare errno instead, and take NUL-terminated paths
+// ([CPath]): they serve paths that must allocate nothing, such as a
+// supervisor's at every death of its service.
 //
 // It deliberately wraps only the calls gotools makes outside the os
 // package, one line each; it adds no policy.
@@ -35,8 +39,16 @@ func wrap(name string, err error) error {
 // Wait4 wraps wait4(2).
 func Wait4(pid int, ws *unix.WaitStatus, options int) (wpid int, err error) {
 	err = retry(func() (e error) { wpid, e = unix.Wait4(pid, ws, options, nil); return })
+	if errors.Is(err, unix.ECHILD) {
+		return wpid, errECHILD
+	}
 	return wpid, wrap("wait4", err)
 }
+
+// errECHILD is wait4's ECHILD, the normal end of every reaping loop: one
+// shared value (laid out by the linker, no init work), so that a
+// supervisor reaping its service's death allocates nothing for it.
+var errECHILD error = &os.SyscallError{Syscall: "wait4", Err: unix.ECHILD}
 
 // Read wraps read(2).
 func Read(fd int, p []byte) (n int, err error) {
