@@ -91,7 +91,7 @@ func (s *Service) start() {
 		// looked up from ours.
 		path = argv[0]
 	}
-	pid, err := proc.Spawn(argv, proc.Attr{Files: files, Env: env, Setsid: true, NewPIDNS: newns, Path: path, Dir: s.chdir()})
+	pid, err := sc.spawner.Spawn(argv, proc.Attr{Files: files, Env: env, Setsid: true, NewPIDNS: newns, Path: path, Dir: s.chdir()})
 	clear(files) // scratch: keep no file alive
 	if notifW != nil {
 		notifW.Close()
@@ -241,7 +241,7 @@ func (s *Service) runDied(ws unix.WaitStatus) {
 	}
 	args := []string{"finish", strconv.Itoa(code), strconv.Itoa(signo), s.dir, strconv.Itoa(pgid)}
 	files := s.files()
-	pid, err := proc.Spawn(args, proc.Attr{Path: "./finish", Setsid: true, Dir: s.chdir(), Files: files})
+	pid, err := s.scratch().spawner.Spawn(args, proc.Attr{Path: "./finish", Setsid: true, Dir: s.chdir(), Files: files})
 	clear(files)
 	if err != nil {
 		if !isNotExist(err) {

@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gotools-dev/gotools/lib/ftrig"
+	"github.com/gotools-dev/gotools/lib/proc"
 	"github.com/gotools-dev/gotools/lib/sys"
 )
 
@@ -25,6 +26,10 @@ type scratch struct {
 	files       []*os.File
 	argv        []string
 	notifier    ftrig.Notifier
+	// spawner starts run and finish: what they share with the previous
+	// spawn (the environment, often argv and the directory) is not
+	// converted again, and what differs is converted into its buffers.
+	spawner proc.Spawner
 }
 
 // scratch returns the loop's scratch buffers, or the service's own when it
