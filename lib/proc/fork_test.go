@@ -3,6 +3,7 @@
 package proc
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -46,21 +47,7 @@ func TestSpawnerChanges(t *testing.T) {
 	var sp Spawner
 	out := func(argv []string, attr Attr) string {
 		t.Helper()
-		r, w, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		attr.Files = []*os.File{nil, w, w}
-		pid, err := sp.Spawn(argv, attr)
-		w.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := make([]byte, 512)
-		n, _ := r.Read(b)
-		waitDead(t, pid)
-		return string(b[:n])
+		return spawnOutput(t, &sp, argv, attr)
 	}
 	script := `echo "$0 $1 $V $(pwd)"`
 	tmp := t.TempDir()
@@ -88,6 +75,31 @@ func TestSpawnerChanges(t *testing.T) {
 	if z := zombies(t); z != "" {
 		t.Errorf("zombies after failed spawns: %s", z)
 	}
+}
+
+// spawnOutput spawns argv with sp and attr, its fd 1 a pipe (fds 0 and 2
+// as attr.Files has them, else closed and the test's stderr), reaps it and
+// returns what it wrote.
+func spawnOutput(t *testing.T, sp *Spawner, argv []string, attr Attr) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	files := []*os.File{nil, w, os.Stderr}
+	if len(attr.Files) > 2 {
+		files[0], files[2] = attr.Files[0], attr.Files[2]
+	}
+	attr.Files = files
+	pid, err := sp.Spawn(argv, attr)
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r)
+	waitDead(t, pid)
+	return string(b)
 }
 
 func mustGetwd(t *testing.T) string {
@@ -148,20 +160,7 @@ func nofileChild(t *testing.T) {
 	}
 	childLimit := func() string {
 		t.Helper()
-		r, w, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		pid, err := Spawn([]string{"/bin/sh", "-c", "ulimit -Sn"}, Attr{Files: []*os.File{nil, w, os.Stderr}})
-		w.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := make([]byte, 64)
-		n, _ := r.Read(b)
-		waitDead(t, pid)
-		return strings.TrimSpace(string(b[:n]))
+		return strings.TrimSpace(spawnOutput(t, &Spawner{}, []string{"/bin/sh", "-c", "ulimit -Sn"}, Attr{}))
 	}
 	if got := childLimit(); got != "500" {
 		t.Errorf("a spawned child's soft limit = %s; want 500, the limit the process started with", got)
