@@ -3,9 +3,12 @@
 package proc
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -213,4 +216,98 @@ func BenchmarkSpawn(b *testing.B) {
 			b.ReportMetric(ns[1]/ns[0], "x_os.StartProcess")
 		}
 	})
+}
+
+// TestSpawnConcurrentWithGC: spawns from several goroutines at once, each
+// with its own Spawner, while another goroutine allocates and collects
+// and stacks grow: the vfork child runs on its parent's stack, which
+// nothing may move or free meanwhile. Every child must exec and exit 0
+// with the argv and environment it was given.
+func TestSpawnConcurrentWithGC(t *testing.T) {
+	stop := make(chan struct{})
+	gcDone := make(chan struct{})
+	go func() {
+		defer close(gcDone)
+		var keep [][]byte
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			keep = append(keep, make([]byte, 1<<10))
+			if len(keep) > 512 {
+				keep = keep[:0]
+				runtime.GC()
+			}
+		}
+	}()
+	const workers, spawns = 4, 50
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			var sp Spawner
+			for i := range spawns {
+				want := strconv.Itoa(w*1000 + i)
+				// A deeper stack at every spawn (recursion), so that
+				// stack growth and copying happen around the forks.
+				got, err := spawnDeep(&sp, i%8, want)
+				if err == nil && got != want+" "+want {
+					err = fmt.Errorf("child printed %q; want %q", got, want+" "+want)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	close(stop)
+	<-gcDone
+}
+
+// spawnDeep recurses depth times, then spawns sh printing its argument
+// and $V, and returns what it printed.
+func spawnDeep(sp *Spawner, depth int, arg string) (string, error) {
+	var pad [256]byte
+	if depth > 0 {
+		pad[depth] = byte(depth)
+		s, err := spawnDeep(sp, depth-1, arg)
+		return s, errors.Join(err, padErr(pad[:]))
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	pid, err := sp.Spawn([]string{"/bin/sh", "-c", `echo "$0 $V"`, arg}, Attr{Env: []string{"V=" + arg}, Files: []*os.File{nil, w, os.Stderr}})
+	w.Close()
+	if err != nil {
+		return "", err
+	}
+	b, _ := io.ReadAll(r)
+	var ws unix.WaitStatus
+	for {
+		if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
+			break
+		}
+	}
+	if !ws.Exited() || ws.ExitStatus() != 0 {
+		return "", fmt.Errorf("child %s: %v", arg, ws)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// padErr keeps a frame's padding alive; it is never an error.
+func padErr(pad []byte) error {
+	if pad[len(pad)-1] == 0xff {
+		return errors.New("unreachable")
+	}
+	return nil
 }
