@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -310,4 +311,37 @@ func padErr(pad []byte) error {
 		return errors.New("unreachable")
 	}
 	return nil
+}
+
+// TestSpawnFDs: a raw fd table works as Files does (fd 1 a pipe, a fd
+// above the pipe's own number the same pipe, 0 closed), the caller's slice
+// is left as it was (the child rearranges its copy: a source below its
+// target is moved first), and Files with FDs is refused.
+func TestSpawnFDs(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	high := int(w.Fd()) + 2
+	fds := slices.Repeat([]int{-1}, high+1)
+	fds[1], fds[2], fds[high] = int(w.Fd()), 2, int(w.Fd())
+	keep := slices.Clone(fds)
+	var sp Spawner
+	pid, err := sp.Spawn([]string{"/bin/sh", "-c", `echo one; echo five >/proc/$$/fd/$0; test -e /proc/$$/fd/0 && echo open`, strconv.Itoa(high)}, Attr{FDs: fds})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r)
+	waitDead(t, pid)
+	if string(b) != "one\nfive\n" {
+		t.Errorf("child wrote %q; want %q (fd 0 closed)", b, "one\nfive\n")
+	}
+	if !slices.Equal(fds, keep) {
+		t.Errorf("the caller's fds became %v; want %v", fds, keep)
+	}
+	if _, err := sp.Spawn([]string{"/bin/true"}, Attr{FDs: []int{0, 1, 2}, Files: []*os.File{os.Stdin}}); err == nil || !strings.Contains(err.Error(), "both Files and FDs") {
+		t.Errorf("Files and FDs together: %v; want refused", err)
+	}
 }

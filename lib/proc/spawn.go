@@ -18,10 +18,15 @@ import (
 // Attr is what a spawned process gets besides its argv.
 type Attr struct {
 	// Files is the child's exact fd table: Files[i] becomes fd i. Nil
-	// means the caller's fds 0, 1 and 2.
+	// (and no FDs) means the caller's fds 0, 1 and 2.
 	Files []*os.File
-	Env   []string // nil means the caller's environment
-	Dir   string
+	// FDs, instead of Files (which must then be nil), is the child's fd
+	// table as raw fds: FDs[i] becomes fd i, -1 closes it. A caller that
+	// makes an fd for each spawn (a notification pipe) then needs no
+	// *os.File for it.
+	FDs []int
+	Env []string // nil means the caller's environment
+	Dir string
 	// Setpgid puts the child in a new process group of its own, or with
 	// Pgid > 0 in the existing group Pgid.
 	Setpgid bool
@@ -79,6 +84,9 @@ func (sp *Spawner) Spawn(argv []string, attr Attr) (int, error) {
 	if len(argv) == 0 || argv[0] == "" {
 		return 0, fmt.Errorf("unable to spawn: empty command: %w", unix.ENOENT)
 	}
+	if attr.FDs != nil && attr.Files != nil {
+		return 0, fmt.Errorf("unable to spawn %s: both Files and FDs given: %w", argv[0], unix.EINVAL)
+	}
 	if err := sp.prepare(argv, attr); err != nil {
 		return 0, fmt.Errorf("unable to spawn %s: %w", argv[0], err)
 	}
@@ -91,8 +99,13 @@ func (sp *Spawner) Spawn(argv []string, attr Attr) (int, error) {
 	if attr.NewPIDNS {
 		a.flags = unix.CLONE_NEWPID
 	}
+	// The child rearranges its table in sp.fds (shared memory under
+	// vfork): FDs are copied, never used in place.
 	sp.fds = sp.fds[:0]
-	if attr.Files == nil {
+	switch {
+	case attr.FDs != nil:
+		sp.fds = append(sp.fds, attr.FDs...)
+	case attr.Files == nil:
 		sp.fds = append(sp.fds, 0, 1, 2)
 	}
 	for _, f := range attr.Files {

@@ -19,10 +19,10 @@ import (
 // on the Go heap. Issue 20 item 7: every 256 KiB allocated costs a
 // collection at the next idle moment, and every collection leaves runtime
 // metadata behind for life; at ~10 KB a death, a storm of 1,000 deaths
-// took ~37 collections and doubled supervise's RssAnon. The spawn
-// allocates nothing (the loop's proc.Spawner); what is left is, with
-// notification-fd, the pipe's *os.File (~100 bytes).
-const maxDeathBytes = 200
+// took ~37 collections and doubled supervise's RssAnon. Now nothing is
+// left: the spawn allocates nothing (the loop's proc.Spawner, the fd
+// table as raw fds), and neither do the files and events.
+const maxDeathBytes = 64
 
 // TestDeathAllocations lets a service whose run exits 1 at once die and
 // restart 200 times in a real Loop (1 ms throttle, a listener in event/),

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -60,7 +60,7 @@ func (s *Service) start() {
 		return
 	}
 	files := s.files()
-	var notifW *os.File
+	notifW := -1 // the pipe's write end, run's notification-fd
 	if n := notifFD; n >= 0 {
 		var p [2]int
 		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
@@ -71,18 +71,29 @@ func (s *Service) start() {
 			files = append(files, nil)
 		}
 		sc.files = files // keep the room for the next start
-		notifW = os.NewFile(uintptr(p[1]), "notification pipe")
-		files[n] = notifW
+		notifW = p[1]
 		s.notif = p[0]
 	}
 	// fd store: NOTIFY_SOCKET, and stored fds through fdrestore (§3.11).
 	argv, path, env, files, dups, ok := s.fdstoreSpawn(argv, path, files, notifFD, lockFD)
 	if !ok {
-		if notifW != nil {
-			notifW.Close()
+		if notifW >= 0 {
+			unix.Close(notifW)
 		}
 		s.closeNotif()
 		return
+	}
+	// The fd table as raw fds: the pipe needs no *os.File.
+	sc.fds = sc.fds[:0]
+	for i, f := range files {
+		fd := -1
+		switch {
+		case i == notifFD:
+			fd = notifW
+		case f != nil:
+			fd = int(f.Fd())
+		}
+		sc.fds = append(sc.fds, fd)
 	}
 	// The launcher's daemon must come back to us when the launcher exits.
 	s.setSubreaper(pf != "")
@@ -91,10 +102,11 @@ func (s *Service) start() {
 		// looked up from ours.
 		path = argv[0]
 	}
-	pid, err := sc.spawner.Spawn(argv, proc.Attr{Files: files, Env: env, Setsid: true, NewPIDNS: newns, Path: path, Dir: s.chdir()})
-	clear(files) // scratch: keep no file alive
-	if notifW != nil {
-		notifW.Close()
+	pid, err := sc.spawner.Spawn(argv, proc.Attr{FDs: sc.fds, Env: env, Setsid: true, NewPIDNS: newns, Path: path, Dir: s.chdir()})
+	runtime.KeepAlive(files) // their fds were in the table
+	clear(files)             // scratch: keep no file alive
+	if notifW >= 0 {
+		unix.Close(notifW)
 	}
 	for _, f := range dups {
 		f.Close()

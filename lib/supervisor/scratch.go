@@ -24,6 +24,7 @@ type scratch struct {
 	conf        []byte // readConf's, confMax bytes
 	out         []byte // a file's content, for writeFile
 	files       []*os.File
+	fds         []int // run's fd table, raw
 	argv        []string
 	notifier    ftrig.Notifier
 	// spawner starts run and finish: what they share with the previous
