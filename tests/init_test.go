@@ -200,6 +200,14 @@ func TestInitProcessGroup(t *testing.T) {
 			p := startIn(t, Opts{Env: tt.env}, append(append([]string{"init", "-k", "100"}, tt.flags...), "--", "sh", "-c", `trap '' USR1; trapsig & wait $!`)...)
 			p.WaitLine(t, "^ready$")
 			p.Signal(unix.SIGUSR1)
+			// SIGTERM only once USR1 was handled (or had time to be):
+			// sent at once, the two could reach init's signal pipe in
+			// either order, from two of its threads.
+			if tt.group {
+				p.WaitLine(t, "^USR1$")
+			} else {
+				time.Sleep(100 * time.Millisecond)
+			}
 			p.Signal(unix.SIGTERM)
 			if r := p.Wait(t); r.Code != 128+int(unix.SIGTERM) {
 				t.Errorf("init %q, USR1 then TERM: %s, stderr %q; want exit 143", tt.flags, r.Status(), r.Stderr)
