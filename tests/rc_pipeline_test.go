@@ -1,13 +1,11 @@
 package tests
 
 import (
-	"maps"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -15,7 +13,8 @@ import (
 )
 
 // producerFiles is a longrun that writes "NAME N" lines, N counting on
-// across restarts (a counter file), one every 20 ms.
+// across restarts (a counter file), one every 20 ms while LOG.go exists;
+// without it, it touches LOG.NAME.paused every 20 ms instead.
 func producerFiles(name, consumer string) map[string]string {
 	counter := "LOG." + name + ".count"
 	return map[string]string{
@@ -23,7 +22,8 @@ func producerFiles(name, consumer string) map[string]string {
 		name + "/producer-for": consumer + "\n",
 		name + "/run": "#!/bin/sh\ni=$(cat " + counter + " 2>/dev/null || echo 0)\n" +
 			"while :; do\n  if [ -e LOG.go ]; then\n    i=$((i+1)); echo \"" + name + " $i\"\n" +
-			"    echo $i > " + counter + ".new; mv " + counter + ".new " + counter + "\n  fi\n  sleep 0.02\ndone\n",
+			"    echo $i > " + counter + ".new; mv " + counter + ".new " + counter + "\n" +
+			"  else\n    : > LOG." + name + ".paused\n  fi\n  sleep 0.02\ndone\n",
 	}
 }
 
@@ -153,28 +153,31 @@ func TestRcPipelines(t *testing.T) {
 	// producers write again at once, into pipes no consumer reads yet.
 	pause := func() {
 		t.Helper()
+		producers := []string{"p1", "p2", "a"}
+		for _, p := range producers {
+			if err := os.Remove(e.log + "." + p + ".paused"); err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+		}
 		if err := os.Remove(goFile); err != nil {
 			t.Fatal(err)
 		}
-		// A producer that saw LOG.go just before it went may still be
-		// writing a line: the counts must stay put for 200 ms too.
-		var last map[string][]int
-		var since time.Time
-		waitFor(t, "every line to arrive", func() bool {
+		// A producer marks itself paused at its first turn without
+		// LOG.go, so after the line it may have been writing when
+		// LOG.go went; then every line it counted must arrive.
+		waitFor(t, "every producer to pause and every line to arrive", func() bool {
 			c := lineCounts(t, out)
-			for _, p := range []string{"p1", "p2", "a"} {
+			for _, p := range producers {
+				if _, err := os.Stat(e.log + "." + p + ".paused"); err != nil {
+					return false
+				}
 				b, _ := os.ReadFile(e.log + "." + p + ".count")
 				n, err := strconv.Atoi(strings.TrimSpace(string(b)))
 				if err != nil || len(c[p]) == 0 || c[p][len(c[p])-1] != n {
-					last = nil
 					return false
 				}
 			}
-			if !maps.EqualFunc(c, last, slices.Equal) {
-				last, since = c, time.Now()
-				return false
-			}
-			return time.Since(since) >= 200*time.Millisecond
+			return true
 		})
 	}
 	pause()
