@@ -68,9 +68,8 @@
 // Memory: the Go collector is off ([QuietRuntime]); before each sleep
 // without a deadline the Loop collects if more than 256 KiB were
 // allocated since the last collection, so an idle tree never wakes up and
-// a restart storm leaves little behind. A death and restart allocate
-// (almost) nothing outside the spawn itself: paths, files read and
-// written, event notifications and fd tables go through buffers that the
-// Loop keeps for all its services (scratch.go); TestDeathAllocations
-// measures it.
+// a restart storm leaves nothing behind. A death and restart allocate
+// nothing: paths, files read and written, event notifications, fd tables
+// and the spawn (a proc.Spawner) go through buffers that the Loop keeps
+// for all its services (scratch.go); TestDeathAllocations measures it.
 package supervisor

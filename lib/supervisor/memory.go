@@ -11,9 +11,10 @@ import (
 // by the runtime, a wake-up of an idle process): before each sleep
 // without a deadline, if more than gcThreshold bytes were allocated since
 // the last collection, it collects and returns the freed pages to the
-// kernel (debug.FreeOSMemory). A service that dies 1,000 times thus leaves
-// no heap behind (issue 20 item 7), and the start-up garbage (flag
-// parsing, the first spawn) is gone at the first idle moment.
+// kernel (debug.FreeOSMemory). A death and restart allocate nothing, so a
+// restart storm never gets here (each collection leaves runtime metadata
+// behind for life: issue 20 item 7); rarer garbage (control commands,
+// warnings) is collected at an idle moment.
 type gcDebt struct {
 	sample []metrics.Sample
 	last   uint64
