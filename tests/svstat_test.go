@@ -99,10 +99,11 @@ func TestSvstatCraftedStatus(t *testing.T) {
 		paused, finishing = servicedir.FlagPaused, servicedir.FlagFinishing
 		wantUp, ready     = servicedir.FlagWantUp, servicedir.FlagReady
 	)
-	// The up services' pid is the test process's: not the service's (its
-	// working directory is not DIR, and it did not start when the status
-	// says), so svstat prints no pgid. TestSvstatScanDir has a real one.
-	self := os.Getpid()
+	// The up services' pid is a process that is not the service's (its
+	// working directory is not DIR, and it started now, not when the
+	// status says), so svstat prints no pgid. TestSvstatScanDir has a
+	// real one.
+	self := notServicePID(t)
 	upFor, readyFor := 100*time.Second+200*time.Millisecond, 40*time.Second+200*time.Millisecond
 	for _, tt := range []struct {
 		name   string
@@ -322,7 +323,7 @@ func TestSvstatSvokInteropS6(t *testing.T) {
 	}
 
 	// gotools status files read by real s6-svstat.
-	self := uint64(os.Getpid())
+	self := uint64(notServicePID(t))
 	for _, st := range []servicedir.Status{
 		{PID: self, Flags: servicedir.FlagWantUp | servicedir.FlagReady},
 		{PID: self, Flags: servicedir.FlagPaused},
@@ -399,6 +400,24 @@ func benchSpawn(b *testing.B, argv ...string) {
 			b.Fatalf("%q: %v, %q", argv, err, out)
 		}
 	}
+}
+
+// notServicePID starts a process that lives as long as the test and
+// returns its pid: one that started now, in the test's directory, so
+// svstat can tell it is not the service of a crafted status stamped 100 s
+// ago. The test process itself would do only by chance: when the suite
+// had run for 100 s, it started just when such a status says.
+func notServicePID(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command(lookPath(t, "sleeper"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd.Process.Pid
 }
 
 // benchDir is a crafted supervised service directory, up.
